@@ -1,0 +1,163 @@
+//! The commands of the CLI contract, as library functions: each takes a
+//! request, does the work, and returns an [`Output`] (one JSON object for
+//! scripts, text for people). The binary only parses arguments and prints.
+
+pub mod check;
+pub mod pack;
+pub mod traces;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::{Config, ConfigError, SignatureConfig};
+use crate::lm::spec::LmOverride;
+use crate::metric::spec::MetricError;
+use crate::pack::PackError;
+use crate::signature::{Signature, SignatureError};
+use crate::traces::split::SplitError;
+use crate::traces::TraceError;
+use crate::yamlerr::YamlError;
+
+/// What a command produced.
+#[derive(Debug)]
+pub struct Output {
+    /// The JSON object printed with `--json`.
+    pub json: Value,
+    /// The text printed for a person.
+    pub human: String,
+    /// Exit code: 0 done, 1 runtime failure, 2 bad usage, config or input.
+    pub exit: i32,
+}
+
+impl Output {
+    /// A successful output.
+    pub fn ok(json: impl Serialize, human: String) -> Output {
+        Output {
+            json: serde_json::to_value(json).unwrap_or(Value::Null),
+            human,
+            exit: 0,
+        }
+    }
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// `--config`.
+    pub config: PathBuf,
+    /// `--signature`.
+    pub signature: Option<String>,
+    /// `--lm ROLE=SPEC`, in order.
+    pub lm: Vec<LmOverride>,
+}
+
+/// A usage problem found by a command (not by clap).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The config, the selected signature and its loaded contract.
+pub struct Context {
+    /// The config, with `--lm` applied.
+    pub config: Config,
+    /// The signature's name.
+    pub name: String,
+    /// Its config entry.
+    pub sig_cfg: SignatureConfig,
+    /// Its contract.
+    pub signature: Signature,
+}
+
+impl Context {
+    /// Loads the config and the selected signature.
+    pub fn load(g: &Global) -> anyhow::Result<Context> {
+        let mut config = Config::load(&g.config)?;
+        config.apply_lm_overrides(&g.lm);
+        let (name, sig_cfg) = config.select_signature(g.signature.as_deref())?;
+        let (name, sig_cfg) = (name.to_string(), sig_cfg.clone());
+        let signature = Signature::load(&config.resolve(&sig_cfg.signature))?;
+        if signature.name != name {
+            return Err(ConfigError::Signature(format!(
+                "{}: signatures.{name} points at {}, whose name is `{}`",
+                config.path.display(),
+                sig_cfg.signature.display(),
+                signature.name
+            ))
+            .into());
+        }
+        if let Some(p) = &sig_cfg.persona_field
+            && !signature.inputs.contains_key(p)
+        {
+            return Err(ConfigError::Signature(format!(
+                "{}: signatures.{name}.persona_field: `{p}` is not an input of `{name}`",
+                config.path.display()
+            ))
+            .into());
+        }
+        Ok(Context {
+            config,
+            name,
+            sig_cfg,
+            signature,
+        })
+    }
+
+    /// A config-relative path made usable from here.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        self.config.resolve(p)
+    }
+
+    /// The trace files: `--traces` globs when given, else the config's.
+    pub fn trace_files(&self, override_globs: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+        let files = if override_globs.is_empty() {
+            self.config.trace_files(&self.sig_cfg)?
+        } else {
+            let mut files = Vec::new();
+            for g in override_globs {
+                let paths = glob::glob(g).map_err(|e| UsageError(format!("--traces `{g}`: {e}")))?;
+                files.extend(paths.flatten().filter(|p| p.is_file()));
+            }
+            files.sort();
+            files.dedup();
+            files
+        };
+        if files.is_empty() {
+            let patterns = if override_globs.is_empty() {
+                self.sig_cfg.traces.join(", ")
+            } else {
+                override_globs.join(", ")
+            };
+            return Err(TraceError::NoFiles {
+                patterns: format!("{patterns} (from {})", self.config.root().display()),
+            }
+            .into());
+        }
+        Ok(files)
+    }
+}
+
+/// Exit code for an error: 2 when the input (flags, config, files) is at
+/// fault, 1 for everything else.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if cause.is::<UsageError>()
+            || cause.is::<ConfigError>()
+            || cause.is::<YamlError>()
+            || cause.is::<SignatureError>()
+            || cause.is::<PackError>()
+            || cause.is::<MetricError>()
+            || cause.is::<SplitError>()
+        {
+            return 2;
+        }
+        if let Some(t) = cause.downcast_ref::<TraceError>() {
+            return match t {
+                TraceError::Read(_) => 1,
+                TraceError::Strict { .. } | TraceError::NoFiles { .. } => 2,
+            };
+        }
+    }
+    1
+}

@@ -1,0 +1,147 @@
+//! `promptc pack validate`, `promptc pack render` and `promptc schema`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::commands::{Context, Global, Output, UsageError};
+use crate::pack::{self, PackError};
+use crate::program::{ChatRole, Message, messages};
+use crate::schema::{SchemaKind, generate};
+use crate::signature::Signature;
+use crate::traces::Dataset;
+
+/// The signature a pack path belongs to, when a config is around and names it.
+fn signature_for(g: &Global, path: &Path) -> Option<Context> {
+    if !g.config.exists() {
+        return None;
+    }
+    let cfg = crate::config::Config::load(&g.config).ok()?;
+    let target = std::fs::canonicalize(path).ok()?;
+    let name = match &g.signature {
+        Some(n) => n.clone(),
+        None => cfg
+            .signatures
+            .iter()
+            .find(|(_, s)| std::fs::canonicalize(cfg.resolve(&s.pack)).ok().as_ref() == Some(&target))
+            .map(|(n, _)| n.clone())?,
+    };
+    Context::load(&Global { signature: Some(name), ..g.clone() }).ok()
+}
+
+#[derive(Serialize)]
+struct ValidateOut {
+    ok: bool,
+    format: Option<&'static str>,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+    signature_checked: Option<String>,
+}
+
+/// `pack validate PATH`.
+pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
+    let ctx = signature_for(g, path);
+    let sig: Option<&Signature> = ctx.as_ref().map(|c| &c.signature);
+    let (ok, format, problems, warnings) = match pack::load(path, sig) {
+        Ok(l) => (true, Some(l.pack.format().as_str()), vec![], l.warnings),
+        Err(PackError::Invalid { problems, .. }) => (false, None, problems, vec![]),
+        Err(e) => return Err(e.into()),
+    };
+    let mut h = String::new();
+    for p in &problems {
+        let _ = writeln!(h, "error: {}: {p}", path.display());
+    }
+    for w in &warnings {
+        let _ = writeln!(h, "warning: {w}");
+    }
+    match (ok, format) {
+        (true, Some(f)) => {
+            let _ = writeln!(h, "{}: valid {f}{}", path.display(), match &ctx {
+                Some(c) => format!(" (checked against the `{}` signature file)", c.name),
+                None => " (no config names this pack: the signature file was not compared)".into(),
+            });
+        }
+        _ => {
+            let _ = writeln!(h, "{}: invalid", path.display());
+        }
+    }
+    let out = ValidateOut { ok, format, problems, warnings, signature_checked: ctx.map(|c| c.name) };
+    let mut o = Output::ok(out, h);
+    o.exit = if ok { 0 } else { 2 };
+    Ok(o)
+}
+
+/// `pack render PATH [--example ID] [--write]`.
+pub fn render(g: &Global, path: &Path, example: Option<&str>, write: bool) -> anyhow::Result<Output> {
+    let ctx = signature_for(g, path);
+    let sig = ctx.as_ref().map(|c| &c.signature);
+    let loaded = pack::load(path, sig)?;
+    let Some(p) = loaded.pack.prompt() else {
+        return Err(UsageError(format!(
+            "{}: a promptc.pack/v1 pack holds only persona voices; there is no prompt to render",
+            path.display()
+        ))
+        .into());
+    };
+    let mut h = String::new();
+    let mut json = serde_json::Map::new();
+    json.insert("format".into(), Value::from(loaded.pack.format().as_str()));
+    if write {
+        if loaded.stale_rendered {
+            std::fs::write(path, loaded.pack.to_json())?;
+            let _ = writeln!(h, "{}: rendered brought up to date", path.display());
+        } else {
+            let _ = writeln!(h, "{}: rendered already up to date", path.display());
+        }
+        json.insert("written".into(), Value::Bool(loaded.stale_rendered));
+    }
+    let msgs: Vec<Message> = match example {
+        None => vec![Message { role: ChatRole::System, content: p.rendered.system.clone() }],
+        Some(id) => {
+            let ctx = ctx.as_ref().ok_or_else(|| {
+                UsageError(format!(
+                    "--example needs a config whose signature names {} (see --config)",
+                    path.display()
+                ))
+            })?;
+            let files = ctx.trace_files(&[])?;
+            let data = Dataset::load(
+                &files,
+                &ctx.signature,
+                &ctx.config.traces.fields,
+                ctx.sig_cfg.persona_field.as_deref(),
+                ctx.config.traces.max_line_bytes,
+            )?;
+            let turn = data.turns.iter().find(|t| t.id.0 == id).ok_or_else(|| {
+                UsageError(format!("no clean trace with id `{id}` in {} file(s)", files.len()))
+            })?;
+            let system = turn
+                .persona
+                .as_ref()
+                .and_then(|persona| p.rendered.personas.as_ref()?.get(persona))
+                .unwrap_or(&p.rendered.system);
+            messages(&p.signature.spec, system, &turn.inputs)
+        }
+    };
+    for m in &msgs {
+        let role = match m.role {
+            ChatRole::System => "system",
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        };
+        let _ = writeln!(h, "──── {role} ────\n{}\n", m.content);
+    }
+    json.insert("messages".into(), serde_json::to_value(&msgs)?);
+    json.insert("stale_rendered".into(), Value::Bool(loaded.stale_rendered));
+    Ok(Output::ok(Value::Object(json), h))
+}
+
+/// `schema pack|config|trace`.
+pub fn schema(kind: SchemaKind) -> anyhow::Result<Output> {
+    let text = generate(kind);
+    let value: Value = serde_json::from_str(&text)?;
+    Ok(Output::ok(value, text))
+}
+

@@ -1,0 +1,161 @@
+//! `promptc traces stats` and `promptc traces split`.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::commands::{Context, Output};
+use crate::pack;
+use crate::traces::split::{FreshRule, split};
+use crate::traces::stats::{StatsInput, compute};
+use crate::traces::{BadLine, Dataset};
+
+/// How many bad lines the human text lists before "and N more".
+const SHOWN_BAD_LINES: usize = 20;
+
+/// The current pack's train cutoff; a missing pack file means "no cutoff yet".
+fn pack_cutoff(ctx: &Context) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let path = ctx.resolve(&ctx.sig_cfg.pack);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(pack::load(&path, Some(&ctx.signature))?.pack.train_cutoff())
+}
+
+fn list_bad(out: &mut String, bad: &[BadLine], total: u64) {
+    for b in bad.iter().take(SHOWN_BAD_LINES) {
+        let _ = writeln!(out, "  {b}");
+    }
+    if total as usize > SHOWN_BAD_LINES {
+        let _ = writeln!(out, "  … and {} more", total as usize - SHOWN_BAD_LINES);
+    }
+}
+
+/// `traces stats`.
+pub fn stats(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Output> {
+    let files = ctx.trace_files(globs)?;
+    let cutoff = pack_cutoff(ctx)?;
+    let stats = compute(
+        &files,
+        &StatsInput {
+            signature: &ctx.signature,
+            fields: &ctx.config.traces.fields,
+            persona_field: ctx.sig_cfg.persona_field.as_deref(),
+            max_line_bytes: ctx.config.traces.max_line_bytes,
+            gate: &ctx.config.gate,
+            split: &ctx.config.split,
+            train_cutoff: cutoff,
+        },
+    )?;
+    stats.ingest.check_strict(strict || ctx.config.traces.strict)?;
+
+    let mut h = String::new();
+    let s = &stats;
+    let _ = writeln!(h, "{}: {} files, {} lines", ctx.name, s.ingest.files, s.ingest.lines);
+    let _ = writeln!(
+        h,
+        "  clean turns {}  threads {}  workspaces {}  (not clean {}, duplicates {}, other signatures {}, bad {})",
+        s.clean_turns, s.threads, s.workspaces, s.ingest.not_clean_turns, s.ingest.duplicates, s.ingest.other_signature, s.ingest.bad_lines
+    );
+    if !s.personas.is_empty() {
+        let p: Vec<String> = s.personas.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(h, "  personas: {}", p.join(", "));
+    }
+    if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
+        let _ = writeln!(h, "  from {} to {}", a.to_rfc3339(), b.to_rfc3339());
+    }
+    let _ = writeln!(
+        h,
+        "  fresh: {} turns in {} threads ({})",
+        s.fresh_turns,
+        s.fresh_threads,
+        match s.train_cutoff {
+            Some(c) => format!("started at or after the pack's train_cutoff {}", c.to_rfc3339()),
+            None => "the pack has no train_cutoff: newest threads".into(),
+        }
+    );
+    if s.gate.met {
+        let _ = writeln!(h, "  gate: met");
+    } else {
+        let _ = writeln!(h, "  gate: not met");
+        for r in &s.gate.reasons {
+            let _ = writeln!(h, "    - {r}");
+        }
+    }
+    if s.ingest.bad_lines > 0 {
+        let _ = writeln!(h, "bad lines:");
+        list_bad(&mut h, &s.ingest.bad, s.ingest.bad_lines);
+    }
+    Ok(Output::ok(&stats, h))
+}
+
+#[derive(Serialize)]
+struct SplitOut<'a> {
+    train: usize,
+    val: usize,
+    heldout: usize,
+    train_cutoff: Option<DateTime<Utc>>,
+    heldout_threads: &'a [String],
+    heldout_rule: FreshRule,
+    pack_train_cutoff: Option<DateTime<Utc>>,
+    excluded_turns: usize,
+    train_threads: usize,
+    val_threads: usize,
+    bad_lines: u64,
+}
+
+/// `traces split`.
+pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Output> {
+    let files = ctx.trace_files(globs)?;
+    let cutoff = pack_cutoff(ctx)?;
+    let data = Dataset::load(
+        &files,
+        &ctx.signature,
+        &ctx.config.traces.fields,
+        ctx.sig_cfg.persona_field.as_deref(),
+        ctx.config.traces.max_line_bytes,
+    )?;
+    data.report.check_strict(strict || ctx.config.traces.strict)?;
+    let s = split(&data.turns, cutoff, &ctx.config.split)?;
+    let threads = |v: &[crate::traces::Turn]| {
+        v.iter().map(|t| t.thread.as_str()).collect::<std::collections::HashSet<_>>().len()
+    };
+    let out = SplitOut {
+        train: s.train.len(),
+        val: s.val.len(),
+        heldout: s.heldout.len(),
+        train_cutoff: s.train_cutoff,
+        heldout_threads: &s.heldout_threads,
+        heldout_rule: s.rule,
+        pack_train_cutoff: cutoff,
+        excluded_turns: s.excluded_turns,
+        train_threads: threads(&s.train),
+        val_threads: threads(&s.val),
+        bad_lines: data.report.bad_lines,
+    };
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "{}: train {} turns ({} threads), val {} turns ({} threads), held-out {} turns ({} threads)",
+        ctx.name, out.train, out.train_threads, out.val, out.val_threads, out.heldout, s.heldout_threads.len()
+    );
+    let _ = writeln!(
+        h,
+        "  held-out: {}",
+        match cutoff {
+            Some(c) => format!("fresh threads started at or after the pack's train_cutoff {}", c.to_rfc3339()),
+            None => "the pack has no train_cutoff; the newest threads".into(),
+        }
+    );
+    if let Some(c) = s.train_cutoff {
+        let _ = writeln!(h, "  new train_cutoff: {} (no train or val turn at or after it)", c.to_rfc3339());
+    }
+    if s.excluded_turns > 0 {
+        let _ = writeln!(h, "  {} late turns of older threads left out of train/val", s.excluded_turns);
+    }
+    if data.report.bad_lines > 0 {
+        let _ = writeln!(h, "  {} bad lines skipped (see `promptc check`)", data.report.bad_lines);
+    }
+    Ok(Output::ok(out, h))
+}

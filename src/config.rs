@@ -1,0 +1,821 @@
+//! `promptc.yaml`: every setting of a run, typed.
+//!
+//! Relative paths resolve from the config file's folder, so a config works the
+//! same whether promptc runs from the repository root or from CI's workspace.
+//! Unknown keys are errors (with the nearest known key suggested): a typo that
+//! silently falls back to a default is the worst kind of config bug.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::lm::spec::{LmOverride, Provider, Role};
+use crate::yamlerr::{self, YamlError};
+
+/// The whole of `promptc.yaml`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Config format version; only `1` exists.
+    #[serde(default = "one")]
+    pub version: u32,
+    /// The signatures promptc optimizes, by name.
+    pub signatures: IndexMap<String, SignatureConfig>,
+    /// How trace lines are read.
+    #[serde(default)]
+    pub traces: TraceSettings,
+    /// The LM serving each role.
+    #[serde(default)]
+    pub lms: Lms,
+    /// Prices per million tokens, keyed `provider:model`; a model with no entry has unknown cost.
+    #[serde(default)]
+    pub prices: IndexMap<String, Price>,
+    /// Optimizer defaults.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Hard caps that stop a run cleanly.
+    #[serde(default)]
+    pub budget: BudgetConfig,
+    /// When there is enough data to optimize at all.
+    #[serde(default)]
+    pub gate: GateConfig,
+    /// How traces become train, val and held-out sets.
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// The A/B policy that turns a verdict into a decision.
+    #[serde(default)]
+    pub ab: AbConfig,
+    /// The LM response cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Branches, labels and reviewers for the pull requests promptc opens.
+    #[serde(default)]
+    pub github: GithubConfig,
+    /// The file this config was read from (not part of the file).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub path: PathBuf,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One optimized signature and where its pieces live.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureConfig {
+    /// The signature YAML.
+    pub signature: PathBuf,
+    /// The pack the application serves today (and promptc rewrites).
+    pub pack: PathBuf,
+    /// Glob patterns of the JSONL trace files.
+    pub traces: Vec<String>,
+    /// The metric YAML.
+    pub metric: PathBuf,
+    /// The input field that names the speaking persona, for per-persona stats and v3 packs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona_field: Option<String>,
+}
+
+/// How trace lines are read and mapped onto the trace fields.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// JSON pointers to each field, for logs that do not use promptc's own shape.
+    pub fields: FieldMap,
+    /// Longer lines are reported as bad and skipped without being read into memory.
+    pub max_line_bytes: usize,
+    /// Any bad line fails the run.
+    pub strict: bool,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            fields: FieldMap::default(),
+            max_line_bytes: 1 << 20,
+            strict: false,
+        }
+    }
+}
+
+/// JSON pointers (RFC 6901) from a trace line to each field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldMap {
+    /// The line's id (default: sha256 of the line's canonical JSON).
+    pub id: String,
+    /// The signature name.
+    pub signature: String,
+    /// The conversation thread.
+    pub thread: String,
+    /// The tenant or workspace.
+    pub workspace: String,
+    /// RFC 3339 timestamp of the call.
+    pub ts: String,
+    /// The pack version that produced the call.
+    pub pack: String,
+    /// The inputs object.
+    pub inputs: String,
+    /// The outputs object.
+    pub outputs: String,
+    /// `ok` or an error status.
+    pub status: String,
+}
+
+impl Default for FieldMap {
+    fn default() -> Self {
+        FieldMap {
+            id: "/id".into(),
+            signature: "/signature".into(),
+            thread: "/thread".into(),
+            workspace: "/workspace".into(),
+            ts: "/ts".into(),
+            pack: "/pack".into(),
+            inputs: "/inputs".into(),
+            outputs: "/outputs".into(),
+            status: "/status".into(),
+        }
+    }
+}
+
+impl FieldMap {
+    /// The fields as (name, pointer) pairs.
+    pub fn entries(&self) -> [(&'static str, &str); 9] {
+        [
+            ("id", &self.id),
+            ("signature", &self.signature),
+            ("thread", &self.thread),
+            ("workspace", &self.workspace),
+            ("ts", &self.ts),
+            ("pack", &self.pack),
+            ("inputs", &self.inputs),
+            ("outputs", &self.outputs),
+            ("status", &self.status),
+        ]
+    }
+}
+
+/// The LM per role.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lms {
+    /// Runs the program.
+    pub task: LmConfig,
+    /// Scores judge dimensions.
+    pub judge: LmConfig,
+    /// Proposes instructions.
+    pub proposer: LmConfig,
+}
+
+impl Default for Lms {
+    fn default() -> Self {
+        Lms {
+            task: LmConfig::sim(),
+            judge: LmConfig::sim(),
+            proposer: LmConfig::sim(),
+        }
+    }
+}
+
+impl Lms {
+    /// The config of one role.
+    pub fn get(&self, role: Role) -> &LmConfig {
+        match role {
+            Role::Task => &self.task,
+            Role::Judge => &self.judge,
+            Role::Proposer => &self.proposer,
+        }
+    }
+
+    fn get_mut(&mut self, role: Role) -> &mut LmConfig {
+        match role {
+            Role::Task => &mut self.task,
+            Role::Judge => &mut self.judge,
+            Role::Proposer => &mut self.proposer,
+        }
+    }
+}
+
+/// One role's LM: provider, model, endpoint and limits.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LmConfig {
+    /// The API.
+    pub provider: Provider,
+    /// The model name.
+    pub model: String,
+    /// Base URL (openai, anthropic, bridge); provider default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The program to run (command provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The environment variable holding the API key (the key itself never goes in a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Calls in flight at once for this role.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    /// Sampling temperature (provider default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Completion length cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Per-call timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Retries after the first attempt.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+}
+
+fn default_concurrency() -> u32 {
+    8
+}
+fn default_timeout() -> u64 {
+    120
+}
+fn default_retries() -> u32 {
+    4
+}
+
+impl LmConfig {
+    /// The offline simulator with default limits.
+    pub fn sim() -> LmConfig {
+        LmConfig {
+            provider: Provider::Sim,
+            model: "sim".into(),
+            base_url: None,
+            program: None,
+            api_key_env: None,
+            concurrency: default_concurrency(),
+            rpm: None,
+            tpm: None,
+            temperature: None,
+            max_tokens: None,
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+        }
+    }
+
+    /// `provider:model`, as reports and provenance name an LM.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.provider, self.model)
+    }
+}
+
+/// A model's price per million tokens, in US dollars.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    pub input_per_mtok: f64,
+    /// Dollars per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+/// The optimizer and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// `mipro` or `gepa`.
+    pub name: OptimizerName,
+    /// Seed for every random choice of a run.
+    pub seed: u64,
+    /// Instruction candidates proposed (candidate 0 is the current pack's).
+    pub num_candidates: u32,
+    /// Search trials.
+    pub num_trials: u32,
+    /// Demo sets (including the zero-shot and labelled-only sets).
+    pub num_demo_sets: u32,
+    /// Val examples scored per trial.
+    pub minibatch_size: u32,
+    /// A full val evaluation every this many trials.
+    pub full_eval_every: u32,
+    /// Bootstrapped demos per set.
+    pub max_bootstrapped_demos: u32,
+    /// Labelled demos per set.
+    pub max_labeled_demos: u32,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            name: OptimizerName::Mipro,
+            seed: 7,
+            num_candidates: 10,
+            num_trials: 25,
+            num_demo_sets: 6,
+            minibatch_size: 35,
+            full_eval_every: 5,
+            max_bootstrapped_demos: 4,
+            max_labeled_demos: 4,
+        }
+    }
+}
+
+/// The optimizers promptc has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    /// MIPROv2-style Bayesian search over instructions and demo sets.
+    Mipro,
+    /// GEPA-style reflective evolution of instructions.
+    Gepa,
+}
+
+/// Hard caps; a run that reaches one stops scheduling work and reports what it did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// LM calls (cache hits are free).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u64>,
+    /// Input plus output tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// US dollars (needs prices for every model used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// Wall-clock minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_wall_minutes: Option<f64>,
+}
+
+/// The minimum data to optimize on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// Distinct threads with at least one clean turn.
+    pub min_threads: usize,
+    /// Clean turns.
+    pub min_clean_turns: usize,
+    /// Distinct workspaces.
+    pub min_workspaces: usize,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            min_threads: 48,
+            min_clean_turns: 400,
+            min_workspaces: 3,
+        }
+    }
+}
+
+/// How clean turns are split, thread by thread.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    /// Seed of the thread shuffle.
+    pub seed: u64,
+    /// With no `train_cutoff` in the current pack: the newest fraction of threads held out.
+    pub heldout_fraction: f64,
+    /// With a cutoff: at most this fraction of all threads is held out (the newest fresh
+    /// ones); older fresh threads join train/val, and the new pack's cutoff moves up to them.
+    pub max_heldout_fraction: f64,
+    /// The fraction of the remaining (older) threads used for validation.
+    pub val_fraction: f64,
+    /// Fewer held-out turns than this is an error: an A/B on less proves nothing.
+    pub min_heldout_turns: usize,
+    /// Cap on train turns (deterministic sample), to bound cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_train: Option<usize>,
+    /// Cap on val turns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_val: Option<usize>,
+    /// Cap on held-out turns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_heldout: Option<usize>,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            seed: 7,
+            heldout_fraction: 0.2,
+            max_heldout_fraction: 0.5,
+            val_fraction: 0.5,
+            min_heldout_turns: 40,
+            max_train: None,
+            max_val: None,
+            max_heldout: None,
+        }
+    }
+}
+
+/// The A/B decision policy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbConfig {
+    /// Minimum mean lift (0..100 scale) to open a PR.
+    pub min_lift: f64,
+    /// Confidence level of the interval whose lower bound must clear `min_lift`.
+    pub confidence: f64,
+    /// Fewer held-out examples than this is a `skip`.
+    pub min_heldout: usize,
+    /// Open a draft PR when the mean lift is positive but the interval does not clear.
+    pub draft_when_inconclusive: bool,
+    /// Bootstrap resamples for the interval.
+    pub bootstrap_resamples: u32,
+    /// Seed of the bootstrap and permutation test.
+    pub seed: u64,
+}
+
+impl Default for AbConfig {
+    fn default() -> Self {
+        AbConfig {
+            min_lift: 0.0,
+            confidence: 0.95,
+            min_heldout: 30,
+            draft_when_inconclusive: false,
+            bootstrap_resamples: 10_000,
+            seed: 7,
+        }
+    }
+}
+
+/// The LM response cache.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// The cache database file.
+    pub path: PathBuf,
+    /// How the cache is used.
+    pub mode: CacheMode,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            path: PathBuf::from(".promptc/cache.sqlite"),
+            mode: CacheMode::ReadWrite,
+        }
+    }
+}
+
+/// How the LM cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheMode {
+    /// Read hits, write misses.
+    ReadWrite,
+    /// Read hits, never write.
+    ReadOnly,
+    /// No cache.
+    Off,
+    /// Read hits; a miss is an error (no LM call is made).
+    Offline,
+}
+
+/// Pull request settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GithubConfig {
+    /// promptc's branches are `<prefix><signature>`.
+    pub branch_prefix: String,
+    /// Labels put on promptc's PRs.
+    pub labels: Vec<String>,
+    /// Users asked for review.
+    pub reviewers: Vec<String>,
+    /// When a PR is a draft.
+    pub draft: DraftPolicy,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author email.
+    pub author_email: String,
+    /// Where the run report is committed beside the pack (none: not committed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_path: Option<PathBuf>,
+}
+
+impl Default for GithubConfig {
+    fn default() -> Self {
+        GithubConfig {
+            branch_prefix: "promptc/".into(),
+            labels: vec!["promptc".into()],
+            reviewers: Vec::new(),
+            draft: DraftPolicy::Verdict,
+            author_name: "github-actions[bot]".into(),
+            author_email: "41898282+github-actions[bot]@users.noreply.github.com".into(),
+            report_path: None,
+        }
+    }
+}
+
+/// When promptc's PR is opened as a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftPolicy {
+    /// Draft when the A/B decision is `draft`.
+    Verdict,
+    /// Always a draft.
+    Always,
+    /// Never a draft.
+    Never,
+}
+
+/// A config that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read config: {source}")]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The YAML did not fit the config's shape.
+    #[error(transparent)]
+    Yaml(#[from] YamlError),
+    /// A value parsed but breaks a rule.
+    #[error("{}{}: {key}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The key path.
+        key: String,
+        /// 1-based line, when found.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// `--signature` named nothing configured, or was needed and missing.
+    #[error("{0}")]
+    Signature(String),
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(path, &src)
+    }
+
+    /// Parses and validates config text that was read from `path`.
+    pub fn from_yaml(path: &Path, src: &str) -> Result<Config, ConfigError> {
+        let mut cfg: Config = yamlerr::from_str(path, src)?;
+        cfg.path = path.to_path_buf();
+        if let Err((key, message)) = cfg.validate() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: yamlerr::locate_key(src, &key),
+                key,
+                message,
+            });
+        }
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.version != 1 {
+            return Err((
+                "version".into(),
+                format!("version {} is not known; this promptc reads version 1", self.version),
+            ));
+        }
+        if self.signatures.is_empty() {
+            return Err(("signatures".into(), "name at least one signature".into()));
+        }
+        for (name, s) in &self.signatures {
+            if s.traces.is_empty() {
+                return Err((
+                    format!("signatures.{name}.traces"),
+                    "name at least one trace glob".into(),
+                ));
+            }
+            for g in &s.traces {
+                if let Err(e) = glob::Pattern::new(g) {
+                    return Err((
+                        format!("signatures.{name}.traces"),
+                        format!("`{g}` is not a valid glob: {e}"),
+                    ));
+                }
+            }
+        }
+        for (field, ptr) in self.traces.fields.entries() {
+            if !ptr.is_empty() && !ptr.starts_with('/') {
+                return Err((
+                    format!("traces.fields.{field}"),
+                    format!("`{ptr}` is not a JSON pointer (it must start with `/`)"),
+                ));
+            }
+        }
+        if self.traces.max_line_bytes < 1024 {
+            return Err((
+                "traces.max_line_bytes".into(),
+                "must be at least 1024".into(),
+            ));
+        }
+        for role in Role::ALL {
+            let lm = self.lms.get(role);
+            let key = format!("lms.{role}");
+            if lm.concurrency == 0 {
+                return Err((format!("{key}.concurrency"), "must be at least 1".into()));
+            }
+            if lm.provider == Provider::Command && lm.program.is_none() {
+                return Err((
+                    format!("{key}.program"),
+                    "the command provider needs `program`".into(),
+                ));
+            }
+            if lm.provider == Provider::Bridge && lm.base_url.is_none() {
+                return Err((
+                    format!("{key}.base_url"),
+                    "the bridge provider needs `base_url`".into(),
+                ));
+            }
+            if let Some(t) = lm.temperature
+                && !(0.0..=2.0).contains(&t)
+            {
+                return Err((format!("{key}.temperature"), "must be within 0..2".into()));
+            }
+        }
+        for (k, v) in [
+            ("split.heldout_fraction", self.split.heldout_fraction),
+            ("split.max_heldout_fraction", self.split.max_heldout_fraction),
+            ("split.val_fraction", self.split.val_fraction),
+        ] {
+            if !(v > 0.0 && v < 1.0) {
+                return Err((k.into(), format!("{v} is not strictly between 0 and 1")));
+            }
+        }
+        if !(self.ab.confidence > 0.5 && self.ab.confidence < 1.0) {
+            return Err(("ab.confidence".into(), "must be between 0.5 and 1".into()));
+        }
+        if self.ab.bootstrap_resamples < 1000 {
+            return Err((
+                "ab.bootstrap_resamples".into(),
+                "use at least 1000 resamples".into(),
+            ));
+        }
+        if self.optimizer.num_candidates == 0 || self.optimizer.num_trials == 0 {
+            return Err((
+                "optimizer".into(),
+                "num_candidates and num_trials must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The folder relative paths resolve from.
+    pub fn root(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// A config-relative path made usable from the current directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root().join(p)
+        }
+    }
+
+    /// The signature `--signature` names, or the only one configured.
+    pub fn select_signature(&self, name: Option<&str>) -> Result<(&str, &SignatureConfig), ConfigError> {
+        match name {
+            Some(n) => self
+                .signatures
+                .get_key_value(n)
+                .map(|(k, v)| (k.as_str(), v))
+                .ok_or_else(|| {
+                    let known: Vec<&str> = self.signatures.keys().map(|s| s.as_str()).collect();
+                    let hint = yamlerr::suggest(n, known.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    ConfigError::Signature(format!(
+                        "{}: no signature `{n}` is configured (known: {}){hint}",
+                        self.path.display(),
+                        known.join(", ")
+                    ))
+                }),
+            None if self.signatures.len() == 1 => {
+                let (k, v) = self.signatures.first().ok_or_else(|| {
+                    ConfigError::Signature("no signature is configured".into())
+                })?;
+                Ok((k.as_str(), v))
+            }
+            None => Err(ConfigError::Signature(format!(
+                "{} configures {} signatures ({}); choose one with --signature",
+                self.path.display(),
+                self.signatures.len(),
+                self.signatures.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
+    /// Applies `--lm ROLE=SPEC` flags, keeping each role's limits.
+    pub fn apply_lm_overrides(&mut self, overrides: &[LmOverride]) {
+        for o in overrides {
+            for &role in &o.roles {
+                let lm = self.lms.get_mut(role);
+                lm.provider = o.spec.provider;
+                lm.model = o.spec.model.clone();
+                lm.base_url = None;
+                lm.program = None;
+                match o.spec.provider {
+                    Provider::Command => lm.program = o.spec.endpoint.clone(),
+                    _ => lm.base_url = o.spec.endpoint.clone(),
+                }
+            }
+        }
+    }
+
+    /// The trace files of a signature: every glob expanded, sorted, deduplicated.
+    pub fn trace_files(&self, sig: &SignatureConfig) -> Result<Vec<PathBuf>, ConfigError> {
+        let mut files = Vec::new();
+        for pattern in &sig.traces {
+            let full = self.resolve(Path::new(pattern));
+            let full = full.to_string_lossy();
+            let paths = glob::glob(&full).map_err(|e| ConfigError::Invalid {
+                path: self.path.clone(),
+                key: "signatures.*.traces".into(),
+                line: None,
+                message: format!("`{pattern}`: {e}"),
+            })?;
+            for p in paths.flatten() {
+                if p.is_file() {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "signatures:\n  speak:\n    signature: s.yaml\n    pack: p.json\n    traces: ['t/*.jsonl']\n    metric: m.yaml\n";
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let c = Config::from_yaml(Path::new("x/promptc.yaml"), MIN).unwrap();
+        assert_eq!(c.gate.min_threads, 48);
+        assert_eq!(c.gate.min_clean_turns, 400);
+        assert_eq!(c.gate.min_workspaces, 3);
+        assert_eq!(c.lms.task.provider, Provider::Sim);
+        assert_eq!(c.resolve(Path::new("s.yaml")), Path::new("x/s.yaml"));
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_key_and_suggestion() {
+        let src = format!("{MIN}lms:\n  task:\n    provider: openai\n    model: m\n    concurency: 4\n");
+        let err = Config::from_yaml(Path::new("promptc.yaml"), &src).unwrap_err().to_string();
+        assert!(err.starts_with("promptc.yaml:11: lms.task: unknown field `concurency`"), "{err}");
+        assert!(err.ends_with("did you mean `concurrency`?"), "{err}");
+    }
+
+    #[test]
+    fn semantic_error_names_key_and_line() {
+        let src = format!("{MIN}split:\n  val_fraction: 1.5\n");
+        let err = Config::from_yaml(Path::new("c.yaml"), &src).unwrap_err().to_string();
+        assert_eq!(err, "c.yaml:8: split.val_fraction: 1.5 is not strictly between 0 and 1");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let src = format!("{MIN}gate:\n  min_threads: lots\n");
+        let err = Config::from_yaml(Path::new("c.yaml"), &src).unwrap_err().to_string();
+        assert!(err.starts_with("c.yaml:8: gate.min_threads: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn lm_override_replaces_provider_and_keeps_limits() {
+        let mut c = Config::from_yaml(Path::new("c.yaml"), MIN).unwrap();
+        c.lms.judge.concurrency = 3;
+        c.apply_lm_overrides(&["judge=openai:gpt-4o-mini@http://127.0.0.1:9/v1".parse().unwrap()]);
+        assert_eq!(c.lms.judge.provider, Provider::Openai);
+        assert_eq!(c.lms.judge.concurrency, 3);
+        assert_eq!(c.lms.judge.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(c.lms.task.provider, Provider::Sim);
+    }
+
+    #[test]
+    fn unknown_signature_suggests_the_nearest() {
+        let c = Config::from_yaml(Path::new("c.yaml"), MIN).unwrap();
+        let err = c.select_signature(Some("speek")).unwrap_err().to_string();
+        assert!(err.contains("did you mean `speak`?"), "{err}");
+    }
+}

@@ -1,0 +1,174 @@
+//! The `promptc` binary: parse arguments, run one command, print, exit.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use promptc::commands::{self, Global, Output};
+use promptc::lm::spec::LmOverride;
+use promptc::schema::SchemaKind;
+
+/// promptc: a prompt compiler that runs in CI.
+#[derive(Parser, Debug)]
+#[command(name = "promptc", version, about, long_about = None)]
+struct Cli {
+    /// The config file; relative paths in it resolve from its folder.
+    #[arg(long, global = true, default_value = "promptc.yaml", env = "PROMPTC_CONFIG")]
+    config: PathBuf,
+    /// The signature to work on (default: the only one configured).
+    #[arg(long, global = true)]
+    signature: Option<String>,
+    /// One JSON object on stdout; human text on stderr.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Override an LM: ROLE=SPEC, ROLE one of task, judge, proposer, all; SPEC one of sim,
+    /// openai:MODEL[@BASE_URL], anthropic:MODEL[@BASE_URL], bridge:MODEL@URL, command:MODEL@PROGRAM.
+    #[arg(long = "lm", global = true, value_name = "ROLE=SPEC")]
+    lm: Vec<LmOverride>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check config, signature, metric, pack and traces together.
+    Check {
+        /// Read these trace globs instead of the config's.
+        #[arg(long)]
+        traces: Vec<String>,
+    },
+    /// Trace statistics and the split.
+    Traces {
+        #[command(subcommand)]
+        command: TracesCommand,
+    },
+    /// Validate or render a pack.
+    Pack {
+        #[command(subcommand)]
+        command: PackCommand,
+    },
+    /// Print the JSON Schema of a format.
+    Schema {
+        /// Which format.
+        kind: SchemaKind,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TracesCommand {
+    /// Counts, personas, fresh turns and the gate verdict.
+    Stats {
+        /// Read these trace globs instead of the config's.
+        #[arg(long)]
+        traces: Vec<String>,
+        /// Any bad line is a failure.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// The thread-level train / val / fresh held-out split.
+    Split {
+        /// Read these trace globs instead of the config's.
+        #[arg(long)]
+        traces: Vec<String>,
+        /// Any bad line is a failure.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PackCommand {
+    /// Check a pack against its declared format (and its signature file when a config names it).
+    Validate {
+        /// The pack file.
+        path: PathBuf,
+    },
+    /// Print exactly what will be sent: the system message, or the messages for one trace.
+    Render {
+        /// The pack file.
+        path: PathBuf,
+        /// Render the messages for the trace with this id.
+        #[arg(long)]
+        example: Option<String>,
+        /// Bring the pack's `rendered` up to date on disk.
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PROMPTC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .try_init();
+}
+
+fn run(cli: &Cli) -> anyhow::Result<Output> {
+    let g = Global {
+        config: cli.config.clone(),
+        signature: cli.signature.clone(),
+        lm: cli.lm.clone(),
+    };
+    match &cli.command {
+        Command::Check { traces } => commands::check::check(&g, traces),
+        Command::Traces { command } => {
+            let ctx = commands::Context::load(&g)?;
+            match command {
+                TracesCommand::Stats { traces, strict } => commands::traces::stats(&ctx, traces, *strict),
+                TracesCommand::Split { traces, strict } => commands::traces::split_cmd(&ctx, traces, *strict),
+            }
+        }
+        Command::Pack { command } => match command {
+            PackCommand::Validate { path } => commands::pack::validate(&g, path),
+            PackCommand::Render { path, example, write } => {
+                commands::pack::render(&g, path, example.as_deref(), *write)
+            }
+        },
+        Command::Schema { kind } => commands::pack::schema(*kind),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let (code, json, human, to_stderr) = match run(&cli) {
+        Ok(out) => (out.exit, out.json, out.human, cli.json),
+        Err(err) => {
+            let code = commands::exit_code(&err);
+            let message = format!("{err:#}");
+            let json = serde_json::json!({"ok": false, "error": message, "exit": code});
+            (code, json, format!("error: {message}\n"), true)
+        }
+    };
+    if cli.json {
+        let mut stdout = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut stdout, &json);
+        let _ = writeln!(stdout);
+    }
+    if to_stderr {
+        let _ = std::io::stderr().write_all(human.as_bytes());
+    } else {
+        let _ = std::io::stdout().write_all(human.as_bytes());
+    }
+    ExitCode::from(code as u8)
+}

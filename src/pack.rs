@@ -1,0 +1,596 @@
+//! Packs: what the application's server reads at boot.
+//!
+//! - `promptc.pack/v1`: per-persona voice strings, nothing else.
+//! - `promptc.pack/v2`: the embedded signature with its hash, `instructions`,
+//!   `demos`, `rendered.system` (the exact system message that was scored) and
+//!   `provenance`.
+//! - `promptc.pack/v3`: v2 plus per-persona instruction overrides.
+//!
+//! A pack is validated against its declared format. The classic mistake is
+//! pasting signature instructions into a v1 persona voice: a voice says how a
+//! persona sounds, not what the call must return, so that is rejected with an
+//! explanation rather than served.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::program::render_system;
+use crate::signature::{Signature, SignatureHash};
+use crate::traces::TraceId;
+
+/// A pack file, tagged by its `format`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "format")]
+pub enum Pack {
+    /// Persona voices only.
+    #[serde(rename = "promptc.pack/v1")]
+    V1(VoicePack),
+    /// Instructions, demos, rendered system message and provenance.
+    #[serde(rename = "promptc.pack/v2")]
+    V2(PromptPack),
+    /// v2 plus per-persona instruction overrides.
+    #[serde(rename = "promptc.pack/v3")]
+    V3(PromptPack),
+}
+
+/// The declared format of a pack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PackFormat {
+    /// `promptc.pack/v1`.
+    #[serde(rename = "promptc.pack/v1")]
+    V1,
+    /// `promptc.pack/v2`.
+    #[serde(rename = "promptc.pack/v2")]
+    V2,
+    /// `promptc.pack/v3`.
+    #[serde(rename = "promptc.pack/v3")]
+    V3,
+}
+
+impl PackFormat {
+    /// The `format` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PackFormat::V1 => "promptc.pack/v1",
+            PackFormat::V2 => "promptc.pack/v2",
+            PackFormat::V3 => "promptc.pack/v3",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PackFormat> {
+        [PackFormat::V1, PackFormat::V2, PackFormat::V3]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
+/// `promptc.pack/v1`: how each persona sounds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoicePack {
+    /// The signature name these voices belong to.
+    pub signature: String,
+    /// Persona → voice (tone, vocabulary, stance; never the output contract).
+    pub voices: IndexMap<String, String>,
+}
+
+/// `promptc.pack/v2` and `v3`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromptPack {
+    /// The signature the pack was built against.
+    pub signature: EmbeddedSignature,
+    /// The task instructions.
+    pub instructions: String,
+    /// v3 only: persona → instructions used instead of `instructions` for that persona.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona_instructions: Option<IndexMap<String, String>>,
+    /// Few-shot demos, each from a real trace.
+    #[serde(default)]
+    pub demos: Vec<Demo>,
+    /// The exact messages that were scored.
+    pub rendered: Rendered,
+    /// Where the pack came from.
+    pub provenance: Provenance,
+}
+
+/// The signature embedded in a pack, with its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedSignature {
+    /// `sha256:<hex>` of `spec`.
+    pub hash: SignatureHash,
+    /// The signature.
+    pub spec: Signature,
+}
+
+/// One few-shot example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    /// The trace it was taken from.
+    pub trace_id: TraceId,
+    /// The request.
+    pub inputs: Map<String, Value>,
+    /// The accepted answer.
+    pub outputs: Map<String, Value>,
+}
+
+/// The system messages as the adapter rendered them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rendered {
+    /// The system message for every request (v2), or for personas without an override (v3).
+    pub system: String,
+    /// v3: persona → system message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personas: Option<IndexMap<String, String>>,
+}
+
+/// Where a pack came from; every field a reviewer needs to trust or reproduce it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// `promptc <version>`, or who wrote it by hand.
+    pub tool: String,
+    /// When the pack was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// The optimizer run that produced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerRun>,
+    /// The pack it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_pack: Option<BasePack>,
+    /// sha256 over the trace ids the run read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_fingerprint: Option<String>,
+    /// No trace at or after this instant was seen by the optimizer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_cutoff: Option<DateTime<Utc>>,
+    /// Turn counts of the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitSizes>,
+    /// Full val score (0..100) of the pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_score: Option<f64>,
+    /// The A/B verdict against the base pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab: Option<Value>,
+    /// role → `provider:model`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub lms: IndexMap<String, String>,
+}
+
+/// The optimizer, its settings and seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerRun {
+    /// `mipro` or `gepa`.
+    pub name: String,
+    /// The settings used.
+    pub settings: Value,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// The pack a run started from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasePack {
+    /// Its path in the repository.
+    pub path: String,
+    /// sha256 of its bytes.
+    pub sha256: String,
+}
+
+/// Turn counts of a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSizes {
+    /// Train turns.
+    pub train: usize,
+    /// Val turns.
+    pub val: usize,
+    /// Held-out turns.
+    pub heldout: usize,
+}
+
+/// A pack that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    /// The file could not be read.
+    #[error("{}: cannot read pack: {source}", path.display())]
+    Io {
+        /// The pack file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The pack breaks its format's rules.
+    #[error("{}: {}", path.display(), problems.join("; "))]
+    Invalid {
+        /// The pack file.
+        path: PathBuf,
+        /// Each problem, starting with the key it concerns.
+        problems: Vec<String>,
+    },
+}
+
+/// A pack read from disk, with what loading noticed.
+#[derive(Debug, Clone)]
+pub struct LoadedPack {
+    /// The pack, with `rendered` brought up to date in memory.
+    pub pack: Pack,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// sha256 of the file's bytes.
+    pub sha256: String,
+    /// Non-fatal findings (a stale `rendered`).
+    pub warnings: Vec<String>,
+    /// `rendered` on disk differs from what the adapter renders now.
+    pub stale_rendered: bool,
+}
+
+impl Pack {
+    /// The declared format.
+    pub fn format(&self) -> PackFormat {
+        match self {
+            Pack::V1(_) => PackFormat::V1,
+            Pack::V2(_) => PackFormat::V2,
+            Pack::V3(_) => PackFormat::V3,
+        }
+    }
+
+    /// The instructions and demos (v2, v3).
+    pub fn prompt(&self) -> Option<&PromptPack> {
+        match self {
+            Pack::V1(_) => None,
+            Pack::V2(p) | Pack::V3(p) => Some(p),
+        }
+    }
+
+    /// The current pack's train cutoff, if recorded.
+    pub fn train_cutoff(&self) -> Option<DateTime<Utc>> {
+        self.prompt().and_then(|p| p.provenance.train_cutoff)
+    }
+
+    /// Pretty JSON with a trailing newline, as promptc writes packs.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Parses and validates pack JSON. `signature` is the signature file's
+    /// current content, when known, to check the embedded hash against.
+    pub fn from_json(text: &str, signature: Option<&Signature>) -> Result<Pack, Vec<String>> {
+        let value: Value = serde_json::from_str(text).map_err(|e| vec![format!("not valid JSON: {e}")])?;
+        let Value::Object(obj) = &value else {
+            return Err(vec!["a pack is a JSON object".into()]);
+        };
+        let format = match obj.get("format") {
+            Some(Value::String(s)) => PackFormat::parse(s).ok_or_else(|| {
+                vec![format!(
+                    "format: `{s}` is not a pack format (promptc.pack/v1, promptc.pack/v2, promptc.pack/v3)"
+                )]
+            })?,
+            _ => return Err(vec!["format: missing; declare `promptc.pack/v1`, `/v2` or `/v3`".into()]),
+        };
+        format_mismatches(format, obj)?;
+        // Deserialize from the text, not from `value`: a `Value` map sorts its keys, and
+        // the order of the signature's fields is part of the contract (and its hash).
+        let pack: Pack = serde_json::from_str(text).map_err(|e| vec![crate::yamlerr::with_suggestion(&e.to_string())])?;
+        let problems = pack.validate(signature);
+        if problems.is_empty() { Ok(pack) } else { Err(problems) }
+    }
+
+    /// Rules beyond the shape; each problem starts with the key it concerns.
+    pub fn validate(&self, signature: Option<&Signature>) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self {
+            Pack::V1(v) => {
+                if v.voices.is_empty() {
+                    problems.push("voices: a v1 pack needs at least one persona voice".into());
+                }
+                for (persona, voice) in &v.voices {
+                    if let Some(why) = signature.and_then(|s| reads_like_instructions(voice, s)) {
+                        problems.push(format!(
+                            "voices.{persona}: this voice reads like signature instructions ({why}). A v1 voice says how a persona sounds; what the call must return belongs in `instructions` of a promptc.pack/v2 pack"
+                        ));
+                    }
+                }
+            }
+            Pack::V2(p) | Pack::V3(p) => {
+                let embedded = &p.signature.spec;
+                if p.signature.hash != embedded.hash() {
+                    problems.push(format!(
+                        "signature.hash: {} does not match the embedded spec ({}); the spec was edited without rehashing",
+                        p.signature.hash,
+                        embedded.hash()
+                    ));
+                }
+                if let Some(current) = signature
+                    && current.hash() != p.signature.hash
+                {
+                    problems.push(format!(
+                        "signature.hash: the pack was built against {} but the signature file is now {}; re-optimize (or re-render) the pack for the new contract",
+                        p.signature.hash,
+                        current.hash()
+                    ));
+                }
+                if p.instructions.trim().is_empty() {
+                    problems.push("instructions: empty".into());
+                }
+                for (i, d) in p.demos.iter().enumerate() {
+                    for problem in demo_problems(embedded, d) {
+                        problems.push(format!("demos[{i}] ({}): {problem}", d.trace_id));
+                    }
+                }
+                match (self.format(), &p.persona_instructions) {
+                    (PackFormat::V3, Some(map)) if map.is_empty() => problems.push(
+                        "persona_instructions: empty; a v3 pack carries at least one override (or use v2)".into(),
+                    ),
+                    (PackFormat::V3, Some(map)) => {
+                        for (persona, text) in map {
+                            if text.trim().is_empty() {
+                                problems.push(format!("persona_instructions.{persona}: empty"));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        problems
+    }
+
+    /// Renders `rendered` from the instructions and demos with the adapter.
+    pub fn render(&self) -> Option<Rendered> {
+        let p = self.prompt()?;
+        let sig = &p.signature.spec;
+        let system = render_system(sig, &p.instructions, &p.demos);
+        let personas = p.persona_instructions.as_ref().map(|m| {
+            m.iter()
+                .map(|(persona, text)| (persona.clone(), render_system(sig, text, &p.demos)))
+                .collect()
+        });
+        Some(Rendered { system, personas })
+    }
+
+    /// Brings `rendered` up to date; returns whether it changed.
+    pub fn refresh_rendered(&mut self) -> bool {
+        let Some(fresh) = self.render() else { return false };
+        match self {
+            Pack::V1(_) => false,
+            Pack::V2(p) | Pack::V3(p) => {
+                let changed = p.rendered != fresh;
+                p.rendered = fresh;
+                changed
+            }
+        }
+    }
+}
+
+/// Reads, validates and (in memory) re-renders a pack file.
+pub fn load(path: &Path, signature: Option<&Signature>) -> Result<LoadedPack, PackError> {
+    let bytes = std::fs::read(path).map_err(|source| PackError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let invalid = |problems| PackError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    };
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid(vec!["not UTF-8".into()]))?;
+    let mut pack = Pack::from_json(text, signature).map_err(invalid)?;
+    let stale = pack.refresh_rendered();
+    let mut warnings = Vec::new();
+    if stale {
+        warnings.push(format!(
+            "{}: rendered: out of date with instructions and demos (edited by hand?); scoring uses a fresh render. Run `promptc pack render {} --write` to update the file",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(LoadedPack {
+        pack,
+        path: path.to_path_buf(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        warnings,
+        stale_rendered: stale,
+    })
+}
+
+const V2_ONLY: [&str; 5] = ["instructions", "demos", "rendered", "provenance", "persona_instructions"];
+
+fn format_mismatches(format: PackFormat, obj: &Map<String, Value>) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    match format {
+        PackFormat::V1 => {
+            for key in V2_ONLY.iter().filter(|k| obj.contains_key(**k)) {
+                problems.push(format!(
+                    "{key}: a promptc.pack/v2 field in a pack declared promptc.pack/v1, which holds only `signature` and `voices`; declare promptc.pack/v2 (or v3) if this pack carries instructions"
+                ));
+            }
+        }
+        PackFormat::V2 | PackFormat::V3 => {
+            if obj.contains_key("voices") {
+                problems.push(format!(
+                    "voices: a promptc.pack/v1 field in a pack declared {}; voices and instructions are different things, keep voices in their own v1 pack",
+                    format.as_str()
+                ));
+            }
+            let has_overrides = obj.contains_key("persona_instructions");
+            if format == PackFormat::V2 && has_overrides {
+                problems.push("persona_instructions: per-persona instructions need format promptc.pack/v3".into());
+            }
+            if format == PackFormat::V3 && !has_overrides {
+                problems.push("persona_instructions: missing; a promptc.pack/v3 pack carries per-persona instructions (use v2 without them)".into());
+            }
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// Why a voice looks like a signature's instructions, if it does.
+fn reads_like_instructions(voice: &str, sig: &Signature) -> Option<String> {
+    let lower = voice.to_lowercase();
+    let mut signs = Vec::new();
+    for (name, spec) in &sig.outputs {
+        if lower.contains(&name.to_lowercase()) {
+            signs.push(format!("it names the output field `{name}`"));
+        }
+        if let Some(values) = &spec.enum_values {
+            let hits: Vec<&String> = values
+                .iter()
+                .filter(|v| v.len() > 3 && lower.contains(&v.to_lowercase()))
+                .collect();
+            if hits.len() >= 2 {
+                signs.push(format!(
+                    "it lists {} values of `{name}`",
+                    hits.len()
+                ));
+            }
+        }
+    }
+    if lower.contains("=== ") {
+        signs.push("it contains the adapter's field headers".into());
+    }
+    if signs.is_empty() { None } else { Some(signs.join(", ")) }
+}
+
+fn demo_problems(sig: &Signature, d: &Demo) -> Vec<String> {
+    let mut problems = Vec::new();
+    for key in d.inputs.keys() {
+        if !sig.inputs.contains_key(key) {
+            problems.push(format!("inputs.{key} is not an input of `{}`", sig.name));
+        }
+    }
+    for (name, spec) in &sig.inputs {
+        if !spec.optional && !d.inputs.contains_key(name) {
+            problems.push(format!("inputs.{name} is missing"));
+        }
+    }
+    for key in d.outputs.keys() {
+        if !sig.outputs.contains_key(key) {
+            problems.push(format!("outputs.{key} is not an output of `{}`", sig.name));
+        }
+    }
+    for name in sig.outputs.keys() {
+        match d.outputs.get(name) {
+            None => problems.push(format!("outputs.{name} is missing")),
+            Some(v) => {
+                if sig.outputs[name].enum_values.is_some() {
+                    let s = v.as_str().unwrap_or_default();
+                    match sig.canonical_output(name, s) {
+                        Ok(canon) if canon == s => {}
+                        Ok(canon) => problems.push(format!(
+                            "outputs.{name} is `{s}`; write the canonical `{canon}`"
+                        )),
+                        Err(e) => problems.push(format!("outputs.{e}")),
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sig() -> Signature {
+        serde_yaml::from_str(
+            "name: speak\ninputs:\n  persona: {desc: who}\noutputs:\n  utterance: {desc: say}\n  rhetorical_move:\n    enum: [reframe, steelman, probe]\n",
+        )
+        .unwrap()
+    }
+
+    fn v2() -> Pack {
+        let s = sig();
+        let mut p = Pack::V2(PromptPack {
+            signature: EmbeddedSignature { hash: s.hash(), spec: s },
+            instructions: "Speak as the persona.".into(),
+            persona_instructions: None,
+            demos: vec![Demo {
+                trace_id: TraceId("t1".into()),
+                inputs: json!({"persona": "skeptic"}).as_object().unwrap().clone(),
+                outputs: json!({"utterance": "Why?", "rhetorical_move": "probe"}).as_object().unwrap().clone(),
+            }],
+            rendered: Rendered { system: String::new(), personas: None },
+            provenance: Provenance { tool: "hand-written".into(), ..Default::default() },
+        });
+        p.refresh_rendered();
+        p
+    }
+
+    #[test]
+    fn a_valid_v2_pack_round_trips() {
+        let p = v2();
+        let back = Pack::from_json(&p.to_json(), Some(&sig())).unwrap();
+        assert_eq!(back, p);
+        assert!(p.to_json().starts_with("{\n  \"format\": \"promptc.pack/v2\""));
+    }
+
+    #[test]
+    fn instructions_in_a_voice_field_are_rejected_with_an_explanation() {
+        let text = json!({"format": "promptc.pack/v1", "signature": "speak", "voices": {
+            "skeptic": "Dry, terse, asks for numbers.",
+            "builder": "Always answer with an utterance and a rhetorical_move chosen from reframe, steelman or probe."
+        }})
+        .to_string();
+        let problems = Pack::from_json(&text, Some(&sig())).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("voices.builder: this voice reads like signature instructions (it names the output field `utterance`"), "{}", problems[0]);
+        assert!(problems[0].contains("belongs in `instructions` of a promptc.pack/v2 pack"));
+    }
+
+    #[test]
+    fn declared_format_must_match_the_content() {
+        let mut v: Value = serde_json::from_str(&v2().to_json()).unwrap();
+        v["format"] = json!("promptc.pack/v1");
+        let problems = Pack::from_json(&v.to_string(), None).unwrap_err();
+        assert!(problems[0].starts_with("instructions: a promptc.pack/v2 field in a pack declared promptc.pack/v1"), "{problems:?}");
+        v["format"] = json!("promptc.pack/v3");
+        let problems = Pack::from_json(&v.to_string(), None).unwrap_err();
+        assert!(problems[0].starts_with("persona_instructions: missing"), "{problems:?}");
+        v["format"] = json!("promptc.pack/v9");
+        assert!(Pack::from_json(&v.to_string(), None).unwrap_err()[0].contains("not a pack format"));
+    }
+
+    #[test]
+    fn signature_drift_and_bad_demo_enums_are_named() {
+        let mut v: Value = serde_json::from_str(&v2().to_json()).unwrap();
+        v["demos"][0]["outputs"]["rhetorical_move"] = json!("agree");
+        let mut changed = sig();
+        changed.description = "changed".into();
+        let problems = Pack::from_json(&v.to_string(), Some(&changed)).unwrap_err();
+        assert!(problems.iter().any(|p| p.starts_with("signature.hash: the pack was built against")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("demos[0] (t1): outputs.`agree` is not one of")), "{problems:?}");
+    }
+
+    #[test]
+    fn a_hand_edited_instruction_is_re_rendered_and_flagged_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut pack = v2();
+        if let Pack::V2(p) = &mut pack {
+            p.instructions = "Speak as the persona. Never invent numbers.".into();
+        }
+        std::fs::write(&path, pack.to_json()).unwrap();
+        let loaded = load(&path, Some(&sig())).unwrap();
+        assert!(loaded.stale_rendered);
+        assert!(loaded.warnings[0].contains("rendered: out of date"));
+        let p = loaded.pack.prompt().unwrap();
+        assert!(p.rendered.system.contains("Never invent numbers."));
+    }
+}

@@ -1,0 +1,396 @@
+//! The adapter: signature + instructions + demos + inputs → messages, and a
+//! completion → typed outputs.
+//!
+//! This is the one rendering path: the optimizer scores what it renders,
+//! `pack render` prints it, and a pack's `rendered.system` records it, so a
+//! server that sends `rendered.system` serves byte for byte what was measured.
+//! The wire format itself lives in `prompts/adapter/*.md.j2`.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, Value as J, context};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::pack::Demo;
+use crate::signature::{Signature, match_enum, normalize_enum, truncate_for_message};
+
+/// Who says a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    /// The system prompt.
+    System,
+    /// The request.
+    User,
+    /// A model's answer.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    /// Who says it.
+    pub role: ChatRole,
+    /// What is said.
+    pub content: String,
+}
+
+/// A completion that could not be read as the signature's outputs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseError {
+    /// Output fields absent from the answer.
+    #[error("missing output field(s): {}", .0.join(", "))]
+    Missing(Vec<String>),
+    /// An enum field's value is not one of its values.
+    #[error("{0}")]
+    BadEnum(String),
+    /// Nothing recognisable.
+    #[error("the answer has none of the `=== field ===` headers and is not a JSON object")]
+    Unstructured,
+}
+
+const SYSTEM_TEMPLATE: &str = include_str!("../prompts/adapter/system.md.j2");
+const USER_TEMPLATE: &str = include_str!("../prompts/adapter/user.md.j2");
+const REMINDER_TEMPLATE: &str = include_str!("../prompts/adapter/reminder.md.j2");
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        // The templates are compiled into the binary; a failure here is a build defect
+        // that every test of the adapter would show.
+        for (name, src) in [
+            ("system", SYSTEM_TEMPLATE),
+            ("user", USER_TEMPLATE),
+            ("reminder", REMINDER_TEMPLATE),
+        ] {
+            if let Err(e) = env.add_template(name, src) {
+                tracing::error!("adapter template {name} does not compile: {e}");
+            }
+        }
+        env
+    })
+}
+
+fn render(name: &str, ctx: minijinja::Value) -> String {
+    env()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .unwrap_or_else(|e| format!("(adapter template {name} failed: {e})"))
+}
+
+/// Renders an input or output value the way the model sees it: strings as
+/// they are, everything else as compact JSON.
+pub fn render_value(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "(none)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+#[derive(Serialize)]
+struct FieldCtx<'a> {
+    name: &'a str,
+    desc: &'a str,
+    optional: bool,
+    #[serde(rename = "enum")]
+    enum_values: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+struct ValueCtx<'a> {
+    name: &'a str,
+    value: String,
+}
+
+fn input_fields(sig: &Signature) -> Vec<FieldCtx<'_>> {
+    sig.inputs
+        .iter()
+        .map(|(n, f)| FieldCtx {
+            name: n,
+            desc: &f.desc,
+            optional: f.optional,
+            enum_values: None,
+        })
+        .collect()
+}
+
+fn output_fields(sig: &Signature) -> Vec<FieldCtx<'_>> {
+    sig.outputs
+        .iter()
+        .map(|(n, f)| FieldCtx {
+            name: n,
+            desc: &f.desc,
+            optional: false,
+            enum_values: f.enum_values.as_deref(),
+        })
+        .collect()
+}
+
+fn input_values<'a>(sig: &'a Signature, inputs: &Map<String, Value>) -> Vec<ValueCtx<'a>> {
+    sig.inputs
+        .keys()
+        .map(|n| ValueCtx {
+            name: n,
+            value: render_value(inputs.get(n)),
+        })
+        .collect()
+}
+
+fn output_values<'a>(sig: &'a Signature, outputs: &Map<String, Value>) -> Vec<ValueCtx<'a>> {
+    sig.outputs
+        .keys()
+        .map(|n| ValueCtx {
+            name: n,
+            value: render_value(outputs.get(n)),
+        })
+        .collect()
+}
+
+/// The system message: contract, instructions, answer format and demos.
+/// It does not depend on the request, which is what lets a pack record it.
+pub fn render_system(sig: &Signature, instructions: &str, demos: &[Demo]) -> String {
+    let demos: Vec<_> = demos
+        .iter()
+        .map(|d| {
+            context! {
+                inputs => J::from(minijinja::value::Serde(input_values(sig, &d.inputs))),
+                outputs => J::from(minijinja::value::Serde(output_values(sig, &d.outputs))),
+            }
+        })
+        .collect();
+    let mut s = render(
+        "system",
+        context! {
+            description => sig.description.trim(),
+            inputs => J::from(minijinja::value::Serde(input_fields(sig))),
+            outputs => J::from(minijinja::value::Serde(output_fields(sig))),
+            instructions => instructions.trim(),
+            demos => demos,
+        },
+    );
+    s.truncate(s.trim_end().len());
+    s
+}
+
+/// The user message for one request.
+pub fn render_user(sig: &Signature, inputs: &Map<String, Value>) -> String {
+    let mut s = render(
+        "user",
+        context! {
+            inputs => J::from(minijinja::value::Serde(input_values(sig, inputs))),
+            outputs => J::from(minijinja::value::Serde(output_fields(sig))),
+        },
+    );
+    s.truncate(s.trim_end().len());
+    s
+}
+
+/// The follow-up sent once when an answer could not be parsed.
+pub fn render_reminder(sig: &Signature, problem: &ParseError) -> String {
+    let mut s = render(
+        "reminder",
+        context! { problem => problem.to_string(), outputs => J::from(minijinja::value::Serde(output_fields(sig))) },
+    );
+    s.truncate(s.trim_end().len());
+    s
+}
+
+/// The messages of one call: the recorded system message, then the request.
+pub fn messages(sig: &Signature, system: &str, inputs: &Map<String, Value>) -> Vec<Message> {
+    vec![
+        Message {
+            role: ChatRole::System,
+            content: system.to_string(),
+        },
+        Message {
+            role: ChatRole::User,
+            content: render_user(sig, inputs),
+        },
+    ]
+}
+
+/// Reads a completion back into the signature's outputs.
+///
+/// Tolerant of header case and spacing (`=== Rhetorical Move ===`), of a JSON
+/// object answer (fenced or not), and of enum near-misses; strict about
+/// missing fields and values outside an enum.
+pub fn parse_completion(sig: &Signature, text: &str) -> Result<Map<String, Value>, ParseError> {
+    let found = parse_headers(sig, text)
+        .or_else(|| parse_json(sig, text))
+        .or_else(|| {
+            // A one-output signature answered in plain text is still an answer.
+            (sig.outputs.len() == 1 && !text.trim().is_empty()).then(|| {
+                let name = sig.outputs.keys().next().cloned().unwrap_or_default();
+                vec![(name, Value::String(text.trim().to_string()))]
+            })
+        })
+        .ok_or(ParseError::Unstructured)?;
+    let mut out = Map::new();
+    let mut missing = Vec::new();
+    for (name, spec) in &sig.outputs {
+        let Some((_, v)) = found.iter().find(|(n, _)| n == name) else {
+            missing.push(name.clone());
+            continue;
+        };
+        let v = match (&spec.enum_values, v) {
+            (Some(values), v) => {
+                let s = render_value(Some(v));
+                match match_enum(values, &s) {
+                    Some(canon) => Value::String(canon),
+                    None => {
+                        return Err(ParseError::BadEnum(format!(
+                            "`{name}` is `{}`, which is not one of {}",
+                            truncate_for_message(&s),
+                            values.join(", ")
+                        )));
+                    }
+                }
+            }
+            (None, Value::String(s)) if s.trim().is_empty() => {
+                missing.push(name.clone());
+                continue;
+            }
+            (None, v) => v.clone(),
+        };
+        out.insert(name.clone(), v);
+    }
+    if !missing.is_empty() {
+        return Err(ParseError::Missing(missing));
+    }
+    Ok(out)
+}
+
+/// The field a header line names, if it is one: `=== name ===`, any case,
+/// any spacing, `_`, `-` or spaces inside the name.
+fn header_name(line: &str) -> Option<String> {
+    let t = line.trim();
+    let inner = t.strip_prefix("==")?.trim_start_matches('=');
+    let inner = inner.strip_suffix("==")?.trim_end_matches('=');
+    let key = normalize_enum(inner);
+    (!key.is_empty()).then_some(key)
+}
+
+fn parse_headers(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
+    let names: Vec<(String, &String)> = sig.outputs.keys().map(|n| (normalize_enum(n), n)).collect();
+    let mut found: Vec<(String, Value)> = Vec::new();
+    let mut current: Option<(&String, Vec<&str>)> = None;
+    let mut any = false;
+    let flush = |cur: Option<(&String, Vec<&str>)>, found: &mut Vec<(String, Value)>| {
+        if let Some((name, lines)) = cur
+            && !found.iter().any(|(n, _)| n == name)
+        {
+            found.push((name.clone(), Value::String(lines.join("\n").trim().to_string())));
+        }
+    };
+    for line in text.lines() {
+        if let Some(key) = header_name(line) {
+            any = true;
+            flush(current.take(), &mut found);
+            if key == "end" {
+                break;
+            }
+            current = names.iter().find(|(k, _)| *k == key).map(|(_, n)| (*n, Vec::new()));
+            continue;
+        }
+        if let Some((_, lines)) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    flush(current, &mut found);
+    any.then_some(found)
+}
+
+fn parse_json(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .map(|s| s.trim_end().trim_end_matches('`'))
+        .unwrap_or(t);
+    let start = t.find('{')?;
+    let end = t.rfind('}')?;
+    let obj: Map<String, Value> = serde_json::from_str(t.get(start..=end)?).ok()?;
+    Some(
+        obj.into_iter()
+            .filter_map(|(k, v)| {
+                let key = normalize_enum(&k);
+                sig.outputs
+                    .keys()
+                    .find(|n| normalize_enum(n) == key)
+                    .map(|n| (n.clone(), v))
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sig() -> Signature {
+        serde_yaml::from_str(
+            "name: speak\ndescription: Say one thing.\ninputs:\n  persona: {desc: Who speaks}\n  room_state: {desc: The room}\noutputs:\n  utterance: {desc: What is said}\n  rhetorical_move:\n    desc: The move\n    enum: [reframe, probe, dissent-on-evidence]\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn system_message_carries_contract_instructions_and_demos() {
+        let demo = Demo {
+            trace_id: crate::traces::TraceId("t1".into()),
+            inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}}).as_object().unwrap().clone(),
+            outputs: json!({"utterance": "Show me the numbers.", "rhetorical_move": "probe"}).as_object().unwrap().clone(),
+        };
+        let s = render_system(&sig(), "Be brief.", std::slice::from_ref(&demo));
+        assert!(s.starts_with("Say one thing.\n\n# Inputs"), "{s}");
+        assert!(s.contains("- `rhetorical_move`: The move Write exactly one of: reframe, probe, dissent-on-evidence."), "{s}");
+        assert!(s.contains("# Instructions\n\nBe brief.\n"), "{s}");
+        assert!(s.contains("=== room_state ===\n{\"mode\":\"decide\"}\n"), "{s}");
+        assert!(s.ends_with("=== rhetorical_move ===\nprobe\n\n=== end ==="), "{s}");
+        let no_demos = render_system(&sig(), "Be brief.", &[]);
+        assert!(!no_demos.contains("# Examples"));
+        assert!(no_demos.ends_with("=== end ==="), "{no_demos}");
+    }
+
+    #[test]
+    fn a_rendered_answer_parses_back() {
+        let s = sig();
+        let outputs = json!({"utterance": "Line one\nline two", "rhetorical_move": "probe"});
+        let demo_answer: String = output_values(&s, outputs.as_object().unwrap())
+            .iter()
+            .map(|v| format!("=== {} ===\n{}\n\n", v.name, v.value))
+            .collect::<String>()
+            + "=== end ===";
+        assert_eq!(&parse_completion(&s, &demo_answer).unwrap(), outputs.as_object().unwrap());
+    }
+
+    #[test]
+    fn parsing_is_tolerant_of_case_spacing_json_and_near_misses() {
+        let s = sig();
+        let a = parse_completion(&s, "preamble\n==  Utterance ==\nHi.\n=====RHETORICAL MOVE=====\nDissent on evidence\n=== END ===\ntrailing").unwrap();
+        assert_eq!(a["utterance"], "Hi.");
+        assert_eq!(a["rhetorical_move"], "dissent-on-evidence");
+        let b = parse_completion(&s, "```json\n{\"Utterance\": \"Hi.\", \"rhetorical-move\": \"Probe\"}\n```").unwrap();
+        assert_eq!(b["rhetorical_move"], "probe");
+    }
+
+    #[test]
+    fn parsing_is_strict_about_missing_fields_and_enum_values() {
+        let s = sig();
+        assert_eq!(
+            parse_completion(&s, "=== utterance ===\nHi.\n=== end ===").unwrap_err(),
+            ParseError::Missing(vec!["rhetorical_move".into()])
+        );
+        let e = parse_completion(&s, "=== utterance ===\nHi.\n=== rhetorical_move ===\nagree\n").unwrap_err();
+        assert!(e.to_string().contains("`agree`, which is not one of reframe, probe"), "{e}");
+        assert_eq!(parse_completion(&s, "just words").unwrap_err(), ParseError::Unstructured);
+        assert_eq!(
+            parse_completion(&s, "=== utterance ===\n\n=== rhetorical_move ===\nprobe").unwrap_err(),
+            ParseError::Missing(vec!["utterance".into()])
+        );
+    }
+}

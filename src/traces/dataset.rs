@@ -1,0 +1,74 @@
+//! The clean turns of a signature, loaded in full for splitting and scoring.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crate::config::FieldMap;
+use crate::signature::Signature;
+use crate::traces::parse::{LineKind, LineParser};
+use crate::traces::reader::{RawLine, run_batches};
+use crate::traces::stats::IngestReport;
+use crate::traces::{TraceError, Turn, bad_line_reason};
+
+/// Every clean, deduplicated turn of one signature, in file and line order.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// The turns.
+    pub turns: Vec<Turn>,
+    /// What reading found along the way.
+    pub report: IngestReport,
+}
+
+impl Dataset {
+    /// Reads `files` and keeps the clean turns of `signature`.
+    pub fn load(
+        files: &[PathBuf],
+        signature: &Signature,
+        fields: &FieldMap,
+        persona_field: Option<&str>,
+        max_line_bytes: usize,
+    ) -> Result<Dataset, TraceError> {
+        let parser = LineParser::new(signature, fields, persona_field);
+        let mut report = IngestReport {
+            files: files.len(),
+            ..Default::default()
+        };
+        let mut turns = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        run_batches(
+            files,
+            max_line_bytes,
+            |batch| {
+                batch
+                    .lines()
+                    .map(|(no, line)| {
+                        let kind = match line {
+                            RawLine::Line(bytes) => parser.turn(bytes),
+                            RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max_line_bytes)),
+                        };
+                        (batch.file, no, kind)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |results| {
+                for (file, no, kind) in results {
+                    report.lines += 1;
+                    match kind {
+                        LineKind::Bad(reason) => report.push_bad(&files[file], no, reason),
+                        LineKind::OtherSignature => report.other_signature += 1,
+                        LineKind::Turn(turn) => {
+                            if !seen.insert(turn.id.0.clone()) {
+                                report.duplicates += 1;
+                            } else if turn.clean {
+                                turns.push(turn);
+                            } else {
+                                report.not_clean_turns += 1;
+                            }
+                        }
+                    }
+                }
+            },
+        )?;
+        Ok(Dataset { turns, report })
+    }
+}
