@@ -347,7 +347,7 @@ mod tests {
         };
         let s = render_system(&sig(), "Be brief.", std::slice::from_ref(&demo));
         assert!(s.starts_with("Say one thing.\n\n# Inputs"), "{s}");
-        assert!(s.contains("- `rhetorical_move`: The move Write exactly one of: reframe, probe, dissent-on-evidence."), "{s}");
+        assert!(s.contains("- `rhetorical_move`: The move (write exactly one of: reframe, probe, dissent-on-evidence)"), "{s}");
         assert!(s.contains("# Instructions\n\nBe brief.\n"), "{s}");
         assert!(s.contains("=== room_state ===\n{\"mode\":\"decide\"}\n"), "{s}");
         assert!(s.ends_with("=== rhetorical_move ===\nprobe\n\n=== end ==="), "{s}");
