@@ -587,7 +587,10 @@ impl Config {
         if self.version != 1 {
             return Err((
                 "version".into(),
-                format!("version {} is not known; this promptc reads version 1", self.version),
+                format!(
+                    "version {} is not known; this promptc reads version 1",
+                    self.version
+                ),
             ));
         }
         if self.signatures.is_empty() {
@@ -649,7 +652,10 @@ impl Config {
         }
         for (k, v) in [
             ("split.heldout_fraction", self.split.heldout_fraction),
-            ("split.max_heldout_fraction", self.split.max_heldout_fraction),
+            (
+                "split.max_heldout_fraction",
+                self.split.max_heldout_fraction,
+            ),
             ("split.val_fraction", self.split.val_fraction),
         ] {
             if !(v > 0.0 && v < 1.0) {
@@ -689,7 +695,10 @@ impl Config {
     }
 
     /// The signature `--signature` names, or the only one configured.
-    pub fn select_signature(&self, name: Option<&str>) -> Result<(&str, &SignatureConfig), ConfigError> {
+    pub fn select_signature(
+        &self,
+        name: Option<&str>,
+    ) -> Result<(&str, &SignatureConfig), ConfigError> {
         match name {
             Some(n) => self
                 .signatures
@@ -707,16 +716,21 @@ impl Config {
                     ))
                 }),
             None if self.signatures.len() == 1 => {
-                let (k, v) = self.signatures.first().ok_or_else(|| {
-                    ConfigError::Signature("no signature is configured".into())
-                })?;
+                let (k, v) = self
+                    .signatures
+                    .first()
+                    .ok_or_else(|| ConfigError::Signature("no signature is configured".into()))?;
                 Ok((k.as_str(), v))
             }
             None => Err(ConfigError::Signature(format!(
                 "{} configures {} signatures ({}); choose one with --signature",
                 self.path.display(),
                 self.signatures.len(),
-                self.signatures.keys().cloned().collect::<Vec<_>>().join(", ")
+                self.signatures
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
@@ -762,7 +776,6 @@ impl Config {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -781,34 +794,55 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_key_and_suggestion() {
-        let src = format!("{MIN}lms:\n  task:\n    provider: openai\n    model: m\n    concurency: 4\n");
-        let err = Config::from_yaml(Path::new("promptc.yaml"), &src).unwrap_err().to_string();
-        assert!(err.starts_with("promptc.yaml:11: lms.task: unknown field `concurency`"), "{err}");
+        let src =
+            format!("{MIN}lms:\n  task:\n    provider: openai\n    model: m\n    concurency: 4\n");
+        let err = Config::from_yaml(Path::new("promptc.yaml"), &src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("promptc.yaml:11: lms.task: unknown field `concurency`"),
+            "{err}"
+        );
         assert!(err.ends_with("did you mean `concurrency`?"), "{err}");
     }
 
     #[test]
     fn semantic_error_names_key_and_line() {
         let src = format!("{MIN}split:\n  val_fraction: 1.5\n");
-        let err = Config::from_yaml(Path::new("c.yaml"), &src).unwrap_err().to_string();
-        assert_eq!(err, "c.yaml:8: split.val_fraction: 1.5 is not strictly between 0 and 1");
+        let err = Config::from_yaml(Path::new("c.yaml"), &src)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "c.yaml:8: split.val_fraction: 1.5 is not strictly between 0 and 1"
+        );
     }
 
     #[test]
     fn wrong_type_names_the_key() {
         let src = format!("{MIN}gate:\n  min_threads: lots\n");
-        let err = Config::from_yaml(Path::new("c.yaml"), &src).unwrap_err().to_string();
-        assert!(err.starts_with("c.yaml:8: gate.min_threads: invalid type"), "{err}");
+        let err = Config::from_yaml(Path::new("c.yaml"), &src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml:8: gate.min_threads: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]
     fn lm_override_replaces_provider_and_keeps_limits() {
         let mut c = Config::from_yaml(Path::new("c.yaml"), MIN).unwrap();
         c.lms.judge.concurrency = 3;
-        c.apply_lm_overrides(&["judge=openai:gpt-4o-mini@http://127.0.0.1:9/v1".parse().unwrap()]);
+        c.apply_lm_overrides(&["judge=openai:gpt-4o-mini@http://127.0.0.1:9/v1"
+            .parse()
+            .unwrap()]);
         assert_eq!(c.lms.judge.provider, Provider::Openai);
         assert_eq!(c.lms.judge.concurrency, 3);
-        assert_eq!(c.lms.judge.base_url.as_deref(), Some("http://127.0.0.1:9/v1"));
+        assert_eq!(
+            c.lms.judge.base_url.as_deref(),
+            Some("http://127.0.0.1:9/v1")
+        );
         assert_eq!(c.lms.task.provider, Provider::Sim);
     }
 

@@ -14,7 +14,12 @@ use promptc::schema::SchemaKind;
 #[command(name = "promptc", version, about, long_about = None)]
 struct Cli {
     /// The config file; relative paths in it resolve from its folder.
-    #[arg(long, global = true, default_value = "promptc.yaml", env = "PROMPTC_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "promptc.yaml",
+        env = "PROMPTC_CONFIG"
+    )]
     config: PathBuf,
     /// The signature to work on (default: the only one configured).
     #[arg(long, global = true)]
@@ -127,15 +132,21 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Traces { command } => {
             let ctx = commands::Context::load(&g)?;
             match command {
-                TracesCommand::Stats { traces, strict } => commands::traces::stats(&ctx, traces, *strict),
-                TracesCommand::Split { traces, strict } => commands::traces::split_cmd(&ctx, traces, *strict),
+                TracesCommand::Stats { traces, strict } => {
+                    commands::traces::stats(&ctx, traces, *strict)
+                }
+                TracesCommand::Split { traces, strict } => {
+                    commands::traces::split_cmd(&ctx, traces, *strict)
+                }
             }
         }
         Command::Pack { command } => match command {
             PackCommand::Validate { path } => commands::pack::validate(&g, path),
-            PackCommand::Render { path, example, write } => {
-                commands::pack::render(&g, path, example.as_deref(), *write)
-            }
+            PackCommand::Render {
+                path,
+                example,
+                write,
+            } => commands::pack::render(&g, path, example.as_deref(), *write),
         },
         Command::Schema { kind } => commands::pack::schema(*kind),
     }

@@ -271,7 +271,8 @@ impl Pack {
     /// Parses and validates pack JSON. `signature` is the signature file's
     /// current content, when known, to check the embedded hash against.
     pub fn from_json(text: &str, signature: Option<&Signature>) -> Result<Pack, Vec<String>> {
-        let value: Value = serde_json::from_str(text).map_err(|e| vec![format!("not valid JSON: {e}")])?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| vec![format!("not valid JSON: {e}")])?;
         let Value::Object(obj) = &value else {
             return Err(vec!["a pack is a JSON object".into()]);
         };
@@ -286,9 +287,14 @@ impl Pack {
         format_mismatches(format, obj)?;
         // Deserialize from the text, not from `value`: a `Value` map sorts its keys, and
         // the order of the signature's fields is part of the contract (and its hash).
-        let pack: Pack = serde_json::from_str(text).map_err(|e| vec![crate::yamlerr::with_suggestion(&e.to_string())])?;
+        let pack: Pack = serde_json::from_str(text)
+            .map_err(|e| vec![crate::yamlerr::with_suggestion(&e.to_string())])?;
         let problems = pack.validate(signature);
-        if problems.is_empty() { Ok(pack) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(pack)
+        } else {
+            Err(problems)
+        }
     }
 
     /// Rules beyond the shape; each problem starts with the key it concerns.
@@ -366,7 +372,9 @@ impl Pack {
 
     /// Brings `rendered` up to date; returns whether it changed.
     pub fn refresh_rendered(&mut self) -> bool {
-        let Some(fresh) = self.render() else { return false };
+        let Some(fresh) = self.render() else {
+            return false;
+        };
         match self {
             Pack::V1(_) => false,
             Pack::V2(p) | Pack::V3(p) => {
@@ -408,7 +416,13 @@ pub fn load(path: &Path, signature: Option<&Signature>) -> Result<LoadedPack, Pa
     })
 }
 
-const V2_ONLY: [&str; 5] = ["instructions", "demos", "rendered", "provenance", "persona_instructions"];
+const V2_ONLY: [&str; 5] = [
+    "instructions",
+    "demos",
+    "rendered",
+    "provenance",
+    "persona_instructions",
+];
 
 fn format_mismatches(format: PackFormat, obj: &Map<String, Value>) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
@@ -429,14 +443,21 @@ fn format_mismatches(format: PackFormat, obj: &Map<String, Value>) -> Result<(),
             }
             let has_overrides = obj.contains_key("persona_instructions");
             if format == PackFormat::V2 && has_overrides {
-                problems.push("persona_instructions: per-persona instructions need format promptc.pack/v3".into());
+                problems.push(
+                    "persona_instructions: per-persona instructions need format promptc.pack/v3"
+                        .into(),
+                );
             }
             if format == PackFormat::V3 && !has_overrides {
                 problems.push("persona_instructions: missing; a promptc.pack/v3 pack carries per-persona instructions (use v2 without them)".into());
             }
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 /// Why a voice looks like a signature's instructions, if it does.
@@ -453,17 +474,18 @@ fn reads_like_instructions(voice: &str, sig: &Signature) -> Option<String> {
                 .filter(|v| v.len() > 3 && lower.contains(&v.to_lowercase()))
                 .collect();
             if hits.len() >= 2 {
-                signs.push(format!(
-                    "it lists {} values of `{name}`",
-                    hits.len()
-                ));
+                signs.push(format!("it lists {} values of `{name}`", hits.len()));
             }
         }
     }
     if lower.contains("=== ") {
         signs.push("it contains the adapter's field headers".into());
     }
-    if signs.is_empty() { None } else { Some(signs.join(", ")) }
+    if signs.is_empty() {
+        None
+    } else {
+        Some(signs.join(", "))
+    }
 }
 
 fn demo_problems(sig: &Signature, d: &Demo) -> Vec<String> {
@@ -518,16 +540,28 @@ mod tests {
     fn v2() -> Pack {
         let s = sig();
         let mut p = Pack::V2(PromptPack {
-            signature: EmbeddedSignature { hash: s.hash(), spec: s },
+            signature: EmbeddedSignature {
+                hash: s.hash(),
+                spec: s,
+            },
             instructions: "Speak as the persona.".into(),
             persona_instructions: None,
             demos: vec![Demo {
                 trace_id: TraceId("t1".into()),
                 inputs: json!({"persona": "skeptic"}).as_object().unwrap().clone(),
-                outputs: json!({"utterance": "Why?", "rhetorical_move": "probe"}).as_object().unwrap().clone(),
+                outputs: json!({"utterance": "Why?", "rhetorical_move": "probe"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
             }],
-            rendered: Rendered { system: String::new(), personas: None },
-            provenance: Provenance { tool: "hand-written".into(), ..Default::default() },
+            rendered: Rendered {
+                system: String::new(),
+                personas: None,
+            },
+            provenance: Provenance {
+                tool: "hand-written".into(),
+                ..Default::default()
+            },
         });
         p.refresh_rendered();
         p
@@ -538,7 +572,10 @@ mod tests {
         let p = v2();
         let back = Pack::from_json(&p.to_json(), Some(&sig())).unwrap();
         assert_eq!(back, p);
-        assert!(p.to_json().starts_with("{\n  \"format\": \"promptc.pack/v2\""));
+        assert!(
+            p.to_json()
+                .starts_with("{\n  \"format\": \"promptc.pack/v2\"")
+        );
     }
 
     #[test]
@@ -559,12 +596,22 @@ mod tests {
         let mut v: Value = serde_json::from_str(&v2().to_json()).unwrap();
         v["format"] = json!("promptc.pack/v1");
         let problems = Pack::from_json(&v.to_string(), None).unwrap_err();
-        assert!(problems[0].starts_with("instructions: a promptc.pack/v2 field in a pack declared promptc.pack/v1"), "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "instructions: a promptc.pack/v2 field in a pack declared promptc.pack/v1"
+            ),
+            "{problems:?}"
+        );
         v["format"] = json!("promptc.pack/v3");
         let problems = Pack::from_json(&v.to_string(), None).unwrap_err();
-        assert!(problems[0].starts_with("persona_instructions: missing"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("persona_instructions: missing"),
+            "{problems:?}"
+        );
         v["format"] = json!("promptc.pack/v9");
-        assert!(Pack::from_json(&v.to_string(), None).unwrap_err()[0].contains("not a pack format"));
+        assert!(
+            Pack::from_json(&v.to_string(), None).unwrap_err()[0].contains("not a pack format")
+        );
     }
 
     #[test]
@@ -574,8 +621,18 @@ mod tests {
         let mut changed = sig();
         changed.description = "changed".into();
         let problems = Pack::from_json(&v.to_string(), Some(&changed)).unwrap_err();
-        assert!(problems.iter().any(|p| p.starts_with("signature.hash: the pack was built against")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("demos[0] (t1): outputs.`agree` is not one of")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("signature.hash: the pack was built against")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("demos[0] (t1): outputs.`agree` is not one of")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -274,7 +274,8 @@ fn header_name(line: &str) -> Option<String> {
 }
 
 fn parse_headers(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
-    let names: Vec<(String, &String)> = sig.outputs.keys().map(|n| (normalize_enum(n), n)).collect();
+    let names: Vec<(String, &String)> =
+        sig.outputs.keys().map(|n| (normalize_enum(n), n)).collect();
     let mut found: Vec<(String, Value)> = Vec::new();
     let mut current: Option<(&String, Vec<&str>)> = None;
     let mut any = false;
@@ -282,7 +283,10 @@ fn parse_headers(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
         if let Some((name, lines)) = cur
             && !found.iter().any(|(n, _)| n == name)
         {
-            found.push((name.clone(), Value::String(lines.join("\n").trim().to_string())));
+            found.push((
+                name.clone(),
+                Value::String(lines.join("\n").trim().to_string()),
+            ));
         }
     };
     for line in text.lines() {
@@ -292,7 +296,10 @@ fn parse_headers(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
             if key == "end" {
                 break;
             }
-            current = names.iter().find(|(k, _)| *k == key).map(|(_, n)| (*n, Vec::new()));
+            current = names
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, n)| (*n, Vec::new()));
             continue;
         }
         if let Some((_, lines)) = current.as_mut() {
@@ -342,15 +349,27 @@ mod tests {
     fn system_message_carries_contract_instructions_and_demos() {
         let demo = Demo {
             trace_id: crate::traces::TraceId("t1".into()),
-            inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}}).as_object().unwrap().clone(),
-            outputs: json!({"utterance": "Show me the numbers.", "rhetorical_move": "probe"}).as_object().unwrap().clone(),
+            inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            outputs: json!({"utterance": "Show me the numbers.", "rhetorical_move": "probe"})
+                .as_object()
+                .unwrap()
+                .clone(),
         };
         let s = render_system(&sig(), "Be brief.", std::slice::from_ref(&demo));
         assert!(s.starts_with("Say one thing.\n\n# Inputs"), "{s}");
         assert!(s.contains("- `rhetorical_move`: The move (write exactly one of: reframe, probe, dissent-on-evidence)"), "{s}");
         assert!(s.contains("# Instructions\n\nBe brief.\n"), "{s}");
-        assert!(s.contains("=== room_state ===\n{\"mode\":\"decide\"}\n"), "{s}");
-        assert!(s.ends_with("=== rhetorical_move ===\nprobe\n\n=== end ==="), "{s}");
+        assert!(
+            s.contains("=== room_state ===\n{\"mode\":\"decide\"}\n"),
+            "{s}"
+        );
+        assert!(
+            s.ends_with("=== rhetorical_move ===\nprobe\n\n=== end ==="),
+            "{s}"
+        );
         let no_demos = render_system(&sig(), "Be brief.", &[]);
         assert!(!no_demos.contains("# Examples"));
         assert!(no_demos.ends_with("=== end ==="), "{no_demos}");
@@ -365,7 +384,10 @@ mod tests {
             .map(|v| format!("=== {} ===\n{}\n\n", v.name, v.value))
             .collect::<String>()
             + "=== end ===";
-        assert_eq!(&parse_completion(&s, &demo_answer).unwrap(), outputs.as_object().unwrap());
+        assert_eq!(
+            &parse_completion(&s, &demo_answer).unwrap(),
+            outputs.as_object().unwrap()
+        );
     }
 
     #[test]
@@ -374,7 +396,11 @@ mod tests {
         let a = parse_completion(&s, "preamble\n==  Utterance ==\nHi.\n=====RHETORICAL MOVE=====\nDissent on evidence\n=== END ===\ntrailing").unwrap();
         assert_eq!(a["utterance"], "Hi.");
         assert_eq!(a["rhetorical_move"], "dissent-on-evidence");
-        let b = parse_completion(&s, "```json\n{\"Utterance\": \"Hi.\", \"rhetorical-move\": \"Probe\"}\n```").unwrap();
+        let b = parse_completion(
+            &s,
+            "```json\n{\"Utterance\": \"Hi.\", \"rhetorical-move\": \"Probe\"}\n```",
+        )
+        .unwrap();
         assert_eq!(b["rhetorical_move"], "probe");
     }
 
@@ -385,11 +411,23 @@ mod tests {
             parse_completion(&s, "=== utterance ===\nHi.\n=== end ===").unwrap_err(),
             ParseError::Missing(vec!["rhetorical_move".into()])
         );
-        let e = parse_completion(&s, "=== utterance ===\nHi.\n=== rhetorical_move ===\nagree\n").unwrap_err();
-        assert!(e.to_string().contains("`agree`, which is not one of reframe, probe"), "{e}");
-        assert_eq!(parse_completion(&s, "just words").unwrap_err(), ParseError::Unstructured);
+        let e = parse_completion(
+            &s,
+            "=== utterance ===\nHi.\n=== rhetorical_move ===\nagree\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`agree`, which is not one of reframe, probe"),
+            "{e}"
+        );
         assert_eq!(
-            parse_completion(&s, "=== utterance ===\n\n=== rhetorical_move ===\nprobe").unwrap_err(),
+            parse_completion(&s, "just words").unwrap_err(),
+            ParseError::Unstructured
+        );
+        assert_eq!(
+            parse_completion(&s, "=== utterance ===\n\n=== rhetorical_move ===\nprobe")
+                .unwrap_err(),
             ParseError::Missing(vec!["utterance".into()])
         );
     }

@@ -101,11 +101,12 @@ impl Signature {
             source,
         })?;
         let sig: Signature = yamlerr::from_str(path, &src)?;
-        sig.validate().map_err(|(key, message)| SignatureError::Invalid {
-            path: path.to_path_buf(),
-            key,
-            message,
-        })?;
+        sig.validate()
+            .map_err(|(key, message)| SignatureError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                message,
+            })?;
         Ok(sig)
     }
 
@@ -121,7 +122,10 @@ impl Signature {
             ));
         }
         if self.inputs.is_empty() {
-            return Err(("inputs".into(), "a signature needs at least one input".into()));
+            return Err((
+                "inputs".into(),
+                "a signature needs at least one input".into(),
+            ));
         }
         if self.outputs.is_empty() {
             return Err((
@@ -265,8 +269,13 @@ mod tests {
                 "dissent-on-evidence"
             );
         }
-        let err = s.canonical_output("rhetorical_move", "dissent").unwrap_err();
-        assert!(err.contains("not one of reframe, dissent-on-evidence"), "{err}");
+        let err = s
+            .canonical_output("rhetorical_move", "dissent")
+            .unwrap_err();
+        assert!(
+            err.contains("not one of reframe, dissent-on-evidence"),
+            "{err}"
+        );
     }
 
     #[test]

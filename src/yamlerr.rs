@@ -52,7 +52,9 @@ pub fn from_str<T: DeserializeOwned>(path: &Path, src: &str) -> Result<T, YamlEr
         }
         // For an unknown key, point at the mapping that holds it.
         let key = if message.starts_with("unknown field") {
-            key.rsplit_once('.').map(|(parent, _)| parent.to_string()).unwrap_or_default()
+            key.rsplit_once('.')
+                .map(|(parent, _)| parent.to_string())
+                .unwrap_or_default()
         } else {
             key
         };
@@ -77,11 +79,7 @@ pub fn with_suggestion(message: &str) -> String {
         return message.to_string();
     };
     let unknown = &rest[..end];
-    let expected: Vec<&str> = rest[end + 1..]
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .collect();
+    let expected: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
     match suggest(unknown, expected.iter().copied()) {
         Some(best) => format!("{message}; did you mean `{best}`?"),
         None => message.to_string(),
@@ -118,7 +116,12 @@ pub fn locate_key(src: &str, key_path: &str) -> Option<usize> {
                 return None;
             }
             let t = trimmed.trim_start_matches("- ");
-            let name = t.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            let name = t
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
             if name == seg && t.contains(':') {
                 found = Some(i + 1);
                 line_no = i;

@@ -42,18 +42,31 @@ pub enum Severity {
 
 impl Problem {
     fn error(file: &Path, line: Option<u64>, key: Option<String>, message: String) -> Problem {
-        Problem { severity: Severity::Error, file: file.to_path_buf(), line, key, message }
+        Problem {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            line,
+            key,
+            message,
+        }
     }
 }
 
 fn from_yaml(e: &YamlError) -> Problem {
-    Problem::error(&e.path, e.line.map(|l| l as u64), (!e.key.is_empty()).then(|| e.key.clone()), e.message.clone())
+    Problem::error(
+        &e.path,
+        e.line.map(|l| l as u64),
+        (!e.key.is_empty()).then(|| e.key.clone()),
+        e.message.clone(),
+    )
 }
 
 /// Splits "key: message" as the pack validator phrases its problems.
 fn keyed(file: &Path, text: &str) -> Problem {
     match text.split_once(": ") {
-        Some((k, m)) if !k.contains(' ') => Problem::error(file, None, Some(k.to_string()), m.to_string()),
+        Some((k, m)) if !k.contains(' ') => {
+            Problem::error(file, None, Some(k.to_string()), m.to_string())
+        }
         _ => Problem::error(file, None, None, text.to_string()),
     }
 }
@@ -77,7 +90,10 @@ pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
                 None => cfg.signatures.keys().cloned().collect(),
             };
             for name in names {
-                let g1 = Global { signature: Some(name.clone()), ..g.clone() };
+                let g1 = Global {
+                    signature: Some(name.clone()),
+                    ..g.clone()
+                };
                 match Context::load(&g1) {
                     Err(e) => problems.push(context_problem(&g.config, &e)),
                     Ok(ctx) => {
@@ -97,18 +113,33 @@ pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
             (None, Some(k)) => format!("{}: {k}: ", p.file.display()),
             (None, None) => format!("{}: ", p.file.display()),
         };
-        let sev = if p.severity == Severity::Error { "error" } else { "warning" };
+        let sev = if p.severity == Severity::Error {
+            "error"
+        } else {
+            "warning"
+        };
         let _ = writeln!(h, "{sev}: {loc}{}", p.message);
     }
-    let errors = problems.iter().filter(|p| p.severity == Severity::Error).count();
+    let errors = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     let _ = writeln!(
         h,
         "{} ({} checked; {errors} errors, {} warnings)",
         if ok { "check: ok" } else { "check: failed" },
-        if checked.is_empty() { "nothing".to_string() } else { checked.join(", ") },
+        if checked.is_empty() {
+            "nothing".to_string()
+        } else {
+            checked.join(", ")
+        },
         problems.len() - errors
     );
-    let json = CheckOut { ok, problems: &problems, signatures: checked };
+    let json = CheckOut {
+        ok,
+        problems: &problems,
+        signatures: checked,
+    };
     let mut out = Output::ok(json, h);
     out.exit = if ok { 0 } else { 2 };
     Ok(out)
@@ -117,9 +148,17 @@ pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
 fn config_problem(path: &Path, e: &ConfigError) -> Problem {
     match e {
         ConfigError::Yaml(y) => from_yaml(y),
-        ConfigError::Invalid { path, key, line, message } => {
-            Problem::error(path, line.map(|l| l as u64), Some(key.clone()), message.clone())
-        }
+        ConfigError::Invalid {
+            path,
+            key,
+            line,
+            message,
+        } => Problem::error(
+            path,
+            line.map(|l| l as u64),
+            Some(key.clone()),
+            message.clone(),
+        ),
         other => Problem::error(path, None, None, other.to_string()),
     }
 }
@@ -132,8 +171,15 @@ fn context_problem(config: &Path, e: &anyhow::Error) -> Problem {
         return match s {
             SignatureError::Yaml(y) => from_yaml(y),
             SignatureError::Invalid { path, key, message } => {
-                let line = std::fs::read_to_string(path).ok().and_then(|src| crate::yamlerr::locate_key(&src, key));
-                Problem::error(path, line.map(|l| l as u64), Some(key.clone()), message.clone())
+                let line = std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|src| crate::yamlerr::locate_key(&src, key));
+                Problem::error(
+                    path,
+                    line.map(|l| l as u64),
+                    Some(key.clone()),
+                    message.clone(),
+                )
             }
             SignatureError::Io { path, .. } => Problem::error(path, None, None, s.to_string()),
         };
@@ -146,10 +192,20 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
     match MetricSpec::load(&metric_path) {
         Ok(_) => {}
         Err(MetricError::Yaml(y)) => problems.push(from_yaml(&y)),
-        Err(MetricError::Invalid { path, key, line, message }) => {
-            problems.push(Problem::error(&path, line.map(|l| l as u64), Some(key), message))
+        Err(MetricError::Invalid {
+            path,
+            key,
+            line,
+            message,
+        }) => problems.push(Problem::error(
+            &path,
+            line.map(|l| l as u64),
+            Some(key),
+            message,
+        )),
+        Err(e @ MetricError::Io { .. }) => {
+            problems.push(Problem::error(&metric_path, None, None, e.to_string()))
         }
-        Err(e @ MetricError::Io { .. }) => problems.push(Problem::error(&metric_path, None, None, e.to_string())),
     }
 
     let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
@@ -171,8 +227,12 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
                     });
                 }
             }
-            Err(PackError::Invalid { path, problems: ps }) => problems.extend(ps.iter().map(|p| keyed(&path, p))),
-            Err(e @ PackError::Io { .. }) => problems.push(Problem::error(&pack_path, None, None, e.to_string())),
+            Err(PackError::Invalid { path, problems: ps }) => {
+                problems.extend(ps.iter().map(|p| keyed(&path, p)))
+            }
+            Err(e @ PackError::Io { .. }) => {
+                problems.push(Problem::error(&pack_path, None, None, e.to_string()))
+            }
         }
     } else {
         problems.push(Problem {
@@ -187,7 +247,12 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
     let files = match ctx.trace_files(trace_globs) {
         Ok(f) => f,
         Err(e) => {
-            problems.push(Problem::error(&ctx.config.path, None, Some(format!("signatures.{}.traces", ctx.name)), e.to_string()));
+            problems.push(Problem::error(
+                &ctx.config.path,
+                None,
+                Some(format!("signatures.{}.traces", ctx.name)),
+                e.to_string(),
+            ));
             return;
         }
     };
@@ -203,11 +268,21 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
     match compute(&files, &input) {
         Ok(stats) => {
             for b in &stats.ingest.bad {
-                problems.push(Problem::error(&b.file, Some(b.line), None, b.reason.clone()));
+                problems.push(Problem::error(
+                    &b.file,
+                    Some(b.line),
+                    None,
+                    b.reason.clone(),
+                ));
             }
             let unlisted = stats.ingest.bad_lines as usize - stats.ingest.bad.len();
             if unlisted > 0 {
-                problems.push(Problem::error(&files[0], None, None, format!("… and {unlisted} more bad lines")));
+                problems.push(Problem::error(
+                    &files[0],
+                    None,
+                    None,
+                    format!("… and {unlisted} more bad lines"),
+                ));
             }
             if !stats.gate.met {
                 for r in &stats.gate.reasons {

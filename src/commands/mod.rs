@@ -16,8 +16,8 @@ use crate::lm::spec::LmOverride;
 use crate::metric::spec::MetricError;
 use crate::pack::PackError;
 use crate::signature::{Signature, SignatureError};
-use crate::traces::split::SplitError;
 use crate::traces::TraceError;
+use crate::traces::split::SplitError;
 use crate::yamlerr::YamlError;
 
 /// What a command produced.
@@ -116,7 +116,8 @@ impl Context {
         } else {
             let mut files = Vec::new();
             for g in override_globs {
-                let paths = glob::glob(g).map_err(|e| UsageError(format!("--traces `{g}`: {e}")))?;
+                let paths =
+                    glob::glob(g).map_err(|e| UsageError(format!("--traces `{g}`: {e}")))?;
                 files.extend(paths.flatten().filter(|p| p.is_file()));
             }
             files.sort();

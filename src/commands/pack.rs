@@ -25,10 +25,16 @@ fn signature_for(g: &Global, path: &Path) -> Option<Context> {
         None => cfg
             .signatures
             .iter()
-            .find(|(_, s)| std::fs::canonicalize(cfg.resolve(&s.pack)).ok().as_ref() == Some(&target))
+            .find(|(_, s)| {
+                std::fs::canonicalize(cfg.resolve(&s.pack)).ok().as_ref() == Some(&target)
+            })
             .map(|(n, _)| n.clone())?,
     };
-    Context::load(&Global { signature: Some(name), ..g.clone() }).ok()
+    Context::load(&Global {
+        signature: Some(name),
+        ..g.clone()
+    })
+    .ok()
 }
 
 #[derive(Serialize)]
@@ -58,23 +64,40 @@ pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
     }
     match (ok, format) {
         (true, Some(f)) => {
-            let _ = writeln!(h, "{}: valid {f}{}", path.display(), match &ctx {
-                Some(c) => format!(" (checked against the `{}` signature file)", c.name),
-                None => " (no config names this pack: the signature file was not compared)".into(),
-            });
+            let _ = writeln!(
+                h,
+                "{}: valid {f}{}",
+                path.display(),
+                match &ctx {
+                    Some(c) => format!(" (checked against the `{}` signature file)", c.name),
+                    None =>
+                        " (no config names this pack: the signature file was not compared)".into(),
+                }
+            );
         }
         _ => {
             let _ = writeln!(h, "{}: invalid", path.display());
         }
     }
-    let out = ValidateOut { ok, format, problems, warnings, signature_checked: ctx.map(|c| c.name) };
+    let out = ValidateOut {
+        ok,
+        format,
+        problems,
+        warnings,
+        signature_checked: ctx.map(|c| c.name),
+    };
     let mut o = Output::ok(out, h);
     o.exit = if ok { 0 } else { 2 };
     Ok(o)
 }
 
 /// `pack render PATH [--example ID] [--write]`.
-pub fn render(g: &Global, path: &Path, example: Option<&str>, write: bool) -> anyhow::Result<Output> {
+pub fn render(
+    g: &Global,
+    path: &Path,
+    example: Option<&str>,
+    write: bool,
+) -> anyhow::Result<Output> {
     let ctx = signature_for(g, path);
     let sig = ctx.as_ref().map(|c| &c.signature);
     let loaded = pack::load(path, sig)?;
@@ -98,7 +121,10 @@ pub fn render(g: &Global, path: &Path, example: Option<&str>, write: bool) -> an
         json.insert("written".into(), Value::Bool(loaded.stale_rendered));
     }
     let msgs: Vec<Message> = match example {
-        None => vec![Message { role: ChatRole::System, content: p.rendered.system.clone() }],
+        None => vec![Message {
+            role: ChatRole::System,
+            content: p.rendered.system.clone(),
+        }],
         Some(id) => {
             let ctx = ctx.as_ref().ok_or_else(|| {
                 UsageError(format!(
@@ -115,7 +141,10 @@ pub fn render(g: &Global, path: &Path, example: Option<&str>, write: bool) -> an
                 ctx.config.traces.max_line_bytes,
             )?;
             let turn = data.turns.iter().find(|t| t.id.0 == id).ok_or_else(|| {
-                UsageError(format!("no clean trace with id `{id}` in {} file(s)", files.len()))
+                UsageError(format!(
+                    "no clean trace with id `{id}` in {} file(s)",
+                    files.len()
+                ))
             })?;
             let system = turn
                 .persona
@@ -144,4 +173,3 @@ pub fn schema(kind: SchemaKind) -> anyhow::Result<Output> {
     let value: Value = serde_json::from_str(&text)?;
     Ok(Output::ok(value, text))
 }
-

@@ -48,15 +48,27 @@ pub fn stats(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Ou
             train_cutoff: cutoff,
         },
     )?;
-    stats.ingest.check_strict(strict || ctx.config.traces.strict)?;
+    stats
+        .ingest
+        .check_strict(strict || ctx.config.traces.strict)?;
 
     let mut h = String::new();
     let s = &stats;
-    let _ = writeln!(h, "{}: {} files, {} lines", ctx.name, s.ingest.files, s.ingest.lines);
+    let _ = writeln!(
+        h,
+        "{}: {} files, {} lines",
+        ctx.name, s.ingest.files, s.ingest.lines
+    );
     let _ = writeln!(
         h,
         "  clean turns {}  threads {}  workspaces {}  (not clean {}, duplicates {}, other signatures {}, bad {})",
-        s.clean_turns, s.threads, s.workspaces, s.ingest.not_clean_turns, s.ingest.duplicates, s.ingest.other_signature, s.ingest.bad_lines
+        s.clean_turns,
+        s.threads,
+        s.workspaces,
+        s.ingest.not_clean_turns,
+        s.ingest.duplicates,
+        s.ingest.other_signature,
+        s.ingest.bad_lines
     );
     if !s.personas.is_empty() {
         let p: Vec<String> = s.personas.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -71,7 +83,10 @@ pub fn stats(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Ou
         s.fresh_turns,
         s.fresh_threads,
         match s.train_cutoff {
-            Some(c) => format!("started at or after the pack's train_cutoff {}", c.to_rfc3339()),
+            Some(c) => format!(
+                "started at or after the pack's train_cutoff {}",
+                c.to_rfc3339()
+            ),
             None => "the pack has no train_cutoff: newest threads".into(),
         }
     );
@@ -116,10 +131,14 @@ pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Resul
         ctx.sig_cfg.persona_field.as_deref(),
         ctx.config.traces.max_line_bytes,
     )?;
-    data.report.check_strict(strict || ctx.config.traces.strict)?;
+    data.report
+        .check_strict(strict || ctx.config.traces.strict)?;
     let s = split(&data.turns, cutoff, &ctx.config.split)?;
     let threads = |v: &[crate::traces::Turn]| {
-        v.iter().map(|t| t.thread.as_str()).collect::<std::collections::HashSet<_>>().len()
+        v.iter()
+            .map(|t| t.thread.as_str())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
     };
     let out = SplitOut {
         train: s.train.len(),
@@ -138,24 +157,45 @@ pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Resul
     let _ = writeln!(
         h,
         "{}: train {} turns ({} threads), val {} turns ({} threads), held-out {} turns ({} threads)",
-        ctx.name, out.train, out.train_threads, out.val, out.val_threads, out.heldout, s.heldout_threads.len()
+        ctx.name,
+        out.train,
+        out.train_threads,
+        out.val,
+        out.val_threads,
+        out.heldout,
+        s.heldout_threads.len()
     );
     let _ = writeln!(
         h,
         "  held-out: {}",
         match cutoff {
-            Some(c) => format!("fresh threads started at or after the pack's train_cutoff {}", c.to_rfc3339()),
+            Some(c) => format!(
+                "fresh threads started at or after the pack's train_cutoff {}",
+                c.to_rfc3339()
+            ),
             None => "the pack has no train_cutoff; the newest threads".into(),
         }
     );
     if let Some(c) = s.train_cutoff {
-        let _ = writeln!(h, "  new train_cutoff: {} (no train or val turn at or after it)", c.to_rfc3339());
+        let _ = writeln!(
+            h,
+            "  new train_cutoff: {} (no train or val turn at or after it)",
+            c.to_rfc3339()
+        );
     }
     if s.excluded_turns > 0 {
-        let _ = writeln!(h, "  {} late turns of older threads left out of train/val", s.excluded_turns);
+        let _ = writeln!(
+            h,
+            "  {} late turns of older threads left out of train/val",
+            s.excluded_turns
+        );
     }
     if data.report.bad_lines > 0 {
-        let _ = writeln!(h, "  {} bad lines skipped (see `promptc check`)", data.report.bad_lines);
+        let _ = writeln!(
+            h,
+            "  {} bad lines skipped (see `promptc check`)",
+            data.report.bad_lines
+        );
     }
     Ok(Output::ok(out, h))
 }

@@ -103,7 +103,11 @@ impl FromStr for LmSpec {
             let model = s.strip_prefix("sim:").unwrap_or("sim");
             return Ok(LmSpec {
                 provider: Provider::Sim,
-                model: if model.is_empty() { "sim".into() } else { model.into() },
+                model: if model.is_empty() {
+                    "sim".into()
+                } else {
+                    model.into()
+                },
                 endpoint: None,
             });
         }
@@ -133,7 +137,11 @@ impl FromStr for LmSpec {
             return Err(format!("`{s}`: nothing after `@`"));
         }
         if matches!(provider, Provider::Bridge | Provider::Command) && endpoint.is_none() {
-            let what = if provider == Provider::Bridge { "URL" } else { "PROGRAM" };
+            let what = if provider == Provider::Bridge {
+                "URL"
+            } else {
+                "PROGRAM"
+            };
             return Err(format!("`{s}`: {provider} needs {provider}:MODEL@{what}"));
         }
         if let Some(url) = &endpoint
@@ -154,9 +162,9 @@ impl FromStr for LmOverride {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (role, spec) = s
-            .split_once('=')
-            .ok_or_else(|| format!("`{s}` is not ROLE=SPEC (e.g. all=sim, task=openai:gpt-4o-mini)"))?;
+        let (role, spec) = s.split_once('=').ok_or_else(|| {
+            format!("`{s}` is not ROLE=SPEC (e.g. all=sim, task=openai:gpt-4o-mini)")
+        })?;
         let roles = match role {
             "all" => Role::ALL.to_vec(),
             "task" => vec![Role::Task],
@@ -181,7 +189,9 @@ mod tests {
 
     #[test]
     fn parses_every_spec_form() {
-        let s: LmSpec = "openai:gpt-4o-mini@http://127.0.0.1:8000/v1".parse().unwrap();
+        let s: LmSpec = "openai:gpt-4o-mini@http://127.0.0.1:8000/v1"
+            .parse()
+            .unwrap();
         assert_eq!(s.provider, Provider::Openai);
         assert_eq!(s.model, "gpt-4o-mini");
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:8000/v1"));
@@ -196,10 +206,35 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs_with_a_reason() {
-        assert!("bridge:m".parse::<LmSpec>().unwrap_err().contains("bridge:MODEL@URL"));
-        assert!("gpt4".parse::<LmSpec>().unwrap_err().contains("not an LM spec"));
-        assert!("cohere:x".parse::<LmSpec>().unwrap_err().contains("unknown LM provider"));
-        assert!("openai:m@ftp://x".parse::<LmSpec>().unwrap_err().contains("not an http"));
-        assert!("critic=sim".parse::<LmOverride>().unwrap_err().contains("unknown role"));
+        assert!(
+            "bridge:m"
+                .parse::<LmSpec>()
+                .unwrap_err()
+                .contains("bridge:MODEL@URL")
+        );
+        assert!(
+            "gpt4"
+                .parse::<LmSpec>()
+                .unwrap_err()
+                .contains("not an LM spec")
+        );
+        assert!(
+            "cohere:x"
+                .parse::<LmSpec>()
+                .unwrap_err()
+                .contains("unknown LM provider")
+        );
+        assert!(
+            "openai:m@ftp://x"
+                .parse::<LmSpec>()
+                .unwrap_err()
+                .contains("not an http")
+        );
+        assert!(
+            "critic=sim"
+                .parse::<LmOverride>()
+                .unwrap_err()
+                .contains("unknown role")
+        );
     }
 }

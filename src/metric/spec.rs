@@ -11,7 +11,13 @@ use crate::yamlerr::{self, YamlError};
 /// The trace-derived dimensions promptc computes from an example itself.
 pub const TRACE_DIMENSIONS: [&str; 2] = ["move_repetition", "speaker_diversity"];
 /// The built-in non-LM dimensions.
-pub const BUILTIN_DIMENSIONS: [&str; 5] = ["exact_match", "regex", "json_valid", "enum_valid", "length_band"];
+pub const BUILTIN_DIMENSIONS: [&str; 5] = [
+    "exact_match",
+    "regex",
+    "json_valid",
+    "enum_valid",
+    "length_band",
+];
 
 /// A metric file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -43,7 +49,10 @@ pub struct JudgeSettings {
 
 impl Default for JudgeSettings {
     fn default() -> Self {
-        JudgeSettings { mode: JudgeMode::Separate, samples: 1 }
+        JudgeSettings {
+            mode: JudgeMode::Separate,
+            samples: 1,
+        }
     }
 }
 
@@ -152,18 +161,22 @@ impl MetricSpec {
         })?;
         let spec: MetricSpec = yamlerr::from_str(path, &src)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        spec.validate(base).map_err(|(key, message)| MetricError::Invalid {
-            path: path.to_path_buf(),
-            line: yamlerr::locate_key(&src, &key),
-            key,
-            message,
-        })?;
+        spec.validate(base)
+            .map_err(|(key, message)| MetricError::Invalid {
+                path: path.to_path_buf(),
+                line: yamlerr::locate_key(&src, &key),
+                key,
+                message,
+            })?;
         Ok(spec)
     }
 
     fn validate(&self, base: &Path) -> Result<(), (String, String)> {
         if self.scale != 100.0 {
-            return Err(("scale".into(), "promptc scores on 0..100; set scale: 100".into()));
+            return Err((
+                "scale".into(),
+                "promptc scores on 0..100; set scale: 100".into(),
+            ));
         }
         if self.judge.samples == 0 {
             return Err(("judge.samples".into(), "must be at least 1".into()));
@@ -174,20 +187,32 @@ impl MetricSpec {
         for (name, d) in &self.dimensions {
             let key = format!("dimensions.{name}");
             if !(d.weight.is_finite() && d.weight > 0.0) {
-                return Err((format!("{key}.weight"), format!("{} is not a positive weight", d.weight)));
+                return Err((
+                    format!("{key}.weight"),
+                    format!("{} is not a positive weight", d.weight),
+                ));
             }
             match d.kind() {
                 None => {
-                    return Err((key, "set exactly one of `judge`, `trace` or `builtin`".into()));
+                    return Err((
+                        key,
+                        "set exactly one of `judge`, `trace` or `builtin`".into(),
+                    ));
                 }
                 Some(DimensionKind::Judge(p)) => {
                     let full = base.join(&p);
                     let text = std::fs::read_to_string(&full).map_err(|e| {
-                        (format!("{key}.judge"), format!("cannot read {}: {e}", full.display()))
+                        (
+                            format!("{key}.judge"),
+                            format!("cannot read {}: {e}", full.display()),
+                        )
                     })?;
                     let mut env = minijinja::Environment::new();
                     env.add_template("judge", &text).map_err(|e| {
-                        (format!("{key}.judge"), format!("{} does not compile: {e}", full.display()))
+                        (
+                            format!("{key}.judge"),
+                            format!("{} does not compile: {e}", full.display()),
+                        )
                     })?;
                 }
                 Some(DimensionKind::Trace(t)) => {
@@ -195,7 +220,13 @@ impl MetricSpec {
                         let hint = yamlerr::suggest(&t, TRACE_DIMENSIONS)
                             .map(|s| format!("; did you mean `{s}`?"))
                             .unwrap_or_default();
-                        return Err((format!("{key}.trace"), format!("unknown trace dimension `{t}` (known: {}){hint}", TRACE_DIMENSIONS.join(", "))));
+                        return Err((
+                            format!("{key}.trace"),
+                            format!(
+                                "unknown trace dimension `{t}` (known: {}){hint}",
+                                TRACE_DIMENSIONS.join(", ")
+                            ),
+                        ));
                     }
                     if d.window == Some(0) {
                         return Err((format!("{key}.window"), "must be at least 1".into()));
@@ -206,16 +237,28 @@ impl MetricSpec {
                         let hint = yamlerr::suggest(&b, BUILTIN_DIMENSIONS)
                             .map(|s| format!("; did you mean `{s}`?"))
                             .unwrap_or_default();
-                        return Err((format!("{key}.builtin"), format!("unknown built-in `{b}` (known: {}){hint}", BUILTIN_DIMENSIONS.join(", "))));
+                        return Err((
+                            format!("{key}.builtin"),
+                            format!(
+                                "unknown built-in `{b}` (known: {}){hint}",
+                                BUILTIN_DIMENSIONS.join(", ")
+                            ),
+                        ));
                     }
                     if b != "json_valid" && b != "enum_valid" && d.field.is_none() {
-                        return Err((format!("{key}.field"), format!("`{b}` needs the output `field` it checks")));
+                        return Err((
+                            format!("{key}.field"),
+                            format!("`{b}` needs the output `field` it checks"),
+                        ));
                     }
                     if b == "regex" && d.pattern.is_none() {
                         return Err((format!("{key}.pattern"), "`regex` needs a `pattern`".into()));
                     }
                     if b == "length_band" && d.min_chars.is_none() && d.max_chars.is_none() {
-                        return Err((key, "`length_band` needs `min_chars` and/or `max_chars`".into()));
+                        return Err((
+                            key,
+                            "`length_band` needs `min_chars` and/or `max_chars`".into(),
+                        ));
                     }
                 }
             }
@@ -226,6 +269,9 @@ impl MetricSpec {
     /// Weights normalised to sum to 1, in file order.
     pub fn normalized_weights(&self) -> Vec<(&str, f64)> {
         let total: f64 = self.dimensions.values().map(|d| d.weight).sum();
-        self.dimensions.iter().map(|(n, d)| (n.as_str(), d.weight / total)).collect()
+        self.dimensions
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.weight / total))
+            .collect()
     }
 }

@@ -44,7 +44,9 @@ impl Dataset {
                     .map(|(no, line)| {
                         let kind = match line {
                             RawLine::Line(bytes) => parser.turn(bytes),
-                            RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max_line_bytes)),
+                            RawLine::TooLong(n) => {
+                                LineKind::Bad(bad_line_reason(n, max_line_bytes))
+                            }
                         };
                         (batch.file, no, kind)
                     })

@@ -71,7 +71,11 @@ pub struct LineParser<'a> {
 
 impl<'a> LineParser<'a> {
     /// Compiles `fields` for lines of `signature`.
-    pub fn new(signature: &'a Signature, fields: &FieldMap, persona_field: Option<&'a str>) -> Self {
+    pub fn new(
+        signature: &'a Signature,
+        fields: &FieldMap,
+        persona_field: Option<&'a str>,
+    ) -> Self {
         let mut parsed = Vec::with_capacity(FIELD_COUNT);
         let mut pointers = Vec::with_capacity(FIELD_COUNT);
         let mut top_keys: Vec<String> = Vec::new();
@@ -137,13 +141,28 @@ impl<'a> LineParser<'a> {
             return Err("blank line".into());
         }
         let text = std::str::from_utf8(line).map_err(|e| {
-            format!("not valid UTF-8 (bad byte at column {})", e.valid_up_to() + 1)
+            format!(
+                "not valid UTF-8 (bad byte at column {})",
+                e.valid_up_to() + 1
+            )
         })?;
+        if let Some(c) = text.trim_start().chars().next()
+            && c != '{'
+        {
+            return Err(match serde_json::from_str::<IgnoredAny>(text) {
+                Ok(_) => "not a JSON object (a trace line is one object)".into(),
+                Err(_) => format!(
+                    "invalid JSON: a trace line is one JSON object, and this one starts with `{c}`"
+                ),
+            });
+        }
         let mut de = serde_json::Deserializer::from_str(text);
-        let captured = TopLevel { keys: &self.top_keys }
-            .deserialize(&mut de)
-            .and_then(|c| de.end().map(|_| c))
-            .map_err(json_reason)?;
+        let captured = TopLevel {
+            keys: &self.top_keys,
+        }
+        .deserialize(&mut de)
+        .and_then(|c| de.end().map(|_| c))
+        .map_err(json_reason)?;
 
         let get = |field: usize| -> Result<Option<Cow<'_, RawValue>>, String> {
             let (top, rest) = &self.fields[field];
@@ -167,8 +186,12 @@ impl<'a> LineParser<'a> {
         let field_name = |field: usize| &self.pointers[field];
 
         if let Some(raw) = get(F_SIGNATURE)? {
-            let name = scalar_string(&raw)
-                .ok_or_else(|| format!("field `signature` ({}) must be a string", field_name(F_SIGNATURE)))?;
+            let name = scalar_string(&raw).ok_or_else(|| {
+                format!(
+                    "field `signature` ({}) must be a string",
+                    field_name(F_SIGNATURE)
+                )
+            })?;
             if name != self.signature.name {
                 return Ok(None);
             }
@@ -177,25 +200,39 @@ impl<'a> LineParser<'a> {
             None => return Err(format!("missing field `thread` ({})", field_name(F_THREAD))),
             Some(raw) => scalar_string(&raw)
                 .filter(|s| !s.is_empty())
-                .ok_or_else(|| format!("field `thread` ({}) must be a non-empty string or number", field_name(F_THREAD)))?
+                .ok_or_else(|| {
+                    format!(
+                        "field `thread` ({}) must be a non-empty string or number",
+                        field_name(F_THREAD)
+                    )
+                })?
                 .into_owned(),
         };
         let workspace = match get(F_WORKSPACE)? {
             None => None,
             Some(raw) => Some(
                 scalar_string(&raw)
-                    .ok_or_else(|| format!("field `workspace` ({}) must be a string", field_name(F_WORKSPACE)))?
+                    .ok_or_else(|| {
+                        format!(
+                            "field `workspace` ({}) must be a string",
+                            field_name(F_WORKSPACE)
+                        )
+                    })?
                     .into_owned(),
             ),
         };
         let ts = match get(F_TS)? {
             None => None,
             Some(raw) => {
-                let s: Cow<'_, str> = serde_json::from_str(raw.get())
-                    .map_err(|_| format!("field `ts` ({}) must be an RFC 3339 string", field_name(F_TS)))?;
+                let s: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| {
+                    format!(
+                        "field `ts` ({}) must be an RFC 3339 string",
+                        field_name(F_TS)
+                    )
+                })?;
                 Some(
                     DateTime::parse_from_rfc3339(&s)
-                        .map_err(|e| format!("field `ts`: `{}` is not an RFC 3339 timestamp ({e})", crate::signature::truncate_for_message(&s)))?
+                        .map_err(|_| format!("field `ts`: `{}` is not an RFC 3339 timestamp such as 2026-11-03T14:22:05Z", crate::signature::truncate_for_message(&s)))?
                         .with_timezone(&Utc),
                 )
             }
@@ -203,8 +240,9 @@ impl<'a> LineParser<'a> {
         let status_ok = match get(F_STATUS)? {
             None => true,
             Some(raw) => {
-                let s = scalar_string(&raw)
-                    .ok_or_else(|| format!("field `status` ({}) must be a string", field_name(F_STATUS)))?;
+                let s = scalar_string(&raw).ok_or_else(|| {
+                    format!("field `status` ({}) must be a string", field_name(F_STATUS))
+                })?;
                 s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success")
             }
         };
@@ -217,7 +255,11 @@ impl<'a> LineParser<'a> {
         };
         let mut de = serde_json::Deserializer::from_str(inputs_raw.get());
         let (present, persona) = scan.deserialize(&mut de).map_err(|e| {
-            if e.is_data() { "field `inputs` must be a JSON object".to_string() } else { e.to_string() }
+            if e.is_data() {
+                "field `inputs` must be a JSON object".to_string()
+            } else {
+                e.to_string()
+            }
         })?;
         for (i, (name, spec)) in self.signature.inputs.iter().enumerate() {
             if i < 64 && !spec.optional && present & (1u64 << i) == 0 {
@@ -246,7 +288,9 @@ impl<'a> LineParser<'a> {
                     Some(Ok(canon)) => Value::String(canon),
                     Some(Err(reason)) if status_ok => return Err(format!("outputs: {reason}")),
                     None if status_ok => {
-                        return Err(format!("outputs: `{name}` must be a string (it has an enum)"));
+                        return Err(format!(
+                            "outputs: `{name}` must be a string (it has an enum)"
+                        ));
                     }
                     _ => {
                         clean = false;
@@ -267,7 +311,12 @@ impl<'a> LineParser<'a> {
             Some(raw) => TraceId(
                 scalar_string(&raw)
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| format!("field `id` ({}) must be a non-empty string or number", field_name(F_ID)))?
+                    .ok_or_else(|| {
+                        format!(
+                            "field `id` ({}) must be a non-empty string or number",
+                            field_name(F_ID)
+                        )
+                    })?
                     .into_owned(),
             ),
             None => TraceId::of_line(text),
@@ -326,7 +375,10 @@ impl TraceId {
         let canonical = serde_json::from_str::<Value>(text)
             .and_then(|v| serde_json::to_vec(&v))
             .unwrap_or_else(|_| text.as_bytes().to_vec());
-        TraceId(format!("sha256:{}", hex::encode(Sha256::digest(&canonical))))
+        TraceId(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(&canonical))
+        ))
     }
 }
 

@@ -177,12 +177,12 @@ where
                 next += 1;
             }
         }
-        reader
-            .join()
-            .unwrap_or_else(|_| Err(ReadError {
+        reader.join().unwrap_or_else(|_| {
+            Err(ReadError {
                 path: PathBuf::new(),
                 source: io::Error::other("trace reader thread panicked"),
-            }))
+            })
+        })
     })
 }
 
@@ -209,14 +209,16 @@ fn read_file_batches(
             RawLine::Line(bytes) => {
                 let start = batch.data.len();
                 batch.data.extend_from_slice(bytes);
-                batch.lines.push((no, BatchLine::Span(start, batch.data.len())));
+                batch
+                    .lines
+                    .push((no, BatchLine::Span(start, batch.data.len())));
             }
             RawLine::TooLong(n) => batch.lines.push((no, BatchLine::TooLong(n))),
         }
-        if batch.data.len() >= BATCH_BYTES || batch.lines.len() >= 8192 {
-            if !send(std::mem::replace(&mut batch, new_batch())) {
-                return Ok(());
-            }
+        if (batch.data.len() >= BATCH_BYTES || batch.lines.len() >= 8192)
+            && !send(std::mem::replace(&mut batch, new_batch()))
+        {
+            return Ok(());
         }
     }
     if !batch.lines.is_empty() {
@@ -253,7 +255,10 @@ mod tests {
         let mut input = vec![b'x'; 5000];
         input.extend_from_slice(b"\nok\n");
         input.extend(vec![b'y'; 3000]);
-        assert_eq!(lines(&input, 100), ["1:too long 5000", "2:ok", "3:too long 3000"]);
+        assert_eq!(
+            lines(&input, 100),
+            ["1:too long 5000", "2:ok", "3:too long 3000"]
+        );
     }
 
     #[test]
@@ -273,7 +278,9 @@ mod tests {
             |b| {
                 b.lines()
                     .map(|(no, l)| match l {
-                        RawLine::Line(x) => format!("{}:{no}:{}", b.file, String::from_utf8_lossy(x)),
+                        RawLine::Line(x) => {
+                            format!("{}:{no}:{}", b.file, String::from_utf8_lossy(x))
+                        }
                         RawLine::TooLong(_) => unreachable!(),
                     })
                     .collect::<Vec<_>>()

@@ -47,7 +47,9 @@ pub struct Split {
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
     /// Too few fresh turns to prove anything.
-    #[error("the fresh held-out set has {turns} turns in {threads} threads ({rule}); split.min_heldout_turns is {min}. Log more traffic since the cutoff, or lower split.min_heldout_turns")]
+    #[error(
+        "the fresh held-out set has {turns} turns in {threads} threads ({rule}); split.min_heldout_turns is {min}. Log more traffic since the cutoff, or lower split.min_heldout_turns"
+    )]
     HeldoutTooSmall {
         /// Held-out turns.
         turns: usize,
@@ -77,7 +79,10 @@ pub fn fresh_thread_set(
     let total = ordered.len();
     let take = match cutoff {
         Some(c) => {
-            let after = ordered.iter().filter(|(_, s)| s.is_some_and(|s| s >= c)).count();
+            let after = ordered
+                .iter()
+                .filter(|(_, s)| s.is_some_and(|s| s >= c))
+                .count();
             after.min(((total as f64) * cfg.max_heldout_fraction).ceil() as usize)
         }
         None => {
@@ -103,7 +108,11 @@ fn rank(seed: u64, salt: &str, key: &str) -> [u8; 32] {
 }
 
 /// Splits clean turns by thread.
-pub fn split(turns: &[Turn], cutoff: Option<DateTime<Utc>>, cfg: &SplitConfig) -> Result<Split, SplitError> {
+pub fn split(
+    turns: &[Turn],
+    cutoff: Option<DateTime<Utc>>,
+    cfg: &SplitConfig,
+) -> Result<Split, SplitError> {
     let mut by_thread: BTreeMap<&str, Vec<&Turn>> = BTreeMap::new();
     for t in turns {
         by_thread.entry(t.thread.as_str()).or_default().push(t);
@@ -113,9 +122,16 @@ pub fn split(turns: &[Turn], cutoff: Option<DateTime<Utc>>, cfg: &SplitConfig) -
         .map(|(t, turns)| (t.to_string(), turns.iter().filter_map(|x| x.ts).min()))
         .collect();
     let fresh = fresh_thread_set(&starts, cutoff, cfg);
-    let rule = if cutoff.is_some() { FreshRule::AfterCutoff } else { FreshRule::NewestFraction };
+    let rule = if cutoff.is_some() {
+        FreshRule::AfterCutoff
+    } else {
+        FreshRule::NewestFraction
+    };
     let rule_words = match cutoff {
-        Some(c) => format!("threads starting at or after the pack's train_cutoff {}", c.to_rfc3339()),
+        Some(c) => format!(
+            "threads starting at or after the pack's train_cutoff {}",
+            c.to_rfc3339()
+        ),
         None => format!(
             "the pack has no train_cutoff, so the newest {:.0}% of threads",
             cfg.heldout_fraction * 100.0
@@ -167,7 +183,8 @@ pub fn split(turns: &[Turn], cutoff: Option<DateTime<Utc>>, cfg: &SplitConfig) -
         return Err(SplitError::NoTrainingData(rule_words));
     }
     pool.sort_by_key(|(thread, _)| rank(cfg.seed, "thread", thread));
-    let n_val = (((pool.len() as f64) * cfg.val_fraction).round() as usize).clamp(1, pool.len() - 1);
+    let n_val =
+        (((pool.len() as f64) * cfg.val_fraction).round() as usize).clamp(1, pool.len() - 1);
     let mut val = Vec::new();
     let mut train = Vec::new();
     for (i, (_, ts)) in pool.into_iter().enumerate() {
@@ -208,7 +225,10 @@ mod tests {
             id: TraceId(format!("t{thread}-{i}")),
             thread: format!("th{thread:03}"),
             workspace: None,
-            ts: Some(Utc.with_ymd_and_hms(2026, 10, day, 10, i as u32, 0).unwrap()),
+            ts: Some(
+                Utc.with_ymd_and_hms(2026, 10, day, 10, i as u32, 0)
+                    .unwrap(),
+            ),
             persona: None,
             clean: true,
             inputs: Default::default(),
@@ -218,25 +238,38 @@ mod tests {
 
     fn data() -> Vec<Turn> {
         // 20 threads, one a day from Oct 1, 5 turns each.
-        (0..20).flat_map(|t| (0..5).map(move |i| turn(t, i, 1 + t as u32))).collect()
+        (0..20)
+            .flat_map(|t| (0..5).map(move |i| turn(t, i, 1 + t as u32)))
+            .collect()
     }
 
     fn cfg() -> SplitConfig {
-        SplitConfig { min_heldout_turns: 5, ..Default::default() }
+        SplitConfig {
+            min_heldout_turns: 5,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn heldout_is_the_threads_after_the_cutoff_and_sets_are_disjoint() {
         let cutoff = Utc.with_ymd_and_hms(2026, 10, 16, 0, 0, 0).unwrap();
         let s = split(&data(), Some(cutoff), &cfg()).unwrap();
-        assert_eq!(s.heldout_threads, ["th015", "th016", "th017", "th018", "th019"]);
+        assert_eq!(
+            s.heldout_threads,
+            ["th015", "th016", "th017", "th018", "th019"]
+        );
         assert_eq!(s.heldout.len(), 25);
         assert_eq!(s.train.len() + s.val.len(), 75);
         let threads = |v: &[Turn]| v.iter().map(|t| t.thread.clone()).collect::<HashSet<_>>();
         assert!(threads(&s.train).is_disjoint(&threads(&s.val)));
         assert!(threads(&s.train).is_disjoint(&threads(&s.heldout)));
         assert!(threads(&s.val).is_disjoint(&threads(&s.heldout)));
-        assert!(s.train.iter().chain(&s.val).all(|t| t.ts.unwrap() < s.train_cutoff.unwrap()));
+        assert!(
+            s.train
+                .iter()
+                .chain(&s.val)
+                .all(|t| t.ts.unwrap() < s.train_cutoff.unwrap())
+        );
     }
 
     #[test]
@@ -248,7 +281,10 @@ mod tests {
         assert_eq!(a.val, b.val);
         let other = SplitConfig { seed: 8, ..cfg() };
         let c = split(&data(), None, &other).unwrap();
-        assert_ne!(a.val.iter().map(|t| &t.thread).collect::<Vec<_>>(), c.val.iter().map(|t| &t.thread).collect::<Vec<_>>());
+        assert_ne!(
+            a.val.iter().map(|t| &t.thread).collect::<Vec<_>>(),
+            c.val.iter().map(|t| &t.thread).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -256,7 +292,10 @@ mod tests {
         let cutoff = Utc.with_ymd_and_hms(2026, 10, 2, 0, 0, 0).unwrap();
         let s = split(&data(), Some(cutoff), &cfg()).unwrap();
         assert_eq!(s.heldout_threads.len(), 10);
-        assert_eq!(s.train_cutoff, Some(Utc.with_ymd_and_hms(2026, 10, 11, 10, 0, 0).unwrap()));
+        assert_eq!(
+            s.train_cutoff,
+            Some(Utc.with_ymd_and_hms(2026, 10, 11, 10, 0, 0).unwrap())
+        );
     }
 
     #[test]
@@ -272,9 +311,15 @@ mod tests {
     #[test]
     fn a_small_heldout_is_an_error_that_says_what_to_do() {
         let cutoff = Utc.with_ymd_and_hms(2026, 10, 20, 0, 0, 0).unwrap();
-        let cfg = SplitConfig { min_heldout_turns: 40, ..Default::default() };
+        let cfg = SplitConfig {
+            min_heldout_turns: 40,
+            ..Default::default()
+        };
         let err = split(&data(), Some(cutoff), &cfg).unwrap_err().to_string();
-        assert!(err.starts_with("the fresh held-out set has 5 turns in 1 threads"), "{err}");
+        assert!(
+            err.starts_with("the fresh held-out set has 5 turns in 1 threads"),
+            "{err}"
+        );
         assert!(err.contains("split.min_heldout_turns is 40"), "{err}");
     }
 }

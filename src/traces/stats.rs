@@ -230,7 +230,8 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
         },
     )?;
 
-    let with_clean: Vec<(&String, &ThreadAgg)> = threads.iter().filter(|(_, a)| a.clean > 0).collect();
+    let with_clean: Vec<(&String, &ThreadAgg)> =
+        threads.iter().filter(|(_, a)| a.clean > 0).collect();
     let starts: Vec<(String, Option<DateTime<Utc>>)> = with_clean
         .iter()
         .map(|(t, a)| ((*t).clone(), a.start))

@@ -1,0 +1,87 @@
+//! Helpers shared by the integration tests: run the binary, copy the example.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled example repository.
+pub fn example() -> PathBuf {
+    root().join("examples/gossip")
+}
+
+/// What one run of the binary did.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout as the one JSON object `--json` promises.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON object ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Runs `promptc` with `args` in `dir`.
+pub fn promptc_in(dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_promptc"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PROMPTC_CONFIG")
+        .env_remove("PROMPTC_LOG")
+        .output()
+        .expect("the promptc binary runs");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(run.code, 101, "promptc panicked:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked at"),
+        "promptc panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+/// Runs `promptc` from the repository root.
+pub fn promptc(args: &[&str]) -> Run {
+    promptc_in(&root(), args)
+}
+
+/// Copies a folder tree (the example, into a temp dir a test may modify).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != ".promptc" {
+                copy_tree(&entry.path(), &dest);
+            }
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// A private copy of the example repository.
+pub fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("gossip");
+    copy_tree(&example(), &repo);
+    (dir, repo)
+}
