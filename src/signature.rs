@@ -205,6 +205,10 @@ impl Signature {
 
 /// Finds `value` among `values` after normalisation; returns the canonical value.
 pub fn match_enum(values: &[String], value: &str) -> Option<String> {
+    // Almost every logged value is already canonical; skip the allocations then.
+    if let Some(v) = values.iter().find(|v| v.as_str() == value) {
+        return Some(v.clone());
+    }
     let key = normalize_enum(value);
     values.iter().find(|v| normalize_enum(v) == key).cloned()
 }

@@ -47,6 +47,38 @@ pub struct TurnHead {
     pub clean: bool,
 }
 
+/// The statistics view borrowed from the line: no allocation for the common
+/// case of strings without escapes.
+#[derive(Debug, Clone)]
+pub struct HeadRef<'l> {
+    /// The id, given or derived.
+    pub id: Cow<'l, str>,
+    /// The thread.
+    pub thread: Cow<'l, str>,
+    /// The workspace, when logged.
+    pub workspace: Option<Cow<'l, str>>,
+    /// The call's time, when logged.
+    pub ts: Option<DateTime<Utc>>,
+    /// The persona input, when the config names one.
+    pub persona: Option<Cow<'l, str>>,
+    /// Status ok (or none) and every output present and valid.
+    pub clean: bool,
+}
+
+impl HeadRef<'_> {
+    /// The owned form.
+    pub fn into_owned(self) -> TurnHead {
+        TurnHead {
+            id: TraceId(self.id.into_owned()),
+            thread: self.thread.into_owned(),
+            workspace: self.workspace.map(Cow::into_owned),
+            ts: self.ts,
+            persona: self.persona.map(Cow::into_owned),
+            clean: self.clean,
+        }
+    }
+}
+
 const FIELD_COUNT: usize = 9;
 const F_ID: usize = 0;
 const F_SIGNATURE: usize = 1;
@@ -65,8 +97,15 @@ pub struct LineParser<'a> {
     /// Per field: the top-level key and the rest of the pointer (empty for a top-level field).
     fields: Vec<(String, String)>,
     pointers: Vec<String>,
-    /// The distinct top-level keys to capture.
+    /// The distinct top-level keys to capture as raw values.
     top_keys: Vec<String>,
+    input_names: Vec<&'a str>,
+    output_names: Vec<&'a str>,
+    output_is_enum: Vec<bool>,
+    /// Top-level key of inputs / outputs when it is visited inline during the
+    /// one parse of the line (a top-level pointer no other field shares).
+    inline_inputs: Option<String>,
+    inline_outputs: Option<String>,
 }
 
 impl<'a> LineParser<'a> {
@@ -86,11 +125,27 @@ impl<'a> LineParser<'a> {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             };
-            let first = unescape_pointer(first);
-            if !first.is_empty() && !top_keys.contains(&first) {
-                top_keys.push(first.clone());
+            parsed.push((unescape_pointer(first), tail.to_string()));
+        }
+        // A body field is visited inline when its pointer is one top-level key
+        // that no other field reads; otherwise its raw text is captured and
+        // visited afterwards (custom layouts such as /request/inputs).
+        let inline = |field: usize| -> Option<String> {
+            let (top, rest) = &parsed[field];
+            let shared = parsed
+                .iter()
+                .enumerate()
+                .any(|(i, (t, _))| i != field && t == top);
+            (rest.is_empty() && !top.is_empty() && !shared).then(|| top.clone())
+        };
+        let inline_inputs = inline(F_INPUTS);
+        let inline_outputs = inline(F_OUTPUTS);
+        for (top, _) in &parsed {
+            let is_inline =
+                Some(top) == inline_inputs.as_ref() || Some(top) == inline_outputs.as_ref();
+            if !top.is_empty() && !is_inline && !top_keys.contains(top) {
+                top_keys.push(top.clone());
             }
-            parsed.push((first, tail.to_string()));
         }
         LineParser {
             signature,
@@ -98,11 +153,29 @@ impl<'a> LineParser<'a> {
             fields: parsed,
             pointers,
             top_keys,
+            input_names: signature.inputs.keys().map(|s| s.as_str()).collect(),
+            output_names: signature.outputs.keys().map(|s| s.as_str()).collect(),
+            output_is_enum: signature
+                .outputs
+                .values()
+                .map(|o| o.enum_values.is_some())
+                .collect(),
+            inline_inputs,
+            inline_outputs,
         }
     }
 
     /// Parses a line for statistics.
     pub fn head(&self, line: &[u8]) -> LineKind<TurnHead> {
+        match self.head_ref(line) {
+            LineKind::Turn(h) => LineKind::Turn(h.into_owned()),
+            LineKind::OtherSignature => LineKind::OtherSignature,
+            LineKind::Bad(r) => LineKind::Bad(r),
+        }
+    }
+
+    /// Parses a line for statistics, borrowing strings from it.
+    pub fn head_ref<'l>(&self, line: &'l [u8]) -> LineKind<HeadRef<'l>> {
         match self.parse(line, false) {
             Ok(Some((head, _))) => LineKind::Turn(head),
             Ok(None) => LineKind::OtherSignature,
@@ -114,11 +187,11 @@ impl<'a> LineParser<'a> {
     pub fn turn(&self, line: &[u8]) -> LineKind<Turn> {
         match self.parse(line, true) {
             Ok(Some((head, Some((inputs, outputs))))) => LineKind::Turn(Turn {
-                id: head.id,
-                thread: head.thread,
-                workspace: head.workspace,
+                id: TraceId(head.id.into_owned()),
+                thread: head.thread.into_owned(),
+                workspace: head.workspace.map(Cow::into_owned),
                 ts: head.ts,
-                persona: head.persona,
+                persona: head.persona.map(Cow::into_owned),
                 clean: head.clean,
                 inputs,
                 outputs,
@@ -130,11 +203,17 @@ impl<'a> LineParser<'a> {
     }
 
     #[allow(clippy::type_complexity)]
-    fn parse(
+    fn parse<'l>(
         &self,
-        line: &[u8],
+        line: &'l [u8],
         full: bool,
-    ) -> Result<Option<(TurnHead, Option<(Map<String, Value>, Map<String, Value>)>)>, String> {
+    ) -> Result<
+        Option<(
+            HeadRef<'l>,
+            Option<(Map<String, Value>, Map<String, Value>)>,
+        )>,
+        String,
+    > {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -156,15 +235,35 @@ impl<'a> LineParser<'a> {
                 ),
             });
         }
+        let input_seed = InputSeed {
+            names: &self.input_names,
+            persona: self.persona_field,
+            full,
+        };
+        let output_seed = OutputSeed {
+            names: &self.output_names,
+            is_enum: &self.output_is_enum,
+            full,
+        };
         let mut de = serde_json::Deserializer::from_str(text);
         let captured = TopLevel {
             keys: &self.top_keys,
+            inputs: self.inline_inputs.as_deref().map(|k| (k, &input_seed)),
+            outputs: self.inline_outputs.as_deref().map(|k| (k, &output_seed)),
         }
         .deserialize(&mut de)
         .and_then(|c| de.end().map(|_| c))
-        .map_err(json_reason)?;
+        .map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                // serde_json places an error differently when it skips a value than when
+                // it builds one; one canonical pass gives every view the same reason.
+                json_reason(serde_json::from_str::<IgnoredAny>(text).err().unwrap_or(e))
+            } else {
+                json_reason(e)
+            }
+        })?;
 
-        let get = |field: usize| -> Result<Option<Cow<'_, RawValue>>, String> {
+        let get = |field: usize| -> Result<Option<Cow<'l, RawValue>>, String> {
             let (top, rest) = &self.fields[field];
             let Some(idx) = self.top_keys.iter().position(|k| k == top) else {
                 return Ok(None);
@@ -198,33 +297,26 @@ impl<'a> LineParser<'a> {
         }
         let thread = match get(F_THREAD)? {
             None => return Err(format!("missing field `thread` ({})", field_name(F_THREAD))),
-            Some(raw) => scalar_string(&raw)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    format!(
-                        "field `thread` ({}) must be a non-empty string or number",
-                        field_name(F_THREAD)
-                    )
-                })?
-                .into_owned(),
+            Some(raw) => cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
+                format!(
+                    "field `thread` ({}) must be a non-empty string or number",
+                    field_name(F_THREAD)
+                )
+            })?,
         };
         let workspace = match get(F_WORKSPACE)? {
             None => None,
-            Some(raw) => Some(
-                scalar_string(&raw)
-                    .ok_or_else(|| {
-                        format!(
-                            "field `workspace` ({}) must be a string",
-                            field_name(F_WORKSPACE)
-                        )
-                    })?
-                    .into_owned(),
-            ),
+            Some(raw) => Some(cow_scalar(raw).ok_or_else(|| {
+                format!(
+                    "field `workspace` ({}) must be a string",
+                    field_name(F_WORKSPACE)
+                )
+            })?),
         };
         let ts = match get(F_TS)? {
             None => None,
             Some(raw) => {
-                let s: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| {
+                let s: Cow<'_, str> = json_str(&raw).ok_or_else(|| {
                     format!(
                         "field `ts` ({}) must be an RFC 3339 string",
                         field_name(F_TS)
@@ -247,47 +339,78 @@ impl<'a> LineParser<'a> {
             }
         };
 
-        let inputs_raw = get(F_INPUTS)?
-            .ok_or_else(|| format!("missing field `inputs` ({})", field_name(F_INPUTS)))?;
-        let scan = InputScan {
-            names: self.signature.inputs.keys().map(|s| s.as_str()).collect(),
-            persona: self.persona_field,
-        };
-        let mut de = serde_json::Deserializer::from_str(inputs_raw.get());
-        let (present, persona) = scan.deserialize(&mut de).map_err(|e| {
-            if e.is_data() {
-                "field `inputs` must be a JSON object".to_string()
-            } else {
-                e.to_string()
+        let inputs = match captured.inputs {
+            Some(summary) => summary,
+            None => {
+                let raw = get(F_INPUTS)?
+                    .ok_or_else(|| format!("missing field `inputs` ({})", field_name(F_INPUTS)))?;
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                input_seed
+                    .deserialize(&mut de)
+                    .map_err(|e| e.to_string())?
+                    .into_owned()
             }
-        })?;
+        };
+        let InputSummary::Object {
+            present,
+            persona,
+            map: input_map,
+        } = inputs
+        else {
+            return Err(match inputs {
+                InputSummary::Absent => {
+                    format!("missing field `inputs` ({})", field_name(F_INPUTS))
+                }
+                _ => "field `inputs` must be a JSON object".to_string(),
+            });
+        };
         for (i, (name, spec)) in self.signature.inputs.iter().enumerate() {
             if i < 64 && !spec.optional && present & (1u64 << i) == 0 {
                 return Err(format!("inputs: missing `{name}`"));
             }
         }
 
-        let outputs_raw = get(F_OUTPUTS)?
-            .ok_or_else(|| format!("missing field `outputs` ({})", field_name(F_OUTPUTS)))?;
-        let outputs_map: std::collections::HashMap<Cow<'_, str>, &RawValue> =
-            serde_json::from_str(outputs_raw.get())
-                .map_err(|_| "field `outputs` must be a JSON object".to_string())?;
+        let outputs = match captured.outputs {
+            Some(summary) => summary,
+            None => {
+                let raw = get(F_OUTPUTS)?.ok_or_else(|| {
+                    format!("missing field `outputs` ({})", field_name(F_OUTPUTS))
+                })?;
+                let mut de = serde_json::Deserializer::from_str(raw.get());
+                output_seed
+                    .deserialize(&mut de)
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let OutputSummary::Object(values) = outputs else {
+            return Err(match outputs {
+                OutputSummary::Absent => {
+                    format!("missing field `outputs` ({})", field_name(F_OUTPUTS))
+                }
+                _ => "field `outputs` must be a JSON object".to_string(),
+            });
+        };
         let mut clean = status_ok;
-        let mut outputs = Map::new();
-        for (name, spec) in &self.signature.outputs {
-            let Some(raw) = outputs_map.get(name.as_str()) else {
+        let mut output_map = Map::new();
+        for ((name, spec), value) in self.signature.outputs.iter().zip(values) {
+            let Some(value) = value else {
                 if status_ok {
                     return Err(format!("outputs: missing `{name}`"));
                 }
                 clean = false;
                 continue;
             };
-            let value: Value = if spec.enum_values.is_some() {
-                let s = scalar_string(raw).filter(|_| raw.get().starts_with('"'));
-                match s.map(|s| self.signature.canonical_output(name, &s)) {
-                    Some(Ok(canon)) => Value::String(canon),
-                    Some(Err(reason)) if status_ok => return Err(format!("outputs: {reason}")),
-                    None if status_ok => {
+            let value = if spec.enum_values.is_some() {
+                match value {
+                    Value::String(s) => match self.signature.canonical_output(name, &s) {
+                        Ok(canon) => Value::String(canon),
+                        Err(reason) if status_ok => return Err(format!("outputs: {reason}")),
+                        Err(_) => {
+                            clean = false;
+                            continue;
+                        }
+                    },
+                    _ if status_ok => {
                         return Err(format!(
                             "outputs: `{name}` must be a string (it has an enum)"
                         ));
@@ -297,31 +420,24 @@ impl<'a> LineParser<'a> {
                         continue;
                     }
                 }
-            } else if full {
-                serde_json::from_str(raw.get()).map_err(|e| e.to_string())?
             } else {
-                Value::Null
+                value
             };
             if full {
-                outputs.insert(name.clone(), value);
+                output_map.insert(name.clone(), value);
             }
         }
 
         let id = match get(F_ID)? {
-            Some(raw) => TraceId(
-                scalar_string(&raw)
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        format!(
-                            "field `id` ({}) must be a non-empty string or number",
-                            field_name(F_ID)
-                        )
-                    })?
-                    .into_owned(),
-            ),
-            None => TraceId::of_line(text),
+            Some(raw) => cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
+                format!(
+                    "field `id` ({}) must be a non-empty string or number",
+                    field_name(F_ID)
+                )
+            })?,
+            None => Cow::Owned(TraceId::of_line(text).0),
         };
-        let head = TurnHead {
+        let head = HeadRef {
             id,
             thread,
             workspace,
@@ -330,9 +446,7 @@ impl<'a> LineParser<'a> {
             clean,
         };
         let body = if full {
-            let inputs: Map<String, Value> =
-                serde_json::from_str(inputs_raw.get()).map_err(|e| e.to_string())?;
-            Some((inputs, outputs))
+            Some((input_map.unwrap_or_default(), output_map))
         } else {
             None
         };
@@ -340,11 +454,31 @@ impl<'a> LineParser<'a> {
     }
 }
 
+/// [`scalar_string`] keeping the borrow when the raw value is borrowed.
+fn cow_scalar(raw: Cow<'_, RawValue>) -> Option<Cow<'_, str>> {
+    match raw {
+        Cow::Borrowed(r) => scalar_string(r),
+        Cow::Owned(b) => scalar_string(&b).map(|c| Cow::Owned(c.into_owned())),
+    }
+}
+
+/// A JSON string's value, borrowed when it has no escapes (the common case:
+/// serde's own `Cow<str>` would allocate every time).
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let s = raw.get();
+    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+    if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
+        Some(Cow::Borrowed(inner))
+    } else {
+        serde_json::from_str::<String>(s).ok().map(Cow::Owned)
+    }
+}
+
 /// A string, or a number rendered as one (ids and threads are often numeric).
 fn scalar_string(raw: &RawValue) -> Option<Cow<'_, str>> {
     let s = raw.get();
     if s.starts_with('"') {
-        serde_json::from_str::<Cow<'_, str>>(s).ok()
+        json_str(raw)
     } else if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
         Some(Cow::Borrowed(s))
     } else {
@@ -382,23 +516,28 @@ impl TraceId {
     }
 }
 
-/// Captures the raw values of the named top-level keys and skips the rest.
-struct TopLevel<'k> {
+/// Captures the raw values of the named top-level keys, visits the inputs and
+/// outputs objects inline, and skips everything else without building it.
+struct TopLevel<'k, 's> {
     keys: &'k [String],
+    inputs: Option<(&'k str, &'s InputSeed<'s>)>,
+    outputs: Option<(&'k str, &'s OutputSeed<'s>)>,
 }
 
 struct Captured<'de> {
     slots: [Option<&'de RawValue>; FIELD_COUNT],
+    inputs: Option<InputSummary<'de>>,
+    outputs: Option<OutputSummary>,
 }
 
-impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_> {
     type Value = Captured<'de>;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for TopLevel<'_> {
+impl<'de> Visitor<'de> for TopLevel<'_, '_> {
     type Value = Captured<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a trace object")
@@ -406,60 +545,229 @@ impl<'de> Visitor<'de> for TopLevel<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Captured {
             slots: [None; FIELD_COUNT],
+            // Absent until seen; an inline body field that never appears is "missing".
+            inputs: self.inputs.map(|_| InputSummary::Absent),
+            outputs: self.outputs.map(|_| OutputSummary::Absent),
         };
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            match self.keys.iter().position(|k| *k == *key) {
-                Some(i) => {
-                    let raw: &'de RawValue = map.next_value()?;
-                    out.slots[i] = if raw.get() == "null" { None } else { Some(raw) };
-                }
-                None => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if let Some((k, seed)) = self.inputs
+                && k == key
+            {
+                out.inputs = Some(map.next_value_seed(seed)?);
+            } else if let Some((k, seed)) = self.outputs
+                && k == key
+            {
+                out.outputs = Some(map.next_value_seed(seed)?);
+            } else if let Some(i) = self.keys.iter().position(|k| *k == *key) {
+                let raw: &'de RawValue = map.next_value()?;
+                out.slots[i] = if raw.get() == "null" { None } else { Some(raw) };
+            } else {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(out)
     }
 }
 
-/// Walks the inputs object noting which signature inputs are present and the persona.
-struct InputScan<'a> {
-    names: Vec<&'a str>,
-    persona: Option<&'a str>,
-}
+/// An object key, borrowed from the line unless it has escapes. (serde's own
+/// `Cow<str>` always allocates, which on a hot path costs a third of the time.)
+struct Key<'de>(Cow<'de, str>);
 
-impl<'de> DeserializeSeed<'de> for InputScan<'_> {
-    type Value = (u64, Option<String>);
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
-impl<'de> Visitor<'de> for InputScan<'_> {
-    type Value = (u64, Option<String>);
+/// What the inputs field held.
+enum InputSummary<'de> {
+    /// Not in the line (or null).
+    Absent,
+    /// Something other than an object.
+    NotObject,
+    /// An object: which signature inputs it has, the persona, and (full mode) the values.
+    Object {
+        present: u64,
+        persona: Option<Cow<'de, str>>,
+        map: Option<Map<String, Value>>,
+    },
+}
+
+impl InputSummary<'_> {
+    fn into_owned(self) -> InputSummary<'static> {
+        match self {
+            InputSummary::Absent => InputSummary::Absent,
+            InputSummary::NotObject => InputSummary::NotObject,
+            InputSummary::Object {
+                present,
+                persona,
+                map,
+            } => InputSummary::Object {
+                present,
+                persona: persona.map(|p| Cow::Owned(p.into_owned())),
+                map,
+            },
+        }
+    }
+}
+
+/// What the outputs field held.
+enum OutputSummary {
+    /// Not in the line (or null).
+    Absent,
+    /// Something other than an object.
+    NotObject,
+    /// Per signature output, in order: its value if present (non-enum values
+    /// are `Null` placeholders unless in full mode).
+    Object(Vec<Option<Value>>),
+}
+
+/// Consumes any non-object value, so a wrong-typed field is an answer, not a parse error.
+macro_rules! not_object_visits {
+    ($out:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok($out)
+        }
+    };
+}
+
+/// Visits the inputs object once: presence of each signature input, the persona,
+/// and in full mode the values themselves.
+struct InputSeed<'a> {
+    names: &'a [&'a str],
+    persona: Option<&'a str>,
+    full: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &InputSeed<'_> {
+    type Value = InputSummary<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &InputSeed<'_> {
+    type Value = InputSummary<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an inputs object")
+    }
+    not_object_visits!(InputSummary::NotObject);
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(InputSummary::Absent)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut present = 0u64;
         let mut persona = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        let mut values = self.full.then(Map::new);
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if let Some(i) = self.names.iter().position(|n| *n == &*key)
                 && i < 64
             {
                 present |= 1 << i;
             }
-            if self.persona == Some(&*key) {
-                let v: Value = map.next_value()?;
-                persona = match v {
-                    Value::String(s) => Some(s),
-                    Value::Null => None,
-                    other => Some(other.to_string()),
+            let is_persona = self.persona == Some(&*key);
+            if is_persona && values.is_none() {
+                let raw: &'de RawValue = map.next_value()?;
+                persona = match json_str(raw) {
+                    Some(s) => Some(s),
+                    None if raw.get() == "null" => None,
+                    None => serde_json::from_str::<Value>(raw.get())
+                        .ok()
+                        .map(|v| Cow::Owned(v.to_string())),
                 };
+            } else if is_persona || values.is_some() {
+                let v: Value = map.next_value()?;
+                if is_persona {
+                    persona = match &v {
+                        Value::String(s) => Some(Cow::Owned(s.clone())),
+                        Value::Null => None,
+                        other => Some(Cow::Owned(other.to_string())),
+                    };
+                }
+                if let Some(values) = values.as_mut() {
+                    values.insert(key.into_owned(), v);
+                }
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok((present, persona))
+        Ok(InputSummary::Object {
+            present,
+            persona,
+            map: values,
+        })
+    }
+}
+
+/// Visits the outputs object once, keeping the signature's output values.
+struct OutputSeed<'a> {
+    names: &'a [&'a str],
+    is_enum: &'a [bool],
+    full: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &OutputSeed<'_> {
+    type Value = OutputSummary;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &OutputSeed<'_> {
+    type Value = OutputSummary;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an outputs object")
+    }
+    not_object_visits!(OutputSummary::NotObject);
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(OutputSummary::Absent)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut values: Vec<Option<Value>> = vec![None; self.names.len()];
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            match self.names.iter().position(|n| *n == &*key) {
+                Some(i) if self.full || self.is_enum[i] => values[i] = Some(map.next_value()?),
+                Some(i) => {
+                    map.next_value::<IgnoredAny>()?;
+                    values[i] = Some(Value::Null);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(OutputSummary::Object(values))
     }
 }

@@ -1,14 +1,14 @@
-//! Bounded line reading and the batch pipeline that spreads parsing over cores.
+//! Block reading and the batch pipeline that spreads parsing over cores.
 //!
 //! A trace file can be gigabytes, and a single line can be anything a logger
-//! wrote: the reader never holds more than `max_line_bytes` of one line, skips
-//! the rest of an over-long line without buffering it, and hands lines to
-//! worker threads in batches so parsing runs on every core while memory stays
-//! flat.
+//! wrote. The reader reads large blocks straight into the buffer a worker
+//! will parse (one copy, from the page cache), cuts each block at its last
+//! newline, and skips an over-long line without buffering it: memory stays
+//! bounded by a few blocks plus `max_line_bytes`, whatever the file.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// One physical line of a file.
@@ -20,89 +20,52 @@ pub enum RawLine<'a> {
     TooLong(u64),
 }
 
-/// Reads lines with a hard cap on how much of one line is buffered.
-pub struct LineReader<R> {
-    inner: BufReader<R>,
-    buf: Vec<u8>,
-    max: usize,
-    line_no: u64,
-}
-
-impl<R: Read> LineReader<R> {
-    /// Wraps `inner`; lines over `max` bytes come back as [`RawLine::TooLong`].
-    pub fn new(inner: R, max: usize) -> Self {
-        LineReader {
-            inner: BufReader::with_capacity(256 * 1024, inner),
-            buf: Vec::new(),
-            max,
-            line_no: 0,
-        }
-    }
-
-    /// The next line and its 1-based number, or `None` at the end.
-    pub fn next_line(&mut self) -> io::Result<Option<(u64, RawLine<'_>)>> {
-        self.buf.clear();
-        let mut seen_any = false;
-        let mut overflow: Option<u64> = None;
-        loop {
-            let avail = match self.inner.fill_buf() {
-                Ok(a) => a,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if avail.is_empty() {
-                if !seen_any {
-                    return Ok(None);
-                }
-                break;
-            }
-            seen_any = true;
-            let (chunk_len, consumed, done) = match memchr::memchr(b'\n', avail) {
-                Some(i) => (i, i + 1, true),
-                None => (avail.len(), avail.len(), false),
-            };
-            match overflow.as_mut() {
-                Some(n) => *n += chunk_len as u64,
-                None if self.buf.len() + chunk_len > self.max => {
-                    overflow = Some((self.buf.len() + chunk_len) as u64);
-                    self.buf.clear();
-                }
-                None => self.buf.extend_from_slice(&avail[..chunk_len]),
-            }
-            self.inner.consume(consumed);
-            if done {
-                break;
-            }
-        }
-        self.line_no += 1;
-        Ok(Some(match overflow {
-            Some(n) => (self.line_no, RawLine::TooLong(n)),
-            None => (self.line_no, RawLine::Line(&self.buf)),
-        }))
-    }
-}
-
 /// A run of consecutive lines of one file, owned so a worker can parse it.
 pub struct Batch {
     /// Index of the file in the list given to [`run_batches`].
     pub file: usize,
-    data: Vec<u8>,
-    lines: Vec<(u64, BatchLine)>,
+    kind: BatchKind,
+    max: usize,
 }
 
-#[derive(Clone, Copy)]
-enum BatchLine {
-    Span(usize, usize),
-    TooLong(u64),
+enum BatchKind {
+    /// Whole lines, each ending in `\n` except perhaps the file's last.
+    Block { data: Vec<u8>, first_line: u64 },
+    /// One line that was skipped for its length.
+    TooLong { line: u64, len: u64 },
 }
 
 impl Batch {
-    /// The lines with their numbers.
-    pub fn lines(&self) -> impl Iterator<Item = (u64, RawLine<'_>)> + '_ {
-        self.lines.iter().map(|&(no, l)| match l {
-            BatchLine::Span(a, b) => (no, RawLine::Line(&self.data[a..b])),
-            BatchLine::TooLong(n) => (no, RawLine::TooLong(n)),
-        })
+    /// The lines with their 1-based numbers.
+    pub fn lines(&self) -> Box<dyn Iterator<Item = (u64, RawLine<'_>)> + '_> {
+        match &self.kind {
+            BatchKind::TooLong { line, len } => {
+                Box::new(std::iter::once((*line, RawLine::TooLong(*len))))
+            }
+            BatchKind::Block { data, first_line } => {
+                let max = self.max;
+                let mut start = 0usize;
+                let mut no = *first_line;
+                Box::new(std::iter::from_fn(move || {
+                    if start >= data.len() {
+                        return None;
+                    }
+                    let end =
+                        memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+                    let line = &data[start..end];
+                    start = end + 1;
+                    no += 1;
+                    Some((
+                        no - 1,
+                        if line.len() > max {
+                            RawLine::TooLong(line.len() as u64)
+                        } else {
+                            RawLine::Line(line)
+                        },
+                    ))
+                }))
+            }
+        }
     }
 }
 
@@ -137,7 +100,7 @@ where
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u64, Batch)>(workers * 2);
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u64, Batch)>(workers);
     let (result_tx, result_rx) = crossbeam_channel::bounded::<(u64, P)>(workers * 2);
     std::thread::scope(|scope| {
         for _ in 0..workers {
@@ -196,78 +159,179 @@ fn read_file_batches(
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(err)?;
-    let mut reader = LineReader::new(file, max_line_bytes);
-    let new_batch = || Batch {
-        file: file_idx,
-        data: Vec::with_capacity(BATCH_BYTES + 4096),
-        lines: Vec::new(),
-    };
-    let mut batch = new_batch();
-    while let Some((no, line)) = reader.next_line().map_err(err)? {
-        match line {
-            RawLine::Line(bytes) => {
-                let start = batch.data.len();
-                batch.data.extend_from_slice(bytes);
-                batch
-                    .lines
-                    .push((no, BatchLine::Span(start, batch.data.len())));
+    let mut file = File::open(path).map_err(err)?;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut next_line = 1u64;
+    let mut eof = false;
+    while !eof {
+        let mut data = Vec::with_capacity(BATCH_BYTES + carry.len());
+        data.append(&mut carry);
+        let start = data.len();
+        data.resize(start + BATCH_BYTES, 0);
+        let mut filled = start;
+        while filled < data.len() {
+            match file.read(&mut data[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(e)),
             }
-            RawLine::TooLong(n) => batch.lines.push((no, BatchLine::TooLong(n))),
         }
-        if (batch.data.len() >= BATCH_BYTES || batch.lines.len() >= 8192)
-            && !send(std::mem::replace(&mut batch, new_batch()))
-        {
+        data.truncate(filled);
+        let cut = match memchr::memrchr(b'\n', &data) {
+            Some(i) => i + 1,
+            None if eof => data.len(),
+            None if data.len() > max_line_bytes => {
+                // One line already longer than the limit: measure it, never hold it.
+                let len = data.len() as u64 + skip_line(&mut file, &mut eof).map_err(err)?;
+                if !send(Batch {
+                    file: file_idx,
+                    kind: BatchKind::TooLong {
+                        line: next_line,
+                        len,
+                    },
+                    max: max_line_bytes,
+                }) {
+                    return Ok(());
+                }
+                next_line += 1;
+                continue;
+            }
+            None => {
+                carry = data;
+                continue;
+            }
+        };
+        carry = data.split_off(cut);
+        if data.is_empty() {
+            continue;
+        }
+        let lines =
+            memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
+        let batch = Batch {
+            file: file_idx,
+            kind: BatchKind::Block {
+                data,
+                first_line: next_line,
+            },
+            max: max_line_bytes,
+        };
+        next_line += lines;
+        if !send(batch) {
             return Ok(());
         }
     }
-    if !batch.lines.is_empty() {
-        send(batch);
+    if !carry.is_empty() {
+        // The last line had no newline.
+        send(Batch {
+            file: file_idx,
+            kind: BatchKind::Block {
+                data: carry,
+                first_line: next_line,
+            },
+            max: max_line_bytes,
+        });
     }
     Ok(())
+}
+
+/// Reads up to and including the next newline, returning how many bytes
+/// came before it.
+fn skip_line(file: &mut File, eof: &mut bool) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut skipped = 0u64;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => {
+                *eof = true;
+                return Ok(skipped);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(i) = memchr::memchr(b'\n', &buf[..n]) {
+            // Put back what follows the newline by seeking: the file is seekable.
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::Current(-((n - i - 1) as i64)))?;
+            return Ok(skipped + i as u64);
+        }
+        skipped += n as u64;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn lines(input: &[u8], max: usize) -> Vec<String> {
-        let mut r = LineReader::new(input, max);
+    fn lines_of(input: &[u8], max: usize) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.jsonl");
+        std::fs::write(&p, input).unwrap();
         let mut out = Vec::new();
-        while let Some((no, l)) = r.next_line().unwrap() {
-            out.push(match l {
-                RawLine::Line(b) => format!("{no}:{}", String::from_utf8_lossy(b)),
-                RawLine::TooLong(n) => format!("{no}:too long {n}"),
-            });
-        }
+        run_batches(
+            &[p],
+            max,
+            |b| {
+                b.lines()
+                    .map(|(no, l)| match l {
+                        RawLine::Line(x) => format!("{no}:{}", String::from_utf8_lossy(x)),
+                        RawLine::TooLong(n) => format!("{no}:too long {n}"),
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |v| out.extend(v),
+        )
+        .unwrap();
         out
     }
 
     #[test]
     fn splits_lines_and_keeps_the_last_without_newline() {
-        assert_eq!(lines(b"a\n\nbc\r\nd", 10), ["1:a", "2:", "3:bc\r", "4:d"]);
-        assert_eq!(lines(b"", 10), Vec::<String>::new());
-        assert_eq!(lines(b"a\n", 10), ["1:a"]);
+        assert_eq!(
+            lines_of(b"a\n\nbc\r\nd", 10),
+            ["1:a", "2:", "3:bc\r", "4:d"]
+        );
+        assert_eq!(lines_of(b"", 10), Vec::<String>::new());
+        assert_eq!(lines_of(b"a\n", 10), ["1:a"]);
     }
 
     #[test]
     fn over_long_lines_are_measured_not_buffered() {
-        let mut input = vec![b'x'; 5000];
+        // Short lines around lines longer than a whole block, and one between the limit and a block.
+        let mut input = b"first\n".to_vec();
+        input.extend(vec![b'x'; BATCH_BYTES * 2 + 17]);
         input.extend_from_slice(b"\nok\n");
-        input.extend(vec![b'y'; 3000]);
+        input.extend(vec![b'z'; 5000]);
+        input.extend_from_slice(b"\nafter\n");
+        input.extend(vec![b'y'; BATCH_BYTES + 3]);
+        let got = lines_of(&input, 4096);
         assert_eq!(
-            lines(&input, 100),
-            ["1:too long 5000", "2:ok", "3:too long 3000"]
+            got,
+            [
+                "1:first".to_string(),
+                format!("2:too long {}", BATCH_BYTES * 2 + 17),
+                "3:ok".into(),
+                "4:too long 5000".into(),
+                "5:after".into(),
+                format!("6:too long {}", BATCH_BYTES + 3),
+            ]
         );
     }
 
     #[test]
-    fn batches_come_back_in_order() {
+    fn batches_come_back_in_order_with_line_numbers_across_blocks() {
         let dir = tempfile::tempdir().unwrap();
         let mut files = Vec::new();
         for f in 0..3 {
             let p = dir.path().join(format!("{f}.jsonl"));
-            let body: String = (0..20_000).map(|i| format!("{f}-{i}\n")).collect();
+            // Enough lines to span several blocks.
+            let body: String = (0..400_000)
+                .map(|i| format!("{f}-{i}-{}\n", "p".repeat(i % 37)))
+                .collect();
             std::fs::write(&p, body).unwrap();
             files.push(p);
         }
@@ -279,7 +343,12 @@ mod tests {
                 b.lines()
                     .map(|(no, l)| match l {
                         RawLine::Line(x) => {
-                            format!("{}:{no}:{}", b.file, String::from_utf8_lossy(x))
+                            let s = String::from_utf8_lossy(x);
+                            format!(
+                                "{}:{no}:{}",
+                                b.file,
+                                s.split('-').take(2).collect::<Vec<_>>().join("-")
+                            )
                         }
                         RawLine::TooLong(_) => unreachable!(),
                     })
@@ -288,9 +357,10 @@ mod tests {
             |v| seen.extend(v),
         )
         .unwrap();
-        assert_eq!(seen.len(), 60_000);
-        assert_eq!(seen[0], "0:1:0-0");
-        assert_eq!(seen[20_000], "1:1:1-0");
-        assert_eq!(seen[59_999], "2:20000:2-19999");
+        assert_eq!(seen.len(), 1_200_000);
+        for (i, s) in seen.iter().enumerate() {
+            let (f, n) = (i / 400_000, i % 400_000);
+            assert_eq!(s, &format!("{f}:{}:{f}-{n}", n + 1));
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `traces stats`: counts over a signature's trace files in one streaming pass,
 //! and the gate verdict.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ use serde::Serialize;
 
 use crate::config::{FieldMap, GateConfig, SplitConfig};
 use crate::signature::Signature;
-use crate::traces::parse::{LineKind, LineParser, TurnHead};
+use crate::traces::parse::{LineKind, LineParser};
 use crate::traces::reader::{RawLine, run_batches};
 use crate::traces::split::fresh_thread_set;
 use crate::traces::{BadLine, MAX_REPORTED_BAD_LINES, TraceError, bad_line_reason};
@@ -57,6 +58,8 @@ impl IngestReport {
         }
     }
 }
+
+static EMPTY: String = String::new();
 
 #[derive(Debug, Default, Clone)]
 struct ThreadAgg {
@@ -156,6 +159,98 @@ fn fingerprint(id: &str) -> u64 {
     h.finish()
 }
 
+/// Fingerprints are already hashes: the set uses them as they are.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One turn, with its strings replaced by indexes into its batch's tables.
+struct TurnRec {
+    fp: u64,
+    thread: u32,
+    workspace: u32,
+    persona: u32,
+    ts: Option<DateTime<Utc>>,
+    clean: bool,
+}
+
+/// What a worker hands back for one batch: the strings of the batch once each.
+#[derive(Default)]
+struct BatchAgg {
+    file: usize,
+    lines: u64,
+    other_signature: u64,
+    bad: Vec<(u64, String)>,
+    threads: Vec<String>,
+    workspaces: Vec<String>,
+    personas: Vec<String>,
+    turns: Vec<TurnRec>,
+}
+
+/// Interns borrowed strings of one batch.
+struct Table<'l> {
+    index: HashMap<Cow<'l, str>, u32>,
+}
+
+impl<'l> Table<'l> {
+    fn new() -> Self {
+        Table {
+            index: HashMap::new(),
+        }
+    }
+    fn id(&mut self, s: Option<Cow<'l, str>>) -> u32 {
+        match s {
+            None => NONE,
+            Some(s) => {
+                let n = self.index.len() as u32;
+                *self.index.entry(s).or_insert(n)
+            }
+        }
+    }
+    fn into_vec(self) -> Vec<String> {
+        let mut v = vec![String::new(); self.index.len()];
+        for (s, i) in self.index {
+            v[i as usize] = s.into_owned();
+        }
+        v
+    }
+}
+
+/// Global index of each of a batch's strings (one lookup per distinct string per batch).
+fn resolve(
+    local: &[String],
+    global: &mut HashMap<String, u32>,
+    on_new: &mut impl FnMut(),
+) -> Vec<u32> {
+    local
+        .iter()
+        .map(|s| match global.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = global.len() as u32;
+                global.insert(s.clone(), i);
+                on_new();
+                i
+            }
+        })
+        .collect()
+}
+
 /// Computes statistics over `files` in one streaming pass.
 pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, TraceError> {
     let parser = LineParser::new(input.signature, input.fields, input.persona_field);
@@ -164,10 +259,13 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
         files: files.len(),
         ..Default::default()
     };
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut threads: HashMap<String, ThreadAgg> = HashMap::new();
-    let mut workspaces: HashSet<String> = HashSet::new();
-    let mut personas: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen: HashSet<u64, BuildHasherDefault<PassThrough>> = HashSet::default();
+    let mut thread_ix: HashMap<String, u32> = HashMap::new();
+    let mut threads: Vec<ThreadAgg> = Vec::new();
+    let mut ws_ix: HashMap<String, u32> = HashMap::new();
+    let mut ws_clean: Vec<bool> = Vec::new();
+    let mut persona_ix: HashMap<String, u32> = HashMap::new();
+    let mut persona_counts: Vec<u64> = Vec::new();
     let mut clean_turns = 0u64;
     let mut first_ts: Option<DateTime<Utc>> = None;
     let mut last_ts: Option<DateTime<Utc>> = None;
@@ -176,62 +274,90 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
         files,
         max,
         |batch| {
-            batch
-                .lines()
-                .map(|(no, line)| {
-                    let kind = match line {
-                        RawLine::Line(bytes) => parser.head(bytes),
-                        RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max)),
-                    };
-                    let fp = match &kind {
-                        LineKind::Turn(h) => fingerprint(&h.id.0),
-                        _ => 0,
-                    };
-                    (batch.file, no, fp, kind)
-                })
-                .collect::<Vec<(usize, u64, u64, LineKind<TurnHead>)>>()
-        },
-        |results| {
-            for (file, no, fp, kind) in results {
-                report.lines += 1;
+            let mut agg = BatchAgg {
+                file: batch.file,
+                ..Default::default()
+            };
+            let (mut th, mut ws, mut pe) = (Table::new(), Table::new(), Table::new());
+            for (no, line) in batch.lines() {
+                agg.lines += 1;
+                let kind = match line {
+                    RawLine::Line(bytes) => parser.head_ref(bytes),
+                    RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max)),
+                };
                 match kind {
-                    LineKind::Bad(reason) => report.push_bad(&files[file], no, reason),
-                    LineKind::OtherSignature => report.other_signature += 1,
-                    LineKind::Turn(head) => {
-                        if !seen.insert(fp) {
-                            report.duplicates += 1;
-                            continue;
-                        }
-                        if let Some(ts) = head.ts {
-                            first_ts = Some(first_ts.map_or(ts, |f| f.min(ts)));
-                            last_ts = Some(last_ts.map_or(ts, |l| l.max(ts)));
-                        }
-                        let agg = threads.entry(head.thread).or_default();
-                        if let Some(ts) = head.ts {
-                            agg.start = Some(agg.start.map_or(ts, |s| s.min(ts)));
-                        }
-                        if !head.clean {
-                            report.not_clean_turns += 1;
-                            continue;
-                        }
-                        agg.clean += 1;
-                        clean_turns += 1;
-                        if let Some(w) = head.workspace
-                            && !workspaces.contains(&w)
-                        {
-                            workspaces.insert(w);
-                        }
-                        if let Some(p) = head.persona {
-                            *personas.entry(p).or_default() += 1;
-                        }
-                    }
+                    LineKind::Bad(reason) => agg.bad.push((no, reason)),
+                    LineKind::OtherSignature => agg.other_signature += 1,
+                    LineKind::Turn(h) => agg.turns.push(TurnRec {
+                        fp: fingerprint(&h.id),
+                        thread: th.id(Some(h.thread)),
+                        workspace: ws.id(h.workspace),
+                        persona: pe.id(h.persona),
+                        ts: h.ts,
+                        clean: h.clean,
+                    }),
+                }
+            }
+            agg.threads = th.into_vec();
+            agg.workspaces = ws.into_vec();
+            agg.personas = pe.into_vec();
+            agg
+        },
+        |agg| {
+            report.lines += agg.lines;
+            report.other_signature += agg.other_signature;
+            for (no, reason) in agg.bad {
+                report.push_bad(&files[agg.file], no, reason);
+            }
+            let t_map = resolve(&agg.threads, &mut thread_ix, &mut || {
+                threads.push(ThreadAgg::default())
+            });
+            let w_map = resolve(&agg.workspaces, &mut ws_ix, &mut || ws_clean.push(false));
+            let p_map = resolve(&agg.personas, &mut persona_ix, &mut || {
+                persona_counts.push(0)
+            });
+            for t in agg.turns {
+                if !seen.insert(t.fp) {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let thread = &mut threads[t_map[t.thread as usize] as usize];
+                if let Some(ts) = t.ts {
+                    first_ts = Some(first_ts.map_or(ts, |f| f.min(ts)));
+                    last_ts = Some(last_ts.map_or(ts, |l| l.max(ts)));
+                    thread.start = Some(thread.start.map_or(ts, |s| s.min(ts)));
+                }
+                if !t.clean {
+                    report.not_clean_turns += 1;
+                    continue;
+                }
+                thread.clean += 1;
+                clean_turns += 1;
+                if t.workspace != NONE {
+                    ws_clean[w_map[t.workspace as usize] as usize] = true;
+                }
+                if t.persona != NONE {
+                    persona_counts[p_map[t.persona as usize] as usize] += 1;
                 }
             }
         },
     )?;
 
-    let with_clean: Vec<(&String, &ThreadAgg)> =
-        threads.iter().filter(|(_, a)| a.clean > 0).collect();
+    let mut names: Vec<&String> = vec![&EMPTY; threads.len()];
+    for (name, &i) in &thread_ix {
+        names[i as usize] = name;
+    }
+    let with_clean: Vec<(&String, &ThreadAgg)> = names
+        .into_iter()
+        .zip(&threads)
+        .filter(|(_, a)| a.clean > 0)
+        .collect();
+    let workspaces = ws_clean.iter().filter(|c| **c).count();
+    let personas: BTreeMap<String, u64> = persona_ix
+        .into_iter()
+        .map(|(p, i)| (p, persona_counts[i as usize]))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     let starts: Vec<(String, Option<DateTime<Utc>>)> = with_clean
         .iter()
         .map(|(t, a)| ((*t).clone(), a.start))
@@ -242,12 +368,12 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
         .filter(|(t, _)| fresh.contains(t.as_str()))
         .map(|(_, a)| a.clean as u64)
         .sum();
-    let gate = Gate::check(input.gate, with_clean.len(), clean_turns, workspaces.len());
+    let gate = Gate::check(input.gate, with_clean.len(), clean_turns, workspaces);
     Ok(TraceStats {
         ingest: report,
         clean_turns,
         threads: with_clean.len(),
-        workspaces: workspaces.len(),
+        workspaces,
         personas,
         first_ts,
         last_ts,

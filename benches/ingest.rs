@@ -1,0 +1,165 @@
+//! Ingestion benchmark: `traces stats`' streaming pass over a generated trace
+//! file of at least 1 GB, beside a plain Python `json.loads` line loop over the
+//! same file, in the same run. Prints MB/s and peak RSS; asserts nothing.
+//!
+//!     cargo bench --bench ingest                  # 1 GiB
+//!     PROMPTC_BENCH_GB=2 cargo bench --bench ingest
+//!
+//! RSS is checked for growth by measuring the same pass on a quarter-size file
+//! first, in this process: peak RSS is a high-water mark, so if the full-size
+//! pass does not raise it much, memory does not grow with file size.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use promptc::commands::{Context, Global};
+use promptc::traces::stats::{StatsInput, compute};
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Writes copies of the example's traces, each copy with its own thread and
+/// trace ids, until the file holds `bytes` bytes.
+fn generate(example_traces: &[PathBuf], out: &Path, bytes: u64) -> std::io::Result<u64> {
+    if let Ok(m) = std::fs::metadata(out)
+        && m.len() >= bytes
+    {
+        return Ok(m.len());
+    }
+    let mut lines = Vec::new();
+    for p in example_traces {
+        let f = std::io::BufReader::new(std::fs::File::open(p)?);
+        for l in f.lines() {
+            lines.push(l?);
+        }
+    }
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    let mut written = 0u64;
+    let mut copy = 0u64;
+    while written < bytes {
+        let prefix = format!("\"c{copy}_th_");
+        for l in &lines {
+            let line = l.replace("\"th_", &prefix);
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+            written += line.len() as u64 + 1;
+        }
+        copy += 1;
+    }
+    w.flush()?;
+    Ok(written)
+}
+
+const PY_LOOP: &str = r#"
+import json, sys, time
+t = time.perf_counter(); n = 0
+with open(sys.argv[1], "rb") as f:
+    for line in f:
+        json.loads(line); n += 1
+dt = time.perf_counter() - t
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"lines": n, "secs": dt, "maxrss_kb": hwm}))
+"#;
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let gb: f64 = std::env::var("PROMPTC_BENCH_GB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let size = (gb * (1u64 << 30) as f64) as u64;
+    let ctx = Context::load(&Global {
+        config: root.join("examples/gossip/promptc.yaml"),
+        signature: None,
+        lm: vec![],
+    })
+    .expect("the example config loads");
+    let example_traces = ctx.trace_files(&[]).expect("example traces");
+    let dir = root.join("target/bench-data");
+    std::fs::create_dir_all(&dir).expect("bench data dir");
+    let small = dir.join("traces-quarter.jsonl");
+    let big = dir.join(format!("traces-{gb}g.jsonl"));
+    let t = Instant::now();
+    let small_bytes = generate(&example_traces, &small, size / 4).expect("generate");
+    let big_bytes = generate(&example_traces, &big, size).expect("generate");
+    println!(
+        "data: {} ({:.0} MB) and {} ({:.0} MB), ready in {:.1}s",
+        small.display(),
+        small_bytes as f64 / 1e6,
+        big.display(),
+        big_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let run = |path: &Path| {
+        let input = StatsInput {
+            signature: &ctx.signature,
+            fields: &ctx.config.traces.fields,
+            persona_field: ctx.sig_cfg.persona_field.as_deref(),
+            max_line_bytes: ctx.config.traces.max_line_bytes,
+            gate: &ctx.config.gate,
+            split: &ctx.config.split,
+            train_cutoff: None,
+        };
+        let t = Instant::now();
+        let stats = compute(&[path.to_path_buf()], &input).expect("stats");
+        (t.elapsed().as_secs_f64(), stats)
+    };
+    let rss0 = peak_rss_kb();
+    let (secs_small, _) = run(&small);
+    let rss_small = peak_rss_kb();
+    let (secs, stats) = run(&big);
+    let rss_big = peak_rss_kb();
+    let mbps = big_bytes as f64 / 1e6 / secs;
+    println!(
+        "promptc traces stats: {} lines, {} clean turns, {} threads in {secs:.2}s = {mbps:.0} MB/s (quarter file: {:.0} MB/s)",
+        stats.ingest.lines,
+        stats.clean_turns,
+        stats.threads,
+        small_bytes as f64 / 1e6 / secs_small
+    );
+    println!(
+        "promptc peak RSS: {:.1} MB before, {:.1} MB after the quarter-size file, {:.1} MB after the full file",
+        rss0 as f64 / 1024.0,
+        rss_small as f64 / 1024.0,
+        rss_big as f64 / 1024.0
+    );
+
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(PY_LOOP)
+        .arg(&big)
+        .output();
+    match py {
+        Ok(out) if out.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let py_secs = v["secs"].as_f64().unwrap_or(f64::NAN);
+            let py_mbps = big_bytes as f64 / 1e6 / py_secs;
+            println!(
+                "python json.loads loop: {} lines in {py_secs:.2}s = {py_mbps:.0} MB/s, peak RSS {:.1} MB",
+                v["lines"],
+                v["maxrss_kb"].as_f64().unwrap_or(0.0) / 1024.0
+            );
+            println!(
+                "ratio: promptc is {:.1}x the Python loop (target >= 10x)",
+                mbps / py_mbps
+            );
+        }
+        Ok(out) => println!(
+            "python loop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("python3 not available: {e}"),
+    }
+}
