@@ -636,6 +636,40 @@ mod tests {
     }
 
     #[test]
+    fn a_v3_pack_renders_one_system_message_per_persona_override() {
+        let Pack::V2(mut p) = v2() else {
+            unreachable!()
+        };
+        p.persona_instructions = Some(
+            [(
+                "skeptic".to_string(),
+                "Ask for the number behind every claim.".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let mut pack = Pack::V3(p);
+        assert!(pack.refresh_rendered());
+        let back = Pack::from_json(&pack.to_json(), Some(&sig())).unwrap();
+        let p = back.prompt().unwrap();
+        let personas = p.rendered.personas.as_ref().unwrap();
+        assert!(
+            personas["skeptic"]
+                .contains("# Instructions\n\nAsk for the number behind every claim.\n")
+        );
+        assert!(p.rendered.system.contains("Speak as the persona."));
+        // An empty override is named.
+        let text = back
+            .to_json()
+            .replace("Ask for the number behind every claim.", " ");
+        let problems = Pack::from_json(&text, None).unwrap_err();
+        assert!(
+            problems.contains(&"persona_instructions.skeptic: empty".to_string()),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn a_hand_edited_instruction_is_re_rendered_and_flagged_stale() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.json");

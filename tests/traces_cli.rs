@@ -341,3 +341,78 @@ fn no_trace_files_is_an_input_error() {
         run.stderr
     );
 }
+
+#[test]
+fn other_log_shapes_map_onto_trace_fields_by_json_pointer() {
+    let (_d, repo) = example_copy();
+    // Rewrite every trace into another application's log shape.
+    for entry in std::fs::read_dir(repo.join("traces")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let shaped = serde_json::json!({
+                "request": {"id": v["id"], "prompt": v["signature"], "inputs": v["inputs"]},
+                "room": {"thread_id": v["thread"], "tenant": {"slug": v["workspace"]}},
+                "time": v["ts"],
+                "response": v["outputs"],
+                "result": v["status"],
+            });
+            out.push_str(&shaped.to_string());
+            out.push('\n');
+        }
+        std::fs::write(&path, out).unwrap();
+    }
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(
+        "\ntraces:\n  fields:\n    id: /request/id\n    signature: /request/prompt\n    thread: /room/thread_id\n    workspace: /room/tenant/slug\n    ts: /time\n    inputs: /request/inputs\n    outputs: /response\n    status: /result\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+
+    let mapped = promptc_in(&repo, &["traces", "stats", "--json"]);
+    assert_eq!(mapped.code, 0, "{}", mapped.stderr);
+    let original = promptc(&["--config", CFG, "traces", "stats", "--json"]).json();
+    let mapped = mapped.json();
+    for key in [
+        "lines",
+        "bad_lines",
+        "clean_turns",
+        "threads",
+        "workspaces",
+        "personas",
+        "duplicates",
+        "fresh_turns",
+        "first_ts",
+        "last_ts",
+    ] {
+        assert_eq!(
+            mapped[key], original[key],
+            "{key} differs under the field mapping"
+        );
+    }
+    let a = promptc_in(&repo, &["traces", "split", "--json"]).json();
+    let b = promptc(&["--config", CFG, "traces", "split", "--json"]).json();
+    for key in ["train", "val", "heldout", "heldout_threads", "train_cutoff"] {
+        assert_eq!(a[key], b[key], "{key} differs under the field mapping");
+    }
+}
+
+#[test]
+fn a_field_pointer_that_is_not_a_pointer_names_its_key() {
+    let (_d, repo) = example_copy();
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\ntraces:\n  fields:\n    thread: room.thread_id\n");
+    std::fs::write(&cfg, text).unwrap();
+    let run = promptc_in(&repo, &["traces", "stats"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "traces.fields.thread: `room.thread_id` is not a JSON pointer (it must start with `/`)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
