@@ -238,6 +238,10 @@ pub struct LmConfig {
     /// Retries after the first attempt.
     #[serde(default = "default_retries")]
     pub max_retries: u32,
+    /// First backoff between attempts, doubled each retry (with jitter) up to 30 s;
+    /// a Retry-After from the server wins.
+    #[serde(default = "default_backoff")]
+    pub retry_backoff_ms: u64,
 }
 
 fn default_concurrency() -> u32 {
@@ -248,6 +252,9 @@ fn default_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     4
+}
+fn default_backoff() -> u64 {
+    500
 }
 
 impl LmConfig {
@@ -266,6 +273,7 @@ impl LmConfig {
             max_tokens: None,
             timeout_secs: default_timeout(),
             max_retries: default_retries(),
+            retry_backoff_ms: default_backoff(),
         }
     }
 

@@ -1,8 +1,178 @@
-//! The LM layer: who serves each role (task, judge, proposer) and how.
+//! The LM layer: everything that talks to a model goes through here.
 //!
-//! This module holds the provider specs that the config and `--lm ROLE=SPEC`
-//! name; the clients themselves live beside them.
+//! One async trait ([`Lm`]) with five providers (openai, anthropic, bridge,
+//! command, sim), and around every provider the [`client::LmClient`]: a
+//! content-addressed cache, retries with backoff that honour Retry-After,
+//! per-role concurrency and rate limits, usage and cost accounting, and hard
+//! budget caps. Secrets come from environment variables and are redacted from
+//! every message this layer produces.
 
+pub mod anthropic;
+pub mod bridge;
+pub mod budget;
+pub mod cache;
+pub mod client;
+pub mod command;
+mod http;
+pub mod limits;
+pub mod openai;
+pub mod retry;
+pub mod secret;
+pub mod sim;
+pub mod sim_server;
 pub mod spec;
 
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use client::LmClient;
 pub use spec::{LmSpec, Provider, Role};
+
+use crate::program::{ChatRole, Message};
+
+/// One request to a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmRequest {
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Sampling temperature (provider default when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Completion length cap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Which sample of the same request this is: k samples of one prompt are
+    /// k different cache entries.
+    pub sample: u32,
+}
+
+impl LmRequest {
+    /// A request with default sampling.
+    pub fn new(messages: Vec<Message>) -> LmRequest {
+        LmRequest {
+            messages,
+            temperature: None,
+            max_tokens: None,
+            sample: 0,
+        }
+    }
+
+    /// The system message, if any.
+    pub fn system(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.role == ChatRole::System)
+            .map(|m| m.content.as_str())
+    }
+
+    /// The conversation as one text, for providers that take a single prompt
+    /// (bridge, command): each message under a `### role` header.
+    pub fn flatten(&self) -> String {
+        let mut out = String::new();
+        for m in &self.messages {
+            let role = match m.role {
+                ChatRole::System => "system",
+                ChatRole::User => "user",
+                ChatRole::Assistant => "assistant",
+            };
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str("### ");
+            out.push_str(role);
+            out.push('\n');
+            out.push_str(&m.content);
+        }
+        out
+    }
+
+    /// A rough token count (4 characters a token) for rate limiting before a call.
+    pub fn estimated_tokens(&self) -> u64 {
+        let chars: usize = self.messages.iter().map(|m| m.content.len()).sum();
+        (chars / 4) as u64 + u64::from(self.max_tokens.unwrap_or(256))
+    }
+}
+
+/// What a provider returned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The text.
+    pub text: String,
+    /// Prompt tokens, as the provider reported them (estimated when it did not).
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+}
+
+/// Why one attempt failed, and whether another attempt may succeed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    /// A transient failure: connection, timeout, 408/409/429/5xx, malformed body.
+    Retryable {
+        /// What happened.
+        message: String,
+        /// How long the server asked us to wait.
+        retry_after: Option<Duration>,
+    },
+    /// A failure another attempt cannot fix (400/401/403/404, bad setup).
+    Fatal(String),
+}
+
+impl CallError {
+    /// A retryable error without a server hint.
+    pub fn retryable(message: impl Into<String>) -> CallError {
+        CallError::Retryable {
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            CallError::Retryable { message, .. } | CallError::Fatal(message) => message,
+        }
+    }
+}
+
+/// A model provider.
+#[async_trait::async_trait]
+pub trait Lm: Send + Sync {
+    /// `provider:model`, as reports name it.
+    fn label(&self) -> String;
+    /// One attempt at a completion. Retries, caching and limits are the client's job.
+    async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError>;
+}
+
+/// Errors of the LM layer, as callers see them.
+#[derive(Debug, thiserror::Error)]
+pub enum LmError {
+    /// A call failed for good (after retries, or at once for a fatal error).
+    #[error("{role} LM {label}: {message}")]
+    Call {
+        /// The role.
+        role: Role,
+        /// `provider:model`.
+        label: String,
+        /// What went wrong (secrets redacted).
+        message: String,
+    },
+    /// A budget cap was reached; no new call was started.
+    #[error("budget exhausted: {0}")]
+    Budget(String),
+    /// Cache mode `offline` and the request is not cached.
+    #[error("{role} LM {label}: not in the cache and cache.mode is offline")]
+    OfflineMiss {
+        /// The role.
+        role: Role,
+        /// `provider:model`.
+        label: String,
+    },
+    /// The cache could not be used.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    /// The LM configuration cannot work (missing key, bad URL, unknown price for a cost cap).
+    #[error("{0}")]
+    Setup(String),
+}

@@ -1,0 +1,110 @@
+//! The Anthropic Messages API.
+
+use serde_json::{Value, json};
+
+use crate::lm::http::{Hints, client, estimate_tokens, post_json};
+use crate::lm::secret::Secret;
+use crate::lm::{CallError, Completion, Lm, LmRequest};
+use crate::program::ChatRole;
+
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The API version header promptc speaks.
+pub const API_VERSION: &str = "2023-06-01";
+/// `max_tokens` is required by the API; this is used when the config sets none.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
+/// A Messages API client.
+pub struct Anthropic {
+    model: String,
+    url: String,
+    key: Option<Secret>,
+    key_env: String,
+    http: reqwest::Client,
+}
+
+impl Anthropic {
+    /// A client for `model` at `base_url` (default [`DEFAULT_BASE_URL`]).
+    pub fn new(
+        model: &str,
+        base_url: Option<&str>,
+        key: Option<Secret>,
+        key_env: &str,
+        timeout: std::time::Duration,
+    ) -> Result<Anthropic, String> {
+        let base = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
+        // Accept both https://api.anthropic.com and https://api.anthropic.com/v1.
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        Ok(Anthropic {
+            model: model.to_string(),
+            url: format!("{base}/v1/messages"),
+            key,
+            key_env: key_env.to_string(),
+            http: client(timeout)?,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Lm for Anthropic {
+    fn label(&self) -> String {
+        format!("anthropic:{}", self.model)
+    }
+
+    async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        // The Messages API takes the system prompt apart from the turns.
+        let system: Vec<&str> = req
+            .messages
+            .iter()
+            .filter(|m| m.role == ChatRole::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        let messages: Vec<Value> = req
+            .messages
+            .iter()
+            .filter(|m| m.role != ChatRole::System)
+            .map(|m| {
+                let role = if m.role == ChatRole::Assistant { "assistant" } else { "user" };
+                json!({"role": role, "content": m.content})
+            })
+            .collect();
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            "messages": messages,
+        });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+        if let Some(t) = req.temperature {
+            body["temperature"] = json!(t.min(1.0));
+        }
+        let mut headers = vec![("anthropic-version", API_VERSION.to_string())];
+        if let Some(k) = &self.key {
+            headers.push(("x-api-key", k.expose().to_string()));
+        }
+        let hints = Hints {
+            key_env: Some(&self.key_env),
+            model: &self.model,
+            url: &self.url,
+        };
+        let v = post_json(&self.http, &self.url, &headers, &body, &hints).await?;
+        let blocks = v
+            .get("content")
+            .and_then(Value::as_array)
+            .ok_or_else(|| CallError::retryable("malformed response: no content array"))?;
+        let text: String = blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("");
+        let input = v.pointer("/usage/input_tokens").and_then(Value::as_u64);
+        let output = v.pointer("/usage/output_tokens").and_then(Value::as_u64);
+        Ok(Completion {
+            input_tokens: input.unwrap_or_else(|| estimate_tokens(&req.flatten())),
+            output_tokens: output.unwrap_or_else(|| estimate_tokens(&text)),
+            text,
+        })
+    }
+}

@@ -1,0 +1,235 @@
+//! Usage accounting and hard budget caps.
+//!
+//! A cap stops *new* calls: calls already in flight finish and are counted, so
+//! a run that hits its cap ends cleanly with everything it paid for recorded.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{BudgetConfig, Price};
+use crate::lm::Role;
+
+/// Usage of one role.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RoleUsage {
+    /// `provider:model`.
+    pub lm: String,
+    /// Calls that reached the model and succeeded.
+    pub calls: u64,
+    /// Requests answered from the cache.
+    pub cache_hits: u64,
+    /// Attempts that failed and were retried.
+    pub retries: u64,
+    /// Calls that failed for good.
+    pub failures: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Dollars; `None` when the model's price is unknown (never reported as 0).
+    pub cost_usd: Option<f64>,
+}
+
+/// Usage of a whole run, per role and in total.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Usage {
+    /// Successful model calls.
+    pub calls: u64,
+    /// Cache hits.
+    pub cache_hits: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Dollars, `None` when any role's price is unknown and it made calls.
+    pub cost_usd: Option<f64>,
+    /// Per role.
+    pub roles: BTreeMap<String, RoleUsage>,
+}
+
+/// The shared ledger of a run.
+pub struct Budget {
+    caps: BudgetConfig,
+    start: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    roles: BTreeMap<Role, RoleUsage>,
+    prices: BTreeMap<Role, Option<Price>>,
+    /// Calls started (in flight or done), for the calls cap.
+    started: u64,
+    exhausted: Option<String>,
+}
+
+impl Budget {
+    /// A ledger with these caps.
+    pub fn new(caps: BudgetConfig) -> Budget {
+        Budget {
+            caps,
+            start: Instant::now(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Declares a role's LM and price.
+    pub fn register(&self, role: Role, label: String, price: Option<Price>) {
+        if let Ok(mut s) = self.state.lock() {
+            let cost = price.as_ref().map(|_| 0.0);
+            s.roles.insert(
+                role,
+                RoleUsage {
+                    lm: label,
+                    cost_usd: cost,
+                    ..Default::default()
+                },
+            );
+            s.prices.insert(role, price);
+        }
+    }
+
+    /// Reserves one call, or says which cap is reached.
+    pub fn try_start(&self) -> Result<(), String> {
+        let mut s = self.state.lock().map_err(|_| "budget lock poisoned".to_string())?;
+        if let Some(why) = &s.exhausted {
+            return Err(why.clone());
+        }
+        let why = self.over_cap(&s);
+        if let Some(why) = why {
+            s.exhausted = Some(why.clone());
+            return Err(why);
+        }
+        s.started += 1;
+        Ok(())
+    }
+
+    fn over_cap(&self, s: &State) -> Option<String> {
+        if let Some(max) = self.caps.max_calls
+            && s.started >= max
+        {
+            return Some(format!("{} LM calls made, budget.max_calls is {max}", s.started));
+        }
+        let tokens: u64 = s.roles.values().map(|r| r.input_tokens + r.output_tokens).sum();
+        if let Some(max) = self.caps.max_tokens
+            && tokens >= max
+        {
+            return Some(format!("{tokens} tokens used, budget.max_tokens is {max}"));
+        }
+        if let Some(max) = self.caps.max_cost_usd {
+            let cost: f64 = s.roles.values().filter_map(|r| r.cost_usd).sum();
+            if cost >= max {
+                return Some(format!("${cost:.4} spent, budget.max_cost_usd is ${max}"));
+            }
+        }
+        if let Some(max) = self.caps.max_wall_minutes {
+            let minutes = self.start.elapsed().as_secs_f64() / 60.0;
+            if minutes >= max {
+                return Some(format!("{minutes:.1} minutes elapsed, budget.max_wall_minutes is {max}"));
+            }
+        }
+        None
+    }
+
+    /// Records a finished call.
+    pub fn record_call(&self, role: Role, input_tokens: u64, output_tokens: u64) {
+        if let Ok(mut s) = self.state.lock() {
+            let price = s.prices.get(&role).cloned().flatten();
+            let r = s.roles.entry(role).or_default();
+            r.calls += 1;
+            r.input_tokens += input_tokens;
+            r.output_tokens += output_tokens;
+            if let (Some(p), Some(c)) = (price, r.cost_usd.as_mut()) {
+                *c += (input_tokens as f64 * p.input_per_mtok + output_tokens as f64 * p.output_per_mtok) / 1e6;
+            }
+        }
+    }
+
+    /// Records a cache hit, a retried attempt or a failed call.
+    pub fn record(&self, role: Role, event: Event) {
+        if let Ok(mut s) = self.state.lock() {
+            let r = s.roles.entry(role).or_default();
+            match event {
+                Event::CacheHit => r.cache_hits += 1,
+                Event::Retry => r.retries += 1,
+                Event::Failure => r.failures += 1,
+            }
+        }
+    }
+
+    /// Gives back a reservation for a call that was never made.
+    pub fn cancel_start(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.started = s.started.saturating_sub(1);
+        }
+    }
+
+    /// Why the budget is exhausted, if it is.
+    pub fn exhausted(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.exhausted.clone())
+    }
+
+    /// The usage so far.
+    pub fn usage(&self) -> Usage {
+        let Ok(s) = self.state.lock() else { return Usage::default() };
+        let mut u = Usage {
+            cost_usd: Some(0.0),
+            ..Default::default()
+        };
+        for (role, r) in &s.roles {
+            u.calls += r.calls;
+            u.cache_hits += r.cache_hits;
+            u.input_tokens += r.input_tokens;
+            u.output_tokens += r.output_tokens;
+            u.cost_usd = match (u.cost_usd, r.cost_usd) {
+                (Some(a), Some(b)) => Some(a + b),
+                // A role that made no call costs nothing, known price or not.
+                (a, None) if r.calls == 0 => a,
+                _ => None,
+            };
+            u.roles.insert(role.to_string(), r.clone());
+        }
+        u
+    }
+}
+
+/// Things the ledger counts besides calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// Answered from the cache.
+    CacheHit,
+    /// An attempt failed and another follows.
+    Retry,
+    /// A call failed for good.
+    Failure,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_are_known_only_with_prices_and_caps_stop_new_calls() {
+        let b = Budget::new(BudgetConfig {
+            max_calls: Some(2),
+            ..Default::default()
+        });
+        b.register(Role::Task, "openai:m".into(), Some(Price { input_per_mtok: 1.0, output_per_mtok: 2.0 }));
+        b.register(Role::Judge, "openai:j".into(), None);
+        b.try_start().unwrap();
+        b.record_call(Role::Task, 1_000_000, 500_000);
+        let u = b.usage();
+        assert_eq!(u.roles["task"].cost_usd, Some(2.0));
+        assert_eq!(u.cost_usd, Some(2.0), "the judge made no call");
+        b.try_start().unwrap();
+        b.record_call(Role::Judge, 10, 10);
+        assert_eq!(b.usage().roles["judge"].cost_usd, None);
+        assert_eq!(b.usage().cost_usd, None, "unknown, never 0");
+        let err = b.try_start().unwrap_err();
+        assert_eq!(err, "2 LM calls made, budget.max_calls is 2");
+        assert_eq!(b.exhausted().as_deref(), Some("2 LM calls made, budget.max_calls is 2"));
+    }
+}

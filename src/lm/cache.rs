@@ -1,0 +1,313 @@
+//! The LM response cache: an embedded SQLite database in WAL mode.
+//!
+//! Keyed by the sha256 of the canonical request (provider, model, messages,
+//! sampling parameters and sample index; never the key or the base URL, so a
+//! moved endpoint or rotated key keeps its cache). WAL with synchronous=NORMAL
+//! survives a kill -9 with every committed row intact, and lets two processes
+//! share one file; a busy timeout serialises their writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::CacheMode;
+use crate::lm::secret::redact;
+use crate::lm::{Completion, LmRequest};
+
+/// The cache could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+#[error("LM cache {}: {message}", path.display())]
+pub struct CacheError {
+    /// The database file.
+    pub path: PathBuf,
+    /// What failed.
+    pub message: String,
+}
+
+/// A cache database.
+pub struct Cache {
+    path: PathBuf,
+    mode: CacheMode,
+    conn: Option<Mutex<Connection>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What `promptc cache stats` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CacheStats {
+    /// The database file.
+    pub path: PathBuf,
+    /// Cached responses.
+    pub entries: u64,
+    /// Bytes on disk (database and write-ahead log).
+    pub bytes: u64,
+    /// Lookups answered from the cache, over every run that used it.
+    pub hits: u64,
+    /// Lookups that went to a model, over every run.
+    pub misses: u64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    text TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+";
+
+/// The cache key of a request to `label` (`provider:model`).
+pub fn key(label: &str, req: &LmRequest) -> String {
+    let canonical = json!({
+        "v": 1,
+        "lm": label,
+        "messages": req.messages,
+        "temperature": req.temperature,
+        "max_tokens": req.max_tokens,
+        "sample": req.sample,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+impl Cache {
+    /// Opens (creating if needed) the cache at `path` in `mode`.
+    pub fn open(path: &Path, mode: CacheMode) -> Result<Cache, CacheError> {
+        let err = |message: String| CacheError {
+            path: path.to_path_buf(),
+            message,
+        };
+        let conn = match mode {
+            CacheMode::Off => None,
+            CacheMode::ReadOnly | CacheMode::Offline if !path.exists() => None,
+            CacheMode::ReadOnly | CacheMode::Offline => {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| err(e.to_string()))?;
+                c.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(|e| err(e.to_string()))?;
+                Some(c)
+            }
+            CacheMode::ReadWrite => {
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                let c = Connection::open(path).map_err(|e| err(e.to_string()))?;
+                c.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(|e| err(e.to_string()))?;
+                c.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(|e| err(e.to_string()))?;
+                c.pragma_update(None, "synchronous", "NORMAL")
+                    .map_err(|e| err(e.to_string()))?;
+                c.execute_batch(SCHEMA).map_err(|e| err(e.to_string()))?;
+                Some(c)
+            }
+        };
+        Ok(Cache {
+            path: path.to_path_buf(),
+            mode,
+            conn: conn.map(Mutex::new),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> CacheMode {
+        self.mode
+    }
+
+    fn err(&self, message: String) -> CacheError {
+        CacheError {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// A cached completion, if there is one.
+    pub fn get(&self, key: &str) -> Result<Option<Completion>, CacheError> {
+        let Some(conn) = &self.conn else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        let row = conn
+            .prepare_cached("SELECT text, input_tokens, output_tokens FROM responses WHERE key = ?1")
+            .and_then(|mut st| {
+                st.query_row(params![key], |r| {
+                    Ok(Completion {
+                        text: r.get(0)?,
+                        input_tokens: r.get::<_, i64>(1)? as u64,
+                        output_tokens: r.get::<_, i64>(2)? as u64,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e.to_string()))?;
+        if row.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(row)
+    }
+
+    /// Stores a completion (read-write mode only; other modes ignore it).
+    pub fn put(&self, key: &str, label: &str, c: &Completion) -> Result<(), CacheError> {
+        if self.mode != CacheMode::ReadWrite {
+            return Ok(());
+        }
+        let Some(conn) = &self.conn else { return Ok(()) };
+        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        let now = chrono::Utc::now().timestamp();
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO responses (key, label, text, input_tokens, output_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                key,
+                label,
+                redact(&c.text),
+                c.input_tokens as i64,
+                c.output_tokens as i64,
+                now
+            ])
+        })
+        .map_err(|e| self.err(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Hits and misses of this process so far.
+    pub fn session_counts(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
+
+    /// Adds this process's hits and misses to the persistent counters.
+    pub fn flush_counters(&self) -> Result<(), CacheError> {
+        if self.mode != CacheMode::ReadWrite {
+            return Ok(());
+        }
+        let Some(conn) = &self.conn else { return Ok(()) };
+        let hits = self.hits.swap(0, Ordering::Relaxed) as i64;
+        let misses = self.misses.swap(0, Ordering::Relaxed) as i64;
+        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        for (name, n) in [("hits", hits), ("misses", misses)] {
+            conn.execute(
+                "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2",
+                params![name, n],
+            )
+            .map_err(|e| self.err(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Entries, size and the persistent counters.
+    pub fn stats(&self) -> Result<CacheStats, CacheError> {
+        let bytes = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        let (entries, hits, misses) = match &self.conn {
+            None => (0, 0, 0),
+            Some(conn) => {
+                let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+                let entries: i64 = conn
+                    .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
+                    .map_err(|e| self.err(e.to_string()))?;
+                let counter = |name: &str| -> Result<i64, CacheError> {
+                    conn.query_row("SELECT value FROM counters WHERE name = ?1", params![name], |r| r.get(0))
+                        .optional()
+                        .map(|v| v.unwrap_or(0))
+                        .map_err(|e| self.err(e.to_string()))
+                };
+                (entries as u64, counter("hits")? as u64, counter("misses")? as u64)
+            }
+        };
+        let (h, m) = self.session_counts();
+        Ok(CacheStats {
+            path: self.path.clone(),
+            entries,
+            bytes,
+            hits: hits + h,
+            misses: misses + m,
+        })
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_counters() {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::program::{ChatRole, Message};
+
+    fn req(text: &str, sample: u32) -> LmRequest {
+        LmRequest {
+            sample,
+            ..LmRequest::new(vec![Message {
+                role: ChatRole::User,
+                content: text.into(),
+            }])
+        }
+    }
+
+    #[test]
+    fn keys_cover_content_sampling_and_sample_index_only() {
+        let a = key("openai:m", &req("hi", 0));
+        assert_eq!(a, key("openai:m", &req("hi", 0)));
+        assert_ne!(a, key("openai:m", &req("hi", 1)));
+        assert_ne!(a, key("openai:m", &req("ho", 0)));
+        assert_ne!(a, key("anthropic:m", &req("hi", 0)));
+        let mut t = req("hi", 0);
+        t.temperature = Some(0.7);
+        assert_ne!(a, key("openai:m", &t));
+    }
+
+    #[test]
+    fn modes_read_write_read_only_off_and_persisted_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/cache.sqlite");
+        let c = Completion {
+            text: "pong".into(),
+            input_tokens: 3,
+            output_tokens: 1,
+        };
+        {
+            let cache = Cache::open(&path, CacheMode::ReadWrite).unwrap();
+            assert_eq!(cache.get("k").unwrap(), None);
+            cache.put("k", "sim:sim", &c).unwrap();
+            assert_eq!(cache.get("k").unwrap(), Some(c.clone()));
+        }
+        let ro = Cache::open(&path, CacheMode::ReadOnly).unwrap();
+        assert_eq!(ro.get("k").unwrap(), Some(c.clone()));
+        ro.put("k2", "sim:sim", &c).unwrap();
+        assert_eq!(ro.get("k2").unwrap(), None);
+        let stats = ro.stats().unwrap();
+        assert_eq!((stats.entries, stats.hits, stats.misses), (1, 2, 2));
+        let off = Cache::open(&path, CacheMode::Off).unwrap();
+        assert_eq!(off.get("k").unwrap(), None);
+    }
+}

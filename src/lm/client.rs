@@ -1,0 +1,219 @@
+//! The client every caller uses: a provider per role, wrapped in the cache,
+//! the budget, the limits and the retry loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{CacheMode, Config, LmConfig};
+use crate::lm::anthropic::Anthropic;
+use crate::lm::bridge::Bridge;
+use crate::lm::budget::{Budget, Event, Usage};
+use crate::lm::cache::{self, Cache};
+use crate::lm::command::CommandLm;
+use crate::lm::limits::Limiter;
+use crate::lm::openai::OpenAi;
+use crate::lm::retry::backoff;
+use crate::lm::secret::{Secret, redact};
+use crate::lm::sim::Sim;
+use crate::lm::{CallError, Completion, Lm, LmError, LmRequest, Provider, Role};
+
+/// The most a single wait between attempts lasts.
+const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+struct RoleClient {
+    role: Role,
+    cfg: LmConfig,
+    lm: Arc<dyn Lm>,
+    limiter: Limiter,
+}
+
+/// What a caller gets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LmResponse {
+    /// The text.
+    pub text: String,
+    /// Answered from the cache (no call was made).
+    pub cached: bool,
+}
+
+/// The LMs of a run.
+pub struct LmClient {
+    roles: Vec<RoleClient>,
+    cache: Option<Arc<Cache>>,
+    budget: Arc<Budget>,
+}
+
+/// The environment variable a provider's key is read from.
+pub fn key_env(cfg: &LmConfig) -> Option<String> {
+    cfg.api_key_env.clone().or_else(|| match cfg.provider {
+        Provider::Openai => Some("OPENAI_API_KEY".into()),
+        Provider::Anthropic => Some("ANTHROPIC_API_KEY".into()),
+        Provider::Bridge => Some("PROMPTC_BRIDGE_TOKEN".into()),
+        Provider::Command | Provider::Sim => None,
+    })
+}
+
+/// Builds the provider of one role.
+pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
+    let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
+    let env = key_env(cfg);
+    let key = env.as_deref().and_then(Secret::from_env);
+    let setup = |e: String| LmError::Setup(format!("lms.{role}: {e}"));
+    let lm: Arc<dyn Lm> = match cfg.provider {
+        Provider::Sim => Arc::new(Sim::new(role, &cfg.model)),
+        Provider::Openai | Provider::Anthropic => {
+            // Hosted APIs need a key; a local server at a custom URL usually does not.
+            if key.is_none() && cfg.base_url.is_none() {
+                return Err(setup(format!(
+                    "{} needs an API key: set ${} (or name another variable in lms.{role}.api_key_env)",
+                    cfg.provider,
+                    env.as_deref().unwrap_or("")
+                )));
+            }
+            let env = env.unwrap_or_default();
+            if cfg.provider == Provider::Openai {
+                Arc::new(OpenAi::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout).map_err(setup)?)
+            } else {
+                Arc::new(Anthropic::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout).map_err(setup)?)
+            }
+        }
+        Provider::Bridge => {
+            let url = cfg.base_url.as_deref().ok_or_else(|| setup("the bridge needs base_url".into()))?;
+            Arc::new(Bridge::new(&cfg.model, url, key, &env.unwrap_or_default(), timeout).map_err(setup)?)
+        }
+        Provider::Command => {
+            let program = cfg.program.as_deref().ok_or_else(|| setup("the command provider needs program".into()))?;
+            Arc::new(CommandLm::new(&cfg.model, program, timeout).map_err(setup)?)
+        }
+    };
+    Ok(lm)
+}
+
+impl LmClient {
+    /// The LMs, cache and budget a config describes.
+    pub fn from_config(config: &Config) -> Result<LmClient, LmError> {
+        let cache = match config.cache.mode {
+            CacheMode::Off => None,
+            mode => Some(Arc::new(Cache::open(&config.resolve(&config.cache.path), mode)?)),
+        };
+        let budget = Arc::new(Budget::new(config.budget.clone()));
+        let mut roles = Vec::new();
+        for role in Role::ALL {
+            let cfg = config.lms.get(role).clone();
+            let lm = provider(role, &cfg)?;
+            let label = lm.label();
+            let price = if cfg.provider == Provider::Sim {
+                // The simulator is free, and its cost is known to be zero.
+                Some(crate::config::Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+            } else {
+                config.prices.get(&label).cloned()
+            };
+            if config.budget.max_cost_usd.is_some() && price.is_none() {
+                return Err(LmError::Setup(format!(
+                    "budget.max_cost_usd is set but {label} has no price: add prices.\"{label}\" (input_per_mtok, output_per_mtok)"
+                )));
+            }
+            budget.register(role, label, price);
+            roles.push(RoleClient {
+                role,
+                limiter: Limiter::new(cfg.concurrency, cfg.rpm, cfg.tpm),
+                cfg,
+                lm,
+            });
+        }
+        Ok(LmClient { roles, cache, budget })
+    }
+
+    fn role(&self, role: Role) -> &RoleClient {
+        // `from_config` builds every role, in `Role::ALL` order.
+        &self.roles[Role::ALL.iter().position(|r| *r == role).unwrap_or(0)]
+    }
+
+    /// `provider:model` of a role.
+    pub fn label(&self, role: Role) -> String {
+        self.role(role).lm.label()
+    }
+
+    /// The role's configured sampling defaults applied to a request.
+    pub fn with_defaults(&self, role: Role, mut req: LmRequest) -> LmRequest {
+        let cfg = &self.role(role).cfg;
+        req.temperature = req.temperature.or(cfg.temperature);
+        req.max_tokens = req.max_tokens.or(cfg.max_tokens);
+        req
+    }
+
+    /// One completion: from the cache when possible, else from the model,
+    /// within the budget and the role's limits, retrying transient failures.
+    pub async fn complete(&self, role: Role, req: LmRequest) -> Result<LmResponse, LmError> {
+        let rc = self.role(role);
+        let req = self.with_defaults(role, req);
+        let label = rc.lm.label();
+        let key = cache::key(&label, &req);
+        if let Some(cache) = &self.cache {
+            if let Some(hit) = cache.get(&key)? {
+                self.budget.record(role, Event::CacheHit);
+                return Ok(LmResponse { text: hit.text, cached: true });
+            }
+            if cache.mode() == CacheMode::Offline {
+                return Err(LmError::OfflineMiss { role, label });
+            }
+        }
+        self.budget.try_start().map_err(LmError::Budget)?;
+        let completion = match self.call_with_retries(rc, &req).await {
+            Ok(c) => c,
+            Err(message) => {
+                self.budget.record(role, Event::Failure);
+                return Err(LmError::Call { role, label, message: redact(&message) });
+            }
+        };
+        self.budget.record_call(role, completion.input_tokens, completion.output_tokens);
+        if let Some(cache) = &self.cache {
+            cache.put(&key, &label, &completion)?;
+        }
+        Ok(LmResponse { text: completion.text, cached: false })
+    }
+
+    async fn call_with_retries(&self, rc: &RoleClient, req: &LmRequest) -> Result<Completion, String> {
+        let attempts = rc.cfg.max_retries + 1;
+        let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
+        let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
+        let mut last = String::new();
+        for attempt in 0..attempts {
+            let permit = rc.limiter.acquire(req.estimated_tokens()).await;
+            let result = match tokio::time::timeout(timeout, rc.lm.complete(req)).await {
+                Ok(r) => r,
+                Err(_) => Err(CallError::retryable(format!("no answer within {}s (lms.{}.timeout_secs)", timeout.as_secs(), rc.role))),
+            };
+            drop(permit);
+            match result {
+                Ok(c) => return Ok(c),
+                Err(CallError::Fatal(m)) => return Err(m),
+                Err(CallError::Retryable { message, retry_after }) => {
+                    last = message;
+                    if attempt + 1 < attempts {
+                        self.budget.record(rc.role, Event::Retry);
+                        let wait = backoff(attempt, base, BACKOFF_CAP, retry_after);
+                        tracing::info!("{} LM {}: {} (attempt {}/{attempts}); retrying in {:.1}s", rc.role, rc.lm.label(), redact(&last), attempt + 1, wait.as_secs_f64());
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+        Err(format!("{last} (gave up after {attempts} attempts)"))
+    }
+
+    /// Usage so far, per role and in total.
+    pub fn usage(&self) -> Usage {
+        self.budget.usage()
+    }
+
+    /// Why the budget is exhausted, if it is.
+    pub fn budget_exhausted(&self) -> Option<String> {
+        self.budget.exhausted()
+    }
+
+    /// The cache, if one is in use.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_deref()
+    }
+}

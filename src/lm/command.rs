@@ -1,0 +1,97 @@
+//! A local harness CLI per call: the flattened prompt on stdin, the completion
+//! on stdout. The model name is passed in `PROMPTC_MODEL`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use crate::lm::http::estimate_tokens;
+use crate::lm::secret::redact;
+use crate::lm::{CallError, Completion, Lm, LmRequest};
+
+/// A command provider.
+pub struct CommandLm {
+    model: String,
+    program: String,
+    args: Vec<String>,
+    timeout: Duration,
+}
+
+impl CommandLm {
+    /// `program` is a path followed by its arguments, separated by spaces (no shell is involved).
+    pub fn new(model: &str, program: &str, timeout: Duration) -> Result<CommandLm, String> {
+        let mut parts = program.split_whitespace().map(str::to_string);
+        let exe = parts
+            .next()
+            .ok_or_else(|| "the command provider needs a program".to_string())?;
+        Ok(CommandLm {
+            model: model.to_string(),
+            program: exe,
+            args: parts.collect(),
+            timeout,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Lm for CommandLm {
+    fn label(&self) -> String {
+        format!("command:{}", self.model)
+    }
+
+    async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        let prompt = req.flatten();
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .env("PROMPTC_MODEL", &self.model)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // A timed-out call drops the future, and with it the child.
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| CallError::Fatal(format!("cannot run `{}`: {e}", self.program)))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| CallError::Fatal("no stdin for the command".into()))?;
+        let run = async move {
+            // A program that exits without reading its input is not an error of ours.
+            let _ = stdin.write_all(prompt.as_bytes()).await;
+            drop(stdin);
+            child.wait_with_output().await
+        };
+        let out = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| {
+                CallError::retryable(format!(
+                    "`{}` did not finish within {}s; killed",
+                    self.program,
+                    self.timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| CallError::retryable(format!("`{}` failed: {e}", self.program)))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            return Err(CallError::retryable(redact(&format!(
+                "`{}` exited with {}: {}",
+                self.program,
+                out.status,
+                crate::signature::truncate_for_message(&tail)
+            ))));
+        }
+        let text = String::from_utf8(out.stdout)
+            .map_err(|_| CallError::retryable(format!("`{}` wrote non-UTF-8 output", self.program)))?;
+        let text = text.trim_end().to_string();
+        if text.is_empty() {
+            return Err(CallError::retryable(format!("`{}` wrote nothing", self.program)));
+        }
+        Ok(Completion {
+            input_tokens: estimate_tokens(&req.flatten()),
+            output_tokens: estimate_tokens(&text),
+            text,
+        })
+    }
+}

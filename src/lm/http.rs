@@ -1,0 +1,150 @@
+//! The HTTP call every HTTP provider makes, and how its failures are classified.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::lm::CallError;
+use crate::lm::retry::parse_retry_after;
+use crate::lm::secret::redact;
+
+/// One shared client: connection pooling across calls of a role.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    // reqwest is built without a TLS crypto provider of its own; install ring once.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(30)))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("promptc/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// What to tell a user to check when a request is refused.
+pub(crate) struct Hints<'a> {
+    /// The environment variable holding the key, if any.
+    pub key_env: Option<&'a str>,
+    /// The model asked for.
+    pub model: &'a str,
+    /// The URL called.
+    pub url: &'a str,
+}
+
+/// POSTs `body` and returns the parsed JSON response, or a classified error.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &Value,
+    hints: &Hints<'_>,
+) -> Result<Value, CallError> {
+    let mut req = client.post(url).json(body);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    let resp = req.send().await.map_err(|e| {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "request failed"
+        };
+        CallError::retryable(redact(&format!("{kind}: {url}: {}", error_chain(&e))))
+    })?;
+    let status = resp.status();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let bytes = resp.bytes().await.map_err(|e| {
+        CallError::retryable(redact(&format!(
+            "reading the response body failed ({}): {}",
+            status.as_u16(),
+            error_chain(&e)
+        )))
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    if !status.is_success() {
+        let detail = short_detail(&text);
+        let code = status.as_u16();
+        let message = match code {
+            401 | 403 => format!(
+                "{code} {}: check the API key{}{detail}",
+                status.canonical_reason().unwrap_or(""),
+                hints
+                    .key_env
+                    .map(|v| format!(" in ${v}"))
+                    .unwrap_or_default()
+            ),
+            404 => format!(
+                "404 Not Found: check the model name `{}` and the base URL ({}){detail}",
+                hints.model, hints.url
+            ),
+            400 => format!("400 Bad Request: the provider rejected the request{detail}"),
+            _ => format!("{code} {}{detail}", status.canonical_reason().unwrap_or("")),
+        };
+        let message = redact(&message);
+        return Err(match code {
+            408 | 409 | 429 | 500..=599 => CallError::Retryable {
+                message,
+                retry_after,
+            },
+            _ => CallError::Fatal(message),
+        });
+    }
+    if !content_type.is_empty() && !content_type.contains("json") {
+        return Err(CallError::retryable(format!(
+            "malformed response: content type `{content_type}`, expected JSON"
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        CallError::retryable(format!(
+            "malformed response body ({} bytes): {e}",
+            bytes.len()
+        ))
+    })
+}
+
+/// The provider's own error message, shortened, as ": message".
+fn short_detail(body: &str) -> String {
+    let msg = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.pointer("/error"))
+                .or_else(|| v.pointer("/message"))
+                .and_then(|m| m.as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| body.trim().to_string());
+    let msg: String = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    if msg.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", crate::signature::truncate_for_message(&msg))
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Rough token count when a provider reports none.
+pub(crate) fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}

@@ -1,0 +1,93 @@
+//! OpenAI chat completions, and every OpenAI-compatible server (vLLM, Ollama,
+//! llama.cpp, LM Studio, LiteLLM, OpenRouter).
+
+use serde_json::{Value, json};
+
+use crate::lm::http::{Hints, client, estimate_tokens, post_json};
+use crate::lm::secret::Secret;
+use crate::lm::{CallError, Completion, Lm, LmRequest};
+use crate::program::ChatRole;
+
+/// The default base URL.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// A chat-completions client.
+pub struct OpenAi {
+    model: String,
+    url: String,
+    key: Option<Secret>,
+    key_env: String,
+    http: reqwest::Client,
+}
+
+impl OpenAi {
+    /// A client for `model` at `base_url` (default [`DEFAULT_BASE_URL`]).
+    pub fn new(
+        model: &str,
+        base_url: Option<&str>,
+        key: Option<Secret>,
+        key_env: &str,
+        timeout: std::time::Duration,
+    ) -> Result<OpenAi, String> {
+        let base = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
+        Ok(OpenAi {
+            model: model.to_string(),
+            url: format!("{base}/chat/completions"),
+            key,
+            key_env: key_env.to_string(),
+            http: client(timeout)?,
+        })
+    }
+}
+
+fn role(r: ChatRole) -> &'static str {
+    match r {
+        ChatRole::System => "system",
+        ChatRole::User => "user",
+        ChatRole::Assistant => "assistant",
+    }
+}
+
+#[async_trait::async_trait]
+impl Lm for OpenAi {
+    fn label(&self) -> String {
+        format!("openai:{}", self.model)
+    }
+
+    async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        let messages: Vec<Value> = req
+            .messages
+            .iter()
+            .map(|m| json!({"role": role(m.role), "content": m.content}))
+            .collect();
+        let mut body = json!({"model": self.model, "messages": messages});
+        if let Some(t) = req.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(n) = req.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
+        let mut headers = Vec::new();
+        if let Some(k) = &self.key {
+            headers.push(("authorization", format!("Bearer {}", k.expose())));
+        }
+        let hints = Hints {
+            key_env: Some(&self.key_env),
+            model: &self.model,
+            url: &self.url,
+        };
+        let v = post_json(&self.http, &self.url, &headers, &body, &hints).await?;
+        let text = v
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| CallError::retryable("malformed response: no choices[0].message.content"))?
+            .to_string();
+        let input = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
+        let output = v.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+        Ok(Completion {
+            input_tokens: input.unwrap_or_else(|| estimate_tokens(&req.flatten())),
+            output_tokens: output.unwrap_or_else(|| estimate_tokens(&text)),
+            text,
+        })
+    }
+}

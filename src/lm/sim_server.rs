@@ -1,0 +1,306 @@
+//! A local HTTP server that answers the OpenAI, Anthropic and bridge APIs with
+//! the simulator, with scripted faults. Tests and benchmarks start it on
+//! 127.0.0.1; it is also handy for trying a real client against promptc's
+//! formats offline.
+//!
+//! Routes: `POST …/chat/completions` (OpenAI), `POST …/v1/messages`
+//! (Anthropic), `POST …/bridge` (bridge), `GET /health`. The model name picks
+//! the simulated role: `sim-judge`, `sim-proposer`, anything else is the task.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::lm::sim::Sim;
+use crate::lm::{LmRequest, Role};
+use crate::program::{ChatRole, Message};
+
+/// A misbehaviour for the next request.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer with this status, an optional Retry-After value and a JSON error body.
+    Status {
+        /// HTTP status.
+        code: u16,
+        /// Retry-After header value.
+        retry_after: Option<String>,
+        /// The error message in the body.
+        message: String,
+    },
+    /// Wait this long before answering.
+    Hang(Duration),
+    /// Promise more bytes than are sent, then close.
+    Truncate,
+    /// A 200 with an HTML body.
+    WrongContentType,
+}
+
+/// Server settings.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Added to every answer.
+    pub latency: Duration,
+    /// Fraction of requests (deterministic by request number) answered with a 503.
+    pub fail_rate: f64,
+}
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The path.
+    pub path: String,
+    /// Header lines, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+struct State {
+    opts: ServerOptions,
+    faults: Mutex<VecDeque<Fault>>,
+    requests: AtomicU64,
+    log: Mutex<Vec<Recorded>>,
+}
+
+/// A running server; stops when dropped.
+pub struct SimServer {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimServer {
+    /// Starts a server on an ephemeral port of 127.0.0.1.
+    pub async fn start(opts: ServerOptions) -> std::io::Result<SimServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            opts,
+            faults: Mutex::new(VecDeque::new()),
+            requests: AtomicU64::new(0),
+            log: Mutex::new(Vec::new()),
+        });
+        let st = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, st).await;
+                });
+            }
+        });
+        Ok(SimServer { addr, state, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Queues a fault for the next request that has none.
+    pub fn push_fault(&self, f: Fault) {
+        if let Ok(mut q) = self.state.faults.lock() {
+            q.push_back(f);
+        }
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        // Headers.
+        let head_end = loop {
+            if let Some(i) = find(&buf, b"\r\n\r\n") {
+                break i;
+            }
+            if buf.len() > 64 * 1024 {
+                return Ok(());
+            }
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or("");
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("").to_string();
+        let path = parts.next().unwrap_or("/").to_string();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let body_start = head_end + 4;
+        while buf.len() < body_start + len {
+            let mut chunk = vec![0u8; 64 * 1024];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
+        buf.drain(..body_start + len);
+
+        let n = st.requests.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut log) = st.log.lock() {
+            log.push(Recorded { path: path.clone(), headers, body: body.clone() });
+        }
+        if !st.opts.latency.is_zero() {
+            tokio::time::sleep(st.opts.latency).await;
+        }
+        let fault = st.faults.lock().ok().and_then(|mut q| q.pop_front());
+        match fault {
+            Some(Fault::Hang(d)) => {
+                tokio::time::sleep(d).await;
+            }
+            Some(Fault::Status { code, retry_after, message }) => {
+                let extra = retry_after.map(|r| format!("Retry-After: {r}\r\n")).unwrap_or_default();
+                let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
+                write(&mut stream, code, "application/json", &extra, &body).await?;
+                continue;
+            }
+            Some(Fault::Truncate) => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
+                stream.write_all(head.as_bytes()).await?;
+                stream.write_all(b"{\"choices\": [{\"mess").await?;
+                stream.shutdown().await?;
+                return Ok(());
+            }
+            Some(Fault::WrongContentType) => {
+                write(&mut stream, 200, "text/html", "", "<html><body>Bad gateway</body></html>").await?;
+                continue;
+            }
+            None => {}
+        }
+        if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
+            let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
+            write(&mut stream, 503, "application/json", "", &body).await?;
+            continue;
+        }
+        let (code, body) = route(&method, &path, &body);
+        write(&mut stream, code, "application/json", "", &body).await?;
+    }
+}
+
+/// A deterministic number in 0..1 for request `n`.
+fn unit(n: u64) -> f64 {
+    let mut x = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn write(stream: &mut TcpStream, code: u16, ctype: &str, extra: &str, body: &str) -> std::io::Result<()> {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n{extra}\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body.as_bytes()).await?;
+    stream.flush().await
+}
+
+fn messages_of(v: &Value) -> Vec<Message> {
+    v.get("messages")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    let role = match m.get("role")?.as_str()? {
+                        "system" => ChatRole::System,
+                        "assistant" => ChatRole::Assistant,
+                        _ => ChatRole::User,
+                    };
+                    Some(Message { role, content: m.get("content")?.as_str()?.to_string() })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn route(method: &str, path: &str, body: &str) -> (u16, String) {
+    if method == "GET" && path == "/health" {
+        return (200, json!({"ok": true}).to_string());
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return (400, json!({"error": {"message": "body is not JSON"}}).to_string());
+    };
+    let model = v.get("model").and_then(Value::as_str).unwrap_or("sim").to_string();
+    let sim = Sim::new(Role::Task, &model);
+    let tokens = |s: &str| (s.len() as u64).div_ceil(4);
+    if path.ends_with("/chat/completions") {
+        let req = LmRequest::new(messages_of(&v));
+        let text = sim.answer(&req);
+        let out = json!({
+            "id": "chatcmpl-sim", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tokens(&req.flatten()), "completion_tokens": tokens(&text)},
+        });
+        (200, out.to_string())
+    } else if path.ends_with("/v1/messages") {
+        let mut msgs = messages_of(&v);
+        if let Some(system) = v.get("system").and_then(Value::as_str) {
+            msgs.insert(0, Message { role: ChatRole::System, content: system.to_string() });
+        }
+        let req = LmRequest::new(msgs);
+        let text = sim.answer(&req);
+        let out = json!({
+            "id": "msg_sim", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": tokens(&req.flatten()), "output_tokens": tokens(&text)},
+        });
+        (200, out.to_string())
+    } else if path.ends_with("/bridge") {
+        let req = LmRequest::new(messages_of(&v));
+        (200, json!({"completion": sim.answer(&req)}).to_string())
+    } else {
+        (404, json!({"error": {"message": format!("no route {path}")}}).to_string())
+    }
+}
