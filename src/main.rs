@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use promptc::commands::{self, Global, Output};
+use promptc::lm::Role;
 use promptc::lm::spec::LmOverride;
 use promptc::schema::SchemaKind;
 
@@ -61,6 +62,32 @@ enum Command {
         /// Which format.
         kind: SchemaKind,
     },
+    /// Talk to the configured LMs.
+    Lm {
+        #[command(subcommand)]
+        command: LmCommand,
+    },
+    /// The LM response cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LmCommand {
+    /// One tiny uncached call to a role's LM: is it reachable, and how fast?
+    Ping {
+        /// task, judge or proposer.
+        #[arg(long, default_value = "task")]
+        role: Role,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Entries, size, and hits and misses over all runs.
+    Stats,
 }
 
 #[derive(Subcommand, Debug)]
@@ -149,6 +176,21 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             } => commands::pack::render(&g, path, example.as_deref(), *write),
         },
         Command::Schema { kind } => commands::pack::schema(*kind),
+        Command::Lm { command } => {
+            let ctx = commands::Context::load(&g)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            match command {
+                LmCommand::Ping { role } => rt.block_on(commands::lm::ping(&ctx, *role)),
+            }
+        }
+        Command::Cache { command } => {
+            let ctx = commands::Context::load(&g)?;
+            match command {
+                CacheCommand::Stats => commands::lm::cache_stats(&ctx),
+            }
+        }
     }
 }
 
@@ -166,7 +208,8 @@ fn main() -> ExitCode {
         Ok(out) => (out.exit, out.json, out.human, cli.json),
         Err(err) => {
             let code = commands::exit_code(&err);
-            let message = format!("{err:#}");
+            // Whatever went wrong, a registered secret never reaches the terminal.
+            let message = promptc::lm::secret::redact(&format!("{err:#}"));
             let json = serde_json::json!({"ok": false, "error": message, "exit": code});
             (code, json, format!("error: {message}\n"), true)
         }

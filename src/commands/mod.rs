@@ -3,6 +3,7 @@
 //! scripts, text for people). The binary only parses arguments and prints.
 
 pub mod check;
+pub mod lm;
 pub mod pack;
 pub mod traces;
 
@@ -150,6 +151,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<PackError>()
             || cause.is::<MetricError>()
             || cause.is::<SplitError>()
+            || matches!(
+                cause.downcast_ref::<crate::lm::LmError>(),
+                Some(crate::lm::LmError::Setup(_))
+            )
         {
             return 2;
         }

@@ -64,7 +64,11 @@ impl Lm for Anthropic {
             .iter()
             .filter(|m| m.role != ChatRole::System)
             .map(|m| {
-                let role = if m.role == ChatRole::Assistant { "assistant" } else { "user" };
+                let role = if m.role == ChatRole::Assistant {
+                    "assistant"
+                } else {
+                    "user"
+                };
                 json!({"role": role, "content": m.content})
             })
             .collect();

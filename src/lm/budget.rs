@@ -94,7 +94,10 @@ impl Budget {
 
     /// Reserves one call, or says which cap is reached.
     pub fn try_start(&self) -> Result<(), String> {
-        let mut s = self.state.lock().map_err(|_| "budget lock poisoned".to_string())?;
+        let mut s = self
+            .state
+            .lock()
+            .map_err(|_| "budget lock poisoned".to_string())?;
         if let Some(why) = &s.exhausted {
             return Err(why.clone());
         }
@@ -111,9 +114,16 @@ impl Budget {
         if let Some(max) = self.caps.max_calls
             && s.started >= max
         {
-            return Some(format!("{} LM calls made, budget.max_calls is {max}", s.started));
+            return Some(format!(
+                "{} LM calls made, budget.max_calls is {max}",
+                s.started
+            ));
         }
-        let tokens: u64 = s.roles.values().map(|r| r.input_tokens + r.output_tokens).sum();
+        let tokens: u64 = s
+            .roles
+            .values()
+            .map(|r| r.input_tokens + r.output_tokens)
+            .sum();
         if let Some(max) = self.caps.max_tokens
             && tokens >= max
         {
@@ -128,7 +138,9 @@ impl Budget {
         if let Some(max) = self.caps.max_wall_minutes {
             let minutes = self.start.elapsed().as_secs_f64() / 60.0;
             if minutes >= max {
-                return Some(format!("{minutes:.1} minutes elapsed, budget.max_wall_minutes is {max}"));
+                return Some(format!(
+                    "{minutes:.1} minutes elapsed, budget.max_wall_minutes is {max}"
+                ));
             }
         }
         None
@@ -143,7 +155,9 @@ impl Budget {
             r.input_tokens += input_tokens;
             r.output_tokens += output_tokens;
             if let (Some(p), Some(c)) = (price, r.cost_usd.as_mut()) {
-                *c += (input_tokens as f64 * p.input_per_mtok + output_tokens as f64 * p.output_per_mtok) / 1e6;
+                *c += (input_tokens as f64 * p.input_per_mtok
+                    + output_tokens as f64 * p.output_per_mtok)
+                    / 1e6;
             }
         }
     }
@@ -174,7 +188,9 @@ impl Budget {
 
     /// The usage so far.
     pub fn usage(&self) -> Usage {
-        let Ok(s) = self.state.lock() else { return Usage::default() };
+        let Ok(s) = self.state.lock() else {
+            return Usage::default();
+        };
         let mut u = Usage {
             cost_usd: Some(0.0),
             ..Default::default()
@@ -217,7 +233,14 @@ mod tests {
             max_calls: Some(2),
             ..Default::default()
         });
-        b.register(Role::Task, "openai:m".into(), Some(Price { input_per_mtok: 1.0, output_per_mtok: 2.0 }));
+        b.register(
+            Role::Task,
+            "openai:m".into(),
+            Some(Price {
+                input_per_mtok: 1.0,
+                output_per_mtok: 2.0,
+            }),
+        );
         b.register(Role::Judge, "openai:j".into(), None);
         b.try_start().unwrap();
         b.record_call(Role::Task, 1_000_000, 500_000);
@@ -230,6 +253,9 @@ mod tests {
         assert_eq!(b.usage().cost_usd, None, "unknown, never 0");
         let err = b.try_start().unwrap_err();
         assert_eq!(err, "2 LM calls made, budget.max_calls is 2");
-        assert_eq!(b.exhausted().as_deref(), Some("2 LM calls made, budget.max_calls is 2"));
+        assert_eq!(
+            b.exhausted().as_deref(),
+            Some("2 LM calls made, budget.max_calls is 2")
+        );
     }
 }

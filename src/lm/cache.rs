@@ -143,9 +143,13 @@ impl Cache {
             self.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
-        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        let conn = conn
+            .lock()
+            .map_err(|_| self.err("cache lock poisoned".into()))?;
         let row = conn
-            .prepare_cached("SELECT text, input_tokens, output_tokens FROM responses WHERE key = ?1")
+            .prepare_cached(
+                "SELECT text, input_tokens, output_tokens FROM responses WHERE key = ?1",
+            )
             .and_then(|mut st| {
                 st.query_row(params![key], |r| {
                     Ok(Completion {
@@ -170,8 +174,12 @@ impl Cache {
         if self.mode != CacheMode::ReadWrite {
             return Ok(());
         }
-        let Some(conn) = &self.conn else { return Ok(()) };
-        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        let Some(conn) = &self.conn else {
+            return Ok(());
+        };
+        let conn = conn
+            .lock()
+            .map_err(|_| self.err("cache lock poisoned".into()))?;
         let now = chrono::Utc::now().timestamp();
         conn.prepare_cached(
             "INSERT OR REPLACE INTO responses (key, label, text, input_tokens, output_tokens, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -192,7 +200,10 @@ impl Cache {
 
     /// Hits and misses of this process so far.
     pub fn session_counts(&self) -> (u64, u64) {
-        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Adds this process's hits and misses to the persistent counters.
@@ -200,10 +211,14 @@ impl Cache {
         if self.mode != CacheMode::ReadWrite {
             return Ok(());
         }
-        let Some(conn) = &self.conn else { return Ok(()) };
+        let Some(conn) = &self.conn else {
+            return Ok(());
+        };
         let hits = self.hits.swap(0, Ordering::Relaxed) as i64;
         let misses = self.misses.swap(0, Ordering::Relaxed) as i64;
-        let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+        let conn = conn
+            .lock()
+            .map_err(|_| self.err("cache lock poisoned".into()))?;
         for (name, n) in [("hits", hits), ("misses", misses)] {
             conn.execute(
                 "INSERT INTO counters (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + ?2",
@@ -227,17 +242,27 @@ impl Cache {
         let (entries, hits, misses) = match &self.conn {
             None => (0, 0, 0),
             Some(conn) => {
-                let conn = conn.lock().map_err(|_| self.err("cache lock poisoned".into()))?;
+                let conn = conn
+                    .lock()
+                    .map_err(|_| self.err("cache lock poisoned".into()))?;
                 let entries: i64 = conn
                     .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get(0))
                     .map_err(|e| self.err(e.to_string()))?;
                 let counter = |name: &str| -> Result<i64, CacheError> {
-                    conn.query_row("SELECT value FROM counters WHERE name = ?1", params![name], |r| r.get(0))
-                        .optional()
-                        .map(|v| v.unwrap_or(0))
-                        .map_err(|e| self.err(e.to_string()))
+                    conn.query_row(
+                        "SELECT value FROM counters WHERE name = ?1",
+                        params![name],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map(|v| v.unwrap_or(0))
+                    .map_err(|e| self.err(e.to_string()))
                 };
-                (entries as u64, counter("hits")? as u64, counter("misses")? as u64)
+                (
+                    entries as u64,
+                    counter("hits")? as u64,
+                    counter("misses")? as u64,
+                )
             }
         };
         let (h, m) = self.session_counts();

@@ -72,17 +72,32 @@ pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
             }
             let env = env.unwrap_or_default();
             if cfg.provider == Provider::Openai {
-                Arc::new(OpenAi::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout).map_err(setup)?)
+                Arc::new(
+                    OpenAi::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout)
+                        .map_err(setup)?,
+                )
             } else {
-                Arc::new(Anthropic::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout).map_err(setup)?)
+                Arc::new(
+                    Anthropic::new(&cfg.model, cfg.base_url.as_deref(), key, &env, timeout)
+                        .map_err(setup)?,
+                )
             }
         }
         Provider::Bridge => {
-            let url = cfg.base_url.as_deref().ok_or_else(|| setup("the bridge needs base_url".into()))?;
-            Arc::new(Bridge::new(&cfg.model, url, key, &env.unwrap_or_default(), timeout).map_err(setup)?)
+            let url = cfg
+                .base_url
+                .as_deref()
+                .ok_or_else(|| setup("the bridge needs base_url".into()))?;
+            Arc::new(
+                Bridge::new(&cfg.model, url, key, &env.unwrap_or_default(), timeout)
+                    .map_err(setup)?,
+            )
         }
         Provider::Command => {
-            let program = cfg.program.as_deref().ok_or_else(|| setup("the command provider needs program".into()))?;
+            let program = cfg
+                .program
+                .as_deref()
+                .ok_or_else(|| setup("the command provider needs program".into()))?;
             Arc::new(CommandLm::new(&cfg.model, program, timeout).map_err(setup)?)
         }
     };
@@ -92,19 +107,42 @@ pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
 impl LmClient {
     /// The LMs, cache and budget a config describes.
     pub fn from_config(config: &Config) -> Result<LmClient, LmError> {
+        let mut providers = Vec::new();
+        for role in Role::ALL {
+            providers.push(provider(role, config.lms.get(role))?);
+        }
+        Self::with_providers(config, providers)
+    }
+
+    /// Like [`LmClient::from_config`], with the providers given (task, judge,
+    /// proposer, in that order): for embedding promptc with a custom [`Lm`].
+    pub fn with_providers(
+        config: &Config,
+        providers: Vec<Arc<dyn Lm>>,
+    ) -> Result<LmClient, LmError> {
+        if providers.len() != Role::ALL.len() {
+            return Err(LmError::Setup(
+                "one provider per role: task, judge, proposer".into(),
+            ));
+        }
         let cache = match config.cache.mode {
             CacheMode::Off => None,
-            mode => Some(Arc::new(Cache::open(&config.resolve(&config.cache.path), mode)?)),
+            mode => Some(Arc::new(Cache::open(
+                &config.resolve(&config.cache.path),
+                mode,
+            )?)),
         };
         let budget = Arc::new(Budget::new(config.budget.clone()));
         let mut roles = Vec::new();
-        for role in Role::ALL {
+        for (role, lm) in Role::ALL.into_iter().zip(providers) {
             let cfg = config.lms.get(role).clone();
-            let lm = provider(role, &cfg)?;
             let label = lm.label();
             let price = if cfg.provider == Provider::Sim {
                 // The simulator is free, and its cost is known to be zero.
-                Some(crate::config::Price { input_per_mtok: 0.0, output_per_mtok: 0.0 })
+                Some(crate::config::Price {
+                    input_per_mtok: 0.0,
+                    output_per_mtok: 0.0,
+                })
             } else {
                 config.prices.get(&label).cloned()
             };
@@ -121,7 +159,11 @@ impl LmClient {
                 lm,
             });
         }
-        Ok(LmClient { roles, cache, budget })
+        Ok(LmClient {
+            roles,
+            cache,
+            budget,
+        })
     }
 
     fn role(&self, role: Role) -> &RoleClient {
@@ -152,7 +194,10 @@ impl LmClient {
         if let Some(cache) = &self.cache {
             if let Some(hit) = cache.get(&key)? {
                 self.budget.record(role, Event::CacheHit);
-                return Ok(LmResponse { text: hit.text, cached: true });
+                return Ok(LmResponse {
+                    text: hit.text,
+                    cached: true,
+                });
             }
             if cache.mode() == CacheMode::Offline {
                 return Err(LmError::OfflineMiss { role, label });
@@ -163,17 +208,29 @@ impl LmClient {
             Ok(c) => c,
             Err(message) => {
                 self.budget.record(role, Event::Failure);
-                return Err(LmError::Call { role, label, message: redact(&message) });
+                return Err(LmError::Call {
+                    role,
+                    label,
+                    message: redact(&message),
+                });
             }
         };
-        self.budget.record_call(role, completion.input_tokens, completion.output_tokens);
+        self.budget
+            .record_call(role, completion.input_tokens, completion.output_tokens);
         if let Some(cache) = &self.cache {
             cache.put(&key, &label, &completion)?;
         }
-        Ok(LmResponse { text: completion.text, cached: false })
+        Ok(LmResponse {
+            text: completion.text,
+            cached: false,
+        })
     }
 
-    async fn call_with_retries(&self, rc: &RoleClient, req: &LmRequest) -> Result<Completion, String> {
+    async fn call_with_retries(
+        &self,
+        rc: &RoleClient,
+        req: &LmRequest,
+    ) -> Result<Completion, String> {
         let attempts = rc.cfg.max_retries + 1;
         let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
         let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
@@ -182,18 +239,32 @@ impl LmClient {
             let permit = rc.limiter.acquire(req.estimated_tokens()).await;
             let result = match tokio::time::timeout(timeout, rc.lm.complete(req)).await {
                 Ok(r) => r,
-                Err(_) => Err(CallError::retryable(format!("no answer within {}s (lms.{}.timeout_secs)", timeout.as_secs(), rc.role))),
+                Err(_) => Err(CallError::retryable(format!(
+                    "no answer within {}s (lms.{}.timeout_secs)",
+                    timeout.as_secs(),
+                    rc.role
+                ))),
             };
             drop(permit);
             match result {
                 Ok(c) => return Ok(c),
                 Err(CallError::Fatal(m)) => return Err(m),
-                Err(CallError::Retryable { message, retry_after }) => {
+                Err(CallError::Retryable {
+                    message,
+                    retry_after,
+                }) => {
                     last = message;
                     if attempt + 1 < attempts {
                         self.budget.record(rc.role, Event::Retry);
                         let wait = backoff(attempt, base, BACKOFF_CAP, retry_after);
-                        tracing::info!("{} LM {}: {} (attempt {}/{attempts}); retrying in {:.1}s", rc.role, rc.lm.label(), redact(&last), attempt + 1, wait.as_secs_f64());
+                        tracing::info!(
+                            "{} LM {}: {} (attempt {}/{attempts}); retrying in {:.1}s",
+                            rc.role,
+                            rc.lm.label(),
+                            redact(&last),
+                            attempt + 1,
+                            wait.as_secs_f64()
+                        );
                         tokio::time::sleep(wait).await;
                     }
                 }

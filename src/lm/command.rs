@@ -74,7 +74,15 @@ impl Lm for CommandLm {
             .map_err(|e| CallError::retryable(format!("`{}` failed: {e}", self.program)))?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            let tail: String = stderr
+                .lines()
+                .rev()
+                .take(3)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join(" | ");
             return Err(CallError::retryable(redact(&format!(
                 "`{}` exited with {}: {}",
                 self.program,
@@ -82,11 +90,15 @@ impl Lm for CommandLm {
                 crate::signature::truncate_for_message(&tail)
             ))));
         }
-        let text = String::from_utf8(out.stdout)
-            .map_err(|_| CallError::retryable(format!("`{}` wrote non-UTF-8 output", self.program)))?;
+        let text = String::from_utf8(out.stdout).map_err(|_| {
+            CallError::retryable(format!("`{}` wrote non-UTF-8 output", self.program))
+        })?;
         let text = text.trim_end().to_string();
         if text.is_empty() {
-            return Err(CallError::retryable(format!("`{}` wrote nothing", self.program)));
+            return Err(CallError::retryable(format!(
+                "`{}` wrote nothing",
+                self.program
+            )));
         }
         Ok(Completion {
             input_tokens: estimate_tokens(&req.flatten()),

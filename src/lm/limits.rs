@@ -44,18 +44,24 @@ impl Limiter {
                 let wait = {
                     let mut w = self.window.lock().await;
                     let now = Instant::now();
-                    while w.front().is_some_and(|(t, _)| now.duration_since(*t) >= MINUTE) {
+                    while w
+                        .front()
+                        .is_some_and(|(t, _)| now.duration_since(*t) >= MINUTE)
+                    {
                         w.pop_front();
                     }
                     let count_ok = self.rpm.is_none_or(|r| (w.len() as u32) < r);
                     let used: u64 = w.iter().map(|(_, n)| n).sum();
                     // A single request larger than the whole budget still runs, alone.
-                    let tokens_ok = self.tpm.is_none_or(|t| used + tokens <= u64::from(t) || w.is_empty());
+                    let tokens_ok = self
+                        .tpm
+                        .is_none_or(|t| used + tokens <= u64::from(t) || w.is_empty());
                     if count_ok && tokens_ok {
                         w.push_back((now, tokens));
                         None
                     } else {
-                        w.front().map(|(t, _)| MINUTE.saturating_sub(now.duration_since(*t)))
+                        w.front()
+                            .map(|(t, _)| MINUTE.saturating_sub(now.duration_since(*t)))
                     }
                 };
                 match wait {
@@ -93,6 +99,9 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!third.is_finished());
         drop(a);
-        tokio::time::timeout(Duration::from_secs(1), third).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }

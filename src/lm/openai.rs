@@ -80,10 +80,14 @@ impl Lm for OpenAi {
         let text = v
             .pointer("/choices/0/message/content")
             .and_then(Value::as_str)
-            .ok_or_else(|| CallError::retryable("malformed response: no choices[0].message.content"))?
+            .ok_or_else(|| {
+                CallError::retryable("malformed response: no choices[0].message.content")
+            })?
             .to_string();
         let input = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
-        let output = v.pointer("/usage/completion_tokens").and_then(Value::as_u64);
+        let output = v
+            .pointer("/usage/completion_tokens")
+            .and_then(Value::as_u64);
         Ok(Completion {
             input_tokens: input.unwrap_or_else(|| estimate_tokens(&req.flatten())),
             output_tokens: output.unwrap_or_else(|| estimate_tokens(&text)),

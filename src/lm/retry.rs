@@ -7,7 +7,12 @@ use std::time::{Duration, SystemTime};
 /// With a Retry-After hint, wait what the server asked (capped at `cap`);
 /// otherwise `base · 2^attempt`, capped, with full jitter over its upper half so
 /// that many clients retrying at once spread out.
-pub fn backoff(attempt: u32, base: Duration, cap: Duration, retry_after: Option<Duration>) -> Duration {
+pub fn backoff(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
     if let Some(hint) = retry_after {
         return hint.min(cap);
     }
@@ -40,9 +45,15 @@ mod tests {
     fn retry_after_in_seconds_and_as_an_http_date() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
@@ -57,7 +68,10 @@ mod tests {
             let full = base.saturating_mul(1 << attempt).min(cap);
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
-        assert_eq!(backoff(0, base, cap, Some(Duration::from_secs(1))), Duration::from_secs(1));
+        assert_eq!(
+            backoff(0, base, cap, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
         assert_eq!(backoff(0, base, cap, Some(Duration::from_secs(60))), cap);
     }
 }

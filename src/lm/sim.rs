@@ -166,15 +166,27 @@ impl Features {
             .iter()
             .filter(|v| {
                 let v = v.to_lowercase();
-                [format!("{v}:"), format!("{v} —"), format!("{v} -"), format!("**{v}**"), format!("{v} ("), format!("`{v}`:")]
-                    .iter()
-                    .any(|p| lower.contains(p.as_str()))
+                [
+                    format!("{v}:"),
+                    format!("{v} —"),
+                    format!("{v} -"),
+                    format!("**{v}**"),
+                    format!("{v} ("),
+                    format!("`{v}`:"),
+                ]
+                .iter()
+                .any(|p| lower.contains(p.as_str()))
             })
             .count();
         let move_definitions = !enum_values.is_empty() && defined * 3 >= enum_values.len() * 2;
-        let numbered = (1..=3).all(|i| lower.lines().any(|l| l.trim_start().starts_with(&format!("{i}."))));
+        let numbered = (1..=3).all(|i| {
+            lower
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{i}.")))
+        });
         let persona_anchoring = lower.contains("persona_brief")
-            || (lower.contains("persona") && (lower.contains("voice") || lower.contains("expertise")));
+            || (lower.contains("persona")
+                && (lower.contains("voice") || lower.contains("expertise")));
         Features {
             anti_fabrication,
             move_definitions,
@@ -215,10 +227,16 @@ fn section<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 
 /// Enum values the adapter listed ("write exactly one of: a, b, c").
 fn enum_values_in(system: &str) -> Vec<String> {
-    let Some(i) = system.find("exactly one of: ") else { return Vec::new() };
+    let Some(i) = system.find("exactly one of: ") else {
+        return Vec::new();
+    };
     let rest = &system[i + "exactly one of: ".len()..];
     let end = rest.find([')', '\n']).unwrap_or(rest.len());
-    rest[..end].split(", ").map(|s| s.trim().trim_end_matches('.').to_string()).filter(|s| !s.is_empty()).collect()
+    rest[..end]
+        .split(", ")
+        .map(|s| s.trim().trim_end_matches('.').to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// `=== field ===` sections of a message, in order.
@@ -264,12 +282,42 @@ fn output_spec(system: &str) -> Vec<(String, Vec<String>)> {
 }
 
 const MOVE_CUES: [(&str, &[&str]); 6] = [
-    ("reframe", &["the question isn't", "sequencing problem", "what if the decision is only"]),
-    ("steelman", &["strongest version", "to be fair", "argue", "case better"]),
+    (
+        "reframe",
+        &[
+            "the question isn't",
+            "sequencing problem",
+            "what if the decision is only",
+        ],
+    ),
+    (
+        "steelman",
+        &["strongest version", "to be fair", "argue", "case better"],
+    ),
     ("probe", &["?"]),
-    ("dissent-on-evidence", &["i disagree", "cuts against", "doesn't survive", "assumes the opposite"]),
-    ("synthesize", &["pulling this together", "proposal:", "where we are"]),
-    ("verify", &["checking", "reran", "matches the source", "does say", "before we sign"]),
+    (
+        "dissent-on-evidence",
+        &[
+            "i disagree",
+            "cuts against",
+            "doesn't survive",
+            "assumes the opposite",
+        ],
+    ),
+    (
+        "synthesize",
+        &["pulling this together", "proposal:", "where we are"],
+    ),
+    (
+        "verify",
+        &[
+            "checking",
+            "reran",
+            "matches the source",
+            "does say",
+            "before we sign",
+        ],
+    ),
 ];
 
 struct Evidence {
@@ -317,7 +365,10 @@ fn task(req: &LmRequest) -> String {
         // Not an adapter prompt: answer in plain text.
         return format!("(sim) {}", user.lines().next().unwrap_or("ok"));
     }
-    let utterance_field = spec.iter().find(|(_, v)| v.is_empty()).map(|(n, _)| n.clone());
+    let utterance_field = spec
+        .iter()
+        .find(|(_, v)| v.is_empty())
+        .map(|(n, _)| n.clone());
     let (utterance, chosen_move) = speak(&inputs, q, &features, &mut dice);
     for (name, values) in &spec {
         let value = if !values.is_empty() {
@@ -328,7 +379,14 @@ fn task(req: &LmRequest) -> String {
         } else if Some(name) == utterance_field.as_ref() {
             utterance.clone()
         } else {
-            format!("(sim) {name} for {}", inputs.keys().next().map(String::as_str).unwrap_or("the request"))
+            format!(
+                "(sim) {name} for {}",
+                inputs
+                    .keys()
+                    .next()
+                    .map(String::as_str)
+                    .unwrap_or("the request")
+            )
         };
         // A weak prompt sometimes gets a broken answer: the parser has to cope.
         if dice.next() < 0.04 * (1.0 - q) {
@@ -341,18 +399,51 @@ fn task(req: &LmRequest) -> String {
 }
 
 /// The utterance and move of a room persona, good or bad according to `q`.
-fn speak(inputs: &HashMap<String, String>, q: f64, f: &Features, dice: &mut Dice) -> (String, Option<String>) {
-    let persona = inputs.get("persona").cloned().unwrap_or_else(|| "speaker".into());
-    let evidence = inputs.get("evidence").map(|e| parse_evidence(e)).unwrap_or_default();
-    let room: Value = inputs.get("room_state").and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
-    let mode = room.get("mode").and_then(Value::as_str).unwrap_or("explore").to_string();
-    let phase = room.get("phase").and_then(Value::as_str).unwrap_or("middle").to_string();
-    let deadline = room.get("decision_deadline").and_then(Value::as_str).unwrap_or("Friday").to_string();
-    let recent: Value = inputs.get("recent_moves").and_then(|r| serde_json::from_str(r).ok()).unwrap_or(Value::Null);
+fn speak(
+    inputs: &HashMap<String, String>,
+    q: f64,
+    f: &Features,
+    dice: &mut Dice,
+) -> (String, Option<String>) {
+    let persona = inputs
+        .get("persona")
+        .cloned()
+        .unwrap_or_else(|| "speaker".into());
+    let evidence = inputs
+        .get("evidence")
+        .map(|e| parse_evidence(e))
+        .unwrap_or_default();
+    let room: Value = inputs
+        .get("room_state")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let mode = room
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or("explore")
+        .to_string();
+    let phase = room
+        .get("phase")
+        .and_then(Value::as_str)
+        .unwrap_or("middle")
+        .to_string();
+    let deadline = room
+        .get("decision_deadline")
+        .and_then(Value::as_str)
+        .unwrap_or("Friday")
+        .to_string();
+    let recent: Value = inputs
+        .get("recent_moves")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
     let last_moves: Vec<String> = recent
         .get(&persona)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|m| m.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let questions: Vec<String> = inputs
         .get("open_questions")
@@ -367,7 +458,11 @@ fn speak(inputs: &HashMap<String, String>, q: f64, f: &Features, dice: &mut Dice
     } else if evidence.iter().any(|e| !e.verified) && persona == "skeptic" {
         "dissent-on-evidence"
     } else if mode == "explore" {
-        if dice.next() < 0.5 { "reframe" } else { "probe" }
+        if dice.next() < 0.5 {
+            "reframe"
+        } else {
+            "probe"
+        }
     } else {
         *dice.pick(&["probe", "steelman", "synthesize"])
     };
@@ -385,7 +480,12 @@ fn speak(inputs: &HashMap<String, String>, q: f64, f: &Features, dice: &mut Dice
 
     let verified: Vec<&Evidence> = evidence.iter().filter(|e| e.verified).collect();
     let unverified: Vec<&Evidence> = evidence.iter().filter(|e| !e.verified).collect();
-    let honest = dice.next() < if f.anti_fabrication { 0.85 + 0.15 * q } else { q };
+    let honest = dice.next()
+        < if f.anti_fabrication {
+            0.85 + 0.15 * q
+        } else {
+            q
+        };
     let claim = if evidence.is_empty() {
         String::new()
     } else if honest && !verified.is_empty() {
@@ -397,14 +497,27 @@ fn speak(inputs: &HashMap<String, String>, q: f64, f: &Features, dice: &mut Dice
         let pct = 20 + (dice.next() * 60.0) as u32;
         format!("about {pct}% of users would notice within a week")
     };
-    let question = questions.first().cloned().unwrap_or_else(|| "what would change our mind?".into());
+    let question = questions
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "what would change our mind?".into());
     let core = match mv.as_str() {
-        "reframe" => format!("the question isn't whether to do this, it's what would make us stop; {claim} gives us that line."),
-        "steelman" => format!("the strongest version of the other view is that {claim}, so waiting has a cost too."),
+        "reframe" => format!(
+            "the question isn't whether to do this, it's what would make us stop; {claim} gives us that line."
+        ),
+        "steelman" => format!(
+            "the strongest version of the other view is that {claim}, so waiting has a cost too."
+        ),
         "probe" => format!("{claim}; so {}", lc_first(&question)),
-        "dissent-on-evidence" => format!("I disagree with the draft: {claim}, which cuts against it."),
-        "synthesize" => format!("where we are: we act on {claim} and keep '{question}' open with an owner."),
-        _ => format!("checking the draft against the evidence: {claim}, and that matches the source."),
+        "dissent-on-evidence" => {
+            format!("I disagree with the draft: {claim}, which cuts against it.")
+        }
+        "synthesize" => {
+            format!("where we are: we act on {claim} and keep '{question}' open with an owner.")
+        }
+        _ => format!(
+            "checking the draft against the evidence: {claim}, and that matches the source."
+        ),
     };
     let mut text = String::new();
     if f.persona_anchoring || dice.next() < 0.3 {
@@ -454,7 +567,9 @@ fn judge(req: &LmRequest) -> String {
     let utterance = between(&prompt, "<<<", ">>>")
         .map(|first| {
             // Judge templates may show an artifact first; the utterance is the last block.
-            let last = prompt.rfind("<<<").and_then(|i| between(&prompt[i..], "<<<", ">>>"));
+            let last = prompt
+                .rfind("<<<")
+                .and_then(|i| between(&prompt[i..], "<<<", ">>>"));
             last.unwrap_or(first).to_string()
         })
         .unwrap_or_default();
@@ -464,17 +579,32 @@ fn judge(req: &LmRequest) -> String {
         judge_verified(&prompt, &utterance)
     } else if lower.contains("fake consensus") || lower.contains("manufacture agreement") {
         if u.contains("we all agree") || u.contains("everyone is aligned") {
-            (1.0, "Declares agreement (\"we all agree\") while questions are still open.".to_string())
+            (
+                1.0,
+                "Declares agreement (\"we all agree\") while questions are still open.".to_string(),
+            )
         } else {
-            (0.0, "Claims no agreement the turns do not show.".to_string())
+            (
+                0.0,
+                "Claims no agreement the turns do not show.".to_string(),
+            )
         }
     } else if lower.contains("artifact") && lower.contains("ship") {
         let concrete = u.contains("owner:") || u.contains("decision by");
         let cites = u.contains("(e");
         match (concrete, cites) {
-            (true, _) => (1.0, "Adds an owner and a date the artifact can take as written.".to_string()),
-            (false, true) => (0.6, "Useful evidence, but nothing a writer could paste into the artifact.".to_string()),
-            _ => (0.3, "On topic but does not change what the artifact will say.".to_string()),
+            (true, _) => (
+                1.0,
+                "Adds an owner and a date the artifact can take as written.".to_string(),
+            ),
+            (false, true) => (
+                0.6,
+                "Useful evidence, but nothing a writer could paste into the artifact.".to_string(),
+            ),
+            _ => (
+                0.3,
+                "On topic but does not change what the artifact will say.".to_string(),
+            ),
         }
     } else if lower.contains("move tag") || lower.contains("rhetorical") {
         let tag = prompt
@@ -487,13 +617,29 @@ fn judge(req: &LmRequest) -> String {
             .iter()
             .find(|(m, _)| *m == tag)
             .is_some_and(|(_, cues)| cues.iter().any(|c| u.contains(c)));
-        let voiced = ["smallest shippable", "hold on", "tried this before", "pager", "users keep", "quarter's bets"]
-            .iter()
-            .any(|o| u.contains(o));
+        let voiced = [
+            "smallest shippable",
+            "hold on",
+            "tried this before",
+            "pager",
+            "users keep",
+            "quarter's bets",
+        ]
+        .iter()
+        .any(|o| u.contains(o));
         match (fits, voiced) {
-            (true, true) => (1.0, format!("Does what `{tag}` says, fits the mode, and sounds like the persona.")),
-            (true, false) => (0.6, format!("The `{tag}` tag is honest, but any persona could have said this.")),
-            _ => (0.3, format!("The utterance does not do what the `{tag}` tag claims.")),
+            (true, true) => (
+                1.0,
+                format!("Does what `{tag}` says, fits the mode, and sounds like the persona."),
+            ),
+            (true, false) => (
+                0.6,
+                format!("The `{tag}` tag is honest, but any persona could have said this."),
+            ),
+            _ => (
+                0.3,
+                format!("The utterance does not do what the `{tag}` tag claims."),
+            ),
         }
     } else {
         let q = (utterance.len().min(400) as f64 / 400.0) * 0.5 + 0.3;
@@ -505,7 +651,10 @@ fn judge(req: &LmRequest) -> String {
 }
 
 fn judge_verified(prompt: &str, utterance: &str) -> (f64, String) {
-    let evidence_lines: Vec<&str> = prompt.lines().filter(|l| l.trim_start().starts_with("- E")).collect();
+    let evidence_lines: Vec<&str> = prompt
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- E"))
+        .collect();
     let evidence_text = evidence_lines.join("\n").to_lowercase();
     let u = utterance.to_lowercase();
     // A number in the utterance that no evidence contains was made up.
@@ -514,21 +663,38 @@ fn judge_verified(prompt: &str, utterance: &str) -> (f64, String) {
         .filter(|n| !n.is_empty())
         .find(|n| !evidence_text.contains(*n));
     if let Some(n) = invented {
-        return (0.0, format!("States a number ({n}) that no evidence on the table contains."));
+        return (
+            0.0,
+            format!("States a number ({n}) that no evidence on the table contains."),
+        );
     }
     for line in &evidence_lines {
         let l = line.to_lowercase();
         if l.contains("not verified") {
-            let claim = l.split(": ").nth(1).and_then(|c| c.split(" (source").next()).unwrap_or("").trim();
+            let claim = l
+                .split(": ")
+                .nth(1)
+                .and_then(|c| c.split(" (source").next())
+                .unwrap_or("")
+                .trim();
             if !claim.is_empty() && u.contains(claim) {
-                return (0.4, "Presents an unverified claim as settled fact.".to_string());
+                return (
+                    0.4,
+                    "Presents an unverified claim as settled fact.".to_string(),
+                );
             }
         }
     }
     if u.contains("(e") {
-        (1.0, "Every claim is backed by verified evidence cited by id.".to_string())
+        (
+            1.0,
+            "Every claim is backed by verified evidence cited by id.".to_string(),
+        )
     } else {
-        (0.9, "Makes no factual claim that needs evidence.".to_string())
+        (
+            0.9,
+            "Makes no factual claim that needs evidence.".to_string(),
+        )
     }
 }
 
@@ -546,14 +712,34 @@ fn propose(req: &LmRequest) -> String {
     let Some(current) = between(&prompt, "<current_instruction>", "</current_instruction>") else {
         return summarize(&prompt);
     };
-    let has = Features::of_instructions(current, &["reframe", "steelman", "probe", "dissent-on-evidence", "synthesize", "verify"].map(String::from));
+    let has = Features::of_instructions(
+        current,
+        &[
+            "reframe",
+            "steelman",
+            "probe",
+            "dissent-on-evidence",
+            "synthesize",
+            "verify",
+        ]
+        .map(String::from),
+    );
     let tip = prompt.to_lowercase();
     let mut want_anti = has.anti_fabrication;
     let mut want_defs = has.move_definitions;
     let mut want_numbered = has.numbered_spec;
     let mut want_persona = has.persona_anchoring;
-    for want in [&mut want_anti, &mut want_defs, &mut want_numbered, &mut want_persona] {
-        *want = if *want { dice.next() > 0.15 } else { dice.next() < 0.45 };
+    for want in [
+        &mut want_anti,
+        &mut want_defs,
+        &mut want_numbered,
+        &mut want_persona,
+    ] {
+        *want = if *want {
+            dice.next() > 0.15
+        } else {
+            dice.next() < 0.45
+        };
     }
     if tip.contains("tip: keep it simple") || tip.contains("simple") && dice.next() < 0.5 {
         want_numbered = false;
@@ -561,10 +747,16 @@ fn propose(req: &LmRequest) -> String {
     let roll = dice.next();
     if roll < 0.08 {
         // A lazy rewrite: most of what made the instruction work is gone.
-        return "<instruction>\nBe helpful and concise, and answer in character.\n</instruction>".into();
+        return "<instruction>\nBe helpful and concise, and answer in character.\n</instruction>"
+            .into();
     }
     // Keep the first paragraph of the current instruction as the core.
-    let core = current.split("\n\n").next().unwrap_or(current).trim().to_string();
+    let core = current
+        .split("\n\n")
+        .next()
+        .unwrap_or(current)
+        .trim()
+        .to_string();
     let mut parts = vec![core];
     if want_persona && !has.persona_anchoring {
         parts.push(PERSONA.into());
@@ -588,7 +780,11 @@ fn propose(req: &LmRequest) -> String {
 fn summarize(prompt: &str) -> String {
     let names: Vec<&str> = prompt
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("=== ").and_then(|r| r.strip_suffix(" ===")))
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("=== ")
+                .and_then(|r| r.strip_suffix(" ==="))
+        })
         .filter(|n| *n != "end")
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -616,11 +812,22 @@ mod tests {
     #[test]
     fn instruction_elements_raise_the_latent_quality() {
         let base = Features::of_system(&system_with("Speak as the persona."));
-        let better = Features::of_system(&system_with(&format!("Speak.\n\n{ANTI_FABRICATION}\n\n{MOVE_DEFINITIONS}\n\n{NUMBERED}\n\n{PERSONA}")));
-        assert!(better.anti_fabrication && better.move_definitions && better.numbered_spec && better.persona_anchoring, "{better:?}");
+        let better = Features::of_system(&system_with(&format!(
+            "Speak.\n\n{ANTI_FABRICATION}\n\n{MOVE_DEFINITIONS}\n\n{NUMBERED}\n\n{PERSONA}"
+        )));
+        assert!(
+            better.anti_fabrication
+                && better.move_definitions
+                && better.numbered_spec
+                && better.persona_anchoring,
+            "{better:?}"
+        );
         assert!(!base.anti_fabrication && !base.move_definitions);
         assert!(better.quality() > base.quality() + 0.4);
-        let bloated = Features::of_system(&system_with(&format!("{ANTI_FABRICATION}\n{}", VERBOSE.repeat(12))));
+        let bloated = Features::of_system(&system_with(&format!(
+            "{ANTI_FABRICATION}\n{}",
+            VERBOSE.repeat(12)
+        )));
         assert!(bloated.quality() < Features::of_system(&system_with(ANTI_FABRICATION)).quality());
     }
 
@@ -644,9 +851,13 @@ mod tests {
         let verified = |utt: &str| {
             let req = LmRequest::new(vec![Message {
                 role: ChatRole::User,
-                content: format!("Are the claims backed by VERIFIED evidence?\n- E1: Churn fell 3% (source: x; verified)\n- E2: Users love it (source: y; NOT verified)\nUtterance:\n<<<\n{utt}\n>>>"),
+                content: format!(
+                    "Are the claims backed by VERIFIED evidence?\n- E1: Churn fell 3% (source: x; verified)\n- E2: Users love it (source: y; NOT verified)\nUtterance:\n<<<\n{utt}\n>>>"
+                ),
             }]);
-            serde_json::from_str::<Value>(&judge(&req)).unwrap()["score"].as_f64().unwrap()
+            serde_json::from_str::<Value>(&judge(&req)).unwrap()["score"]
+                .as_f64()
+                .unwrap()
         };
         assert!(verified("Churn fell 3% (E1).") > 0.9);
         assert!(verified("About 45% of users would notice.") < 0.1);
@@ -662,12 +873,22 @@ mod tests {
         for sample in 0..40 {
             let mut req = LmRequest::new(vec![Message {
                 role: ChatRole::User,
-                content: format!("Propose a better instruction.\n<current_instruction>\n{current}\n</current_instruction>"),
+                content: format!(
+                    "Propose a better instruction.\n<current_instruction>\n{current}\n</current_instruction>"
+                ),
             }]);
             req.sample = sample;
             let out = propose(&req);
             let text = between(&out, "<instruction>", "</instruction>").unwrap();
-            let moves = ["reframe", "steelman", "probe", "dissent-on-evidence", "synthesize", "verify"].map(String::from);
+            let moves = [
+                "reframe",
+                "steelman",
+                "probe",
+                "dissent-on-evidence",
+                "synthesize",
+                "verify",
+            ]
+            .map(String::from);
             let q = Features::of_instructions(text, &moves).quality();
             if q > base_q + 0.01 {
                 better += 1;

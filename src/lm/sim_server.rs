@@ -174,7 +174,11 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
 
         let n = st.requests.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut log) = st.log.lock() {
-            log.push(Recorded { path: path.clone(), headers, body: body.clone() });
+            log.push(Recorded {
+                path: path.clone(),
+                headers,
+                body: body.clone(),
+            });
         }
         if !st.opts.latency.is_zero() {
             tokio::time::sleep(st.opts.latency).await;
@@ -184,8 +188,14 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
             Some(Fault::Hang(d)) => {
                 tokio::time::sleep(d).await;
             }
-            Some(Fault::Status { code, retry_after, message }) => {
-                let extra = retry_after.map(|r| format!("Retry-After: {r}\r\n")).unwrap_or_default();
+            Some(Fault::Status {
+                code,
+                retry_after,
+                message,
+            }) => {
+                let extra = retry_after
+                    .map(|r| format!("Retry-After: {r}\r\n"))
+                    .unwrap_or_default();
                 let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
                 write(&mut stream, code, "application/json", &extra, &body).await?;
                 continue;
@@ -198,7 +208,14 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
                 return Ok(());
             }
             Some(Fault::WrongContentType) => {
-                write(&mut stream, 200, "text/html", "", "<html><body>Bad gateway</body></html>").await?;
+                write(
+                    &mut stream,
+                    200,
+                    "text/html",
+                    "",
+                    "<html><body>Bad gateway</body></html>",
+                )
+                .await?;
                 continue;
             }
             None => {}
@@ -226,7 +243,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-async fn write(stream: &mut TcpStream, code: u16, ctype: &str, extra: &str, body: &str) -> std::io::Result<()> {
+async fn write(
+    stream: &mut TcpStream,
+    code: u16,
+    ctype: &str,
+    extra: &str,
+    body: &str,
+) -> std::io::Result<()> {
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
@@ -257,7 +280,10 @@ fn messages_of(v: &Value) -> Vec<Message> {
                         "assistant" => ChatRole::Assistant,
                         _ => ChatRole::User,
                     };
-                    Some(Message { role, content: m.get("content")?.as_str()?.to_string() })
+                    Some(Message {
+                        role,
+                        content: m.get("content")?.as_str()?.to_string(),
+                    })
                 })
                 .collect()
         })
@@ -269,9 +295,16 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
         return (200, json!({"ok": true}).to_string());
     }
     let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return (400, json!({"error": {"message": "body is not JSON"}}).to_string());
+        return (
+            400,
+            json!({"error": {"message": "body is not JSON"}}).to_string(),
+        );
     };
-    let model = v.get("model").and_then(Value::as_str).unwrap_or("sim").to_string();
+    let model = v
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("sim")
+        .to_string();
     let sim = Sim::new(Role::Task, &model);
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
     if path.ends_with("/chat/completions") {
@@ -286,7 +319,13 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
     } else if path.ends_with("/v1/messages") {
         let mut msgs = messages_of(&v);
         if let Some(system) = v.get("system").and_then(Value::as_str) {
-            msgs.insert(0, Message { role: ChatRole::System, content: system.to_string() });
+            msgs.insert(
+                0,
+                Message {
+                    role: ChatRole::System,
+                    content: system.to_string(),
+                },
+            );
         }
         let req = LmRequest::new(msgs);
         let text = sim.answer(&req);
@@ -301,6 +340,9 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
         let req = LmRequest::new(messages_of(&v));
         (200, json!({"completion": sim.answer(&req)}).to_string())
     } else {
-        (404, json!({"error": {"message": format!("no route {path}")}}).to_string())
+        (
+            404,
+            json!({"error": {"message": format!("no route {path}")}}).to_string(),
+        )
     }
 }
