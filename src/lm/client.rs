@@ -233,11 +233,14 @@ impl LmClient {
     ) -> Result<Completion, String> {
         let attempts = rc.cfg.max_retries + 1;
         let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
+        // Providers enforce `timeout` themselves and say what timed out; this outer
+        // limit only catches one that does not, so it allows a little grace.
+        let outer = timeout + Duration::from_secs(2);
         let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
         let mut last = String::new();
         for attempt in 0..attempts {
             let permit = rc.limiter.acquire(req.estimated_tokens()).await;
-            let result = match tokio::time::timeout(timeout, rc.lm.complete(req)).await {
+            let result = match tokio::time::timeout(outer, rc.lm.complete(req)).await {
                 Ok(r) => r,
                 Err(_) => Err(CallError::retryable(format!(
                     "no answer within {}s (lms.{}.timeout_secs)",
