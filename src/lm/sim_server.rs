@@ -128,6 +128,8 @@ impl Drop for SimServer {
 }
 
 async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
+    // Small responses must not wait on Nagle + delayed ACK (40 ms a request).
+    stream.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::new();
     loop {
         // Headers.
@@ -264,8 +266,9 @@ async fn write(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n{extra}\r\n",
         body.len()
     );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    stream.write_all(&out).await?;
     stream.flush().await
 }
 
