@@ -50,6 +50,9 @@ pub struct Config {
     /// The LM response cache.
     #[serde(default)]
     pub cache: CacheConfig,
+    /// How evaluations run.
+    #[serde(default)]
+    pub eval: EvalConfig,
     /// Branches, labels and reviewers for the pull requests promptc opens.
     #[serde(default)]
     pub github: GithubConfig,
@@ -455,6 +458,26 @@ impl Default for AbConfig {
     }
 }
 
+/// How evaluations run.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Examples scored at once (each role's LM concurrency still applies).
+    pub concurrency: usize,
+    /// Examples whose LM calls fail for good (after retries) before an evaluation
+    /// aborts; below this they are left out of the score and counted.
+    pub max_errors: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            concurrency: 16,
+            max_errors: 2,
+        }
+    }
+}
+
 /// The LM response cache.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -678,6 +701,9 @@ impl Config {
                 "ab.bootstrap_resamples".into(),
                 "use at least 1000 resamples".into(),
             ));
+        }
+        if self.eval.concurrency == 0 {
+            return Err(("eval.concurrency".into(), "must be at least 1".into()));
         }
         if self.optimizer.num_candidates == 0 || self.optimizer.num_trials == 0 {
             return Err((

@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod eval;
 pub mod lm;
 pub mod metric;
 pub mod pack;

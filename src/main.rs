@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use promptc::commands::eval::SplitName;
 use promptc::commands::{self, Global, Output};
 use promptc::lm::Role;
 use promptc::lm::spec::LmOverride;
@@ -61,6 +62,30 @@ enum Command {
     Schema {
         /// Which format.
         kind: SchemaKind,
+    },
+    /// Score a pack on a split of the traces.
+    Eval {
+        /// The pack (default: the signature's configured pack).
+        #[arg(long)]
+        pack: Option<PathBuf>,
+        /// Which examples.
+        #[arg(long, value_enum, default_value = "val")]
+        split: SplitName,
+        /// At most this many examples (the first ones of the split).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Estimate the LM calls, tokens and cost of an evaluation before running it.
+    Plan {
+        /// The pack (default: the signature's configured pack).
+        #[arg(long)]
+        pack: Option<PathBuf>,
+        /// Which examples.
+        #[arg(long, value_enum, default_value = "val")]
+        split: SplitName,
+        /// At most this many examples.
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Talk to the configured LMs.
     Lm {
@@ -176,6 +201,17 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             } => commands::pack::render(&g, path, example.as_deref(), *write),
         },
         Command::Schema { kind } => commands::pack::schema(*kind),
+        Command::Eval { pack, split, limit } => {
+            let ctx = commands::Context::load(&g)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(commands::eval::eval(&ctx, pack.as_deref(), *split, *limit))
+        }
+        Command::Plan { pack, split, limit } => {
+            let ctx = commands::Context::load(&g)?;
+            commands::eval::plan(&ctx, pack.as_deref(), *split, *limit)
+        }
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()

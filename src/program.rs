@@ -432,3 +432,50 @@ mod tests {
         );
     }
 }
+
+/// What running the program on one example gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    /// Typed outputs.
+    Parsed(Map<String, Value>),
+    /// The answer could not be read, even after a reminder of the format.
+    Failed {
+        /// Why the last answer could not be parsed.
+        reason: String,
+    },
+}
+
+/// Runs the program: the adapter's messages through the task LM, the answer
+/// parsed back. A parse failure is retried once, with the model's answer and a
+/// reminder of the format appended to the conversation.
+pub async fn predict(
+    lm: &crate::lm::LmClient,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+) -> Result<Prediction, crate::lm::LmError> {
+    use crate::lm::{LmRequest, Role};
+    let mut msgs = messages(sig, system, inputs);
+    let first = lm
+        .complete(Role::Task, LmRequest::new(msgs.clone()))
+        .await?;
+    let problem = match parse_completion(sig, &first.text) {
+        Ok(out) => return Ok(Prediction::Parsed(out)),
+        Err(e) => e,
+    };
+    msgs.push(Message {
+        role: ChatRole::Assistant,
+        content: first.text,
+    });
+    msgs.push(Message {
+        role: ChatRole::User,
+        content: render_reminder(sig, &problem),
+    });
+    let second = lm.complete(Role::Task, LmRequest::new(msgs)).await?;
+    Ok(match parse_completion(sig, &second.text) {
+        Ok(out) => Prediction::Parsed(out),
+        Err(e) => Prediction::Failed {
+            reason: e.to_string(),
+        },
+    })
+}

@@ -3,6 +3,7 @@
 //! scripts, text for people). The binary only parses arguments and prints.
 
 pub mod check;
+pub mod eval;
 pub mod lm;
 pub mod pack;
 pub mod traces;
@@ -154,6 +155,10 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || matches!(
                 cause.downcast_ref::<crate::lm::LmError>(),
                 Some(crate::lm::LmError::Setup(_))
+            )
+            || matches!(
+                cause.downcast_ref::<crate::eval::EvalError>(),
+                Some(crate::eval::EvalError::Empty)
             )
         {
             return 2;

@@ -542,7 +542,19 @@ fn speak(
     if dice.next() < (1.0 - q) * 0.5 {
         text.push_str(" Sounds like we all agree, so let's move on.");
     }
-    (text, Some(mv))
+    // A weak prompt also mislabels what it did; definitions of the moves prevent most of it.
+    let mislabel = if f.move_definitions { 0.1 } else { 0.45 };
+    let tag = if dice.next() < (1.0 - q) * mislabel {
+        MOVE_CUES
+            .iter()
+            .map(|(m, _)| *m)
+            .find(|m| *m != mv)
+            .unwrap_or("probe")
+            .to_string()
+    } else {
+        mv
+    };
+    (text, Some(tag))
 }
 
 fn capitalize(s: &str) -> String {
@@ -563,6 +575,32 @@ fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
 
 fn judge(req: &LmRequest) -> String {
     let prompt = req.flatten();
+    if prompt.contains("<question name=\"") {
+        // Combined mode: grade each question on its own.
+        let mut out = serde_json::Map::new();
+        let mut rest = prompt.as_str();
+        while let Some(i) = rest.find("<question name=\"") {
+            let after = &rest[i + "<question name=\"".len()..];
+            let Some(q) = after.find('"') else { break };
+            let name = after[..q].to_string();
+            let body_end = after.find("</question>").unwrap_or(after.len());
+            let body = &after[q..body_end];
+            let (score, rationale) = grade(body, req.sample);
+            out.insert(
+                name,
+                serde_json::json!({"score": score, "rationale": rationale}),
+            );
+            rest = &after[body_end..];
+        }
+        return Value::Object(out).to_string();
+    }
+    let (score, rationale) = grade(&prompt, req.sample);
+    serde_json::json!({"score": score, "rationale": rationale}).to_string()
+}
+
+/// One grade of one judge prompt.
+fn grade(prompt: &str, sample: u32) -> (f64, String) {
+    let prompt = prompt.to_string();
     let lower = prompt.to_lowercase();
     let utterance = between(&prompt, "<<<", ">>>")
         .map(|first| {
@@ -574,7 +612,7 @@ fn judge(req: &LmRequest) -> String {
         })
         .unwrap_or_default();
     let u = utterance.to_lowercase();
-    let mut dice = Dice::new(&[&prompt, &req.sample.to_string(), "judge"]);
+    let mut dice = Dice::new(&[&prompt, &sample.to_string(), "judge"]);
     let (score, rationale) = if lower.contains("verified") && lower.contains("evidence") {
         judge_verified(&prompt, &utterance)
     } else if lower.contains("fake consensus") || lower.contains("manufacture agreement") {
@@ -588,23 +626,6 @@ fn judge(req: &LmRequest) -> String {
                 0.0,
                 "Claims no agreement the turns do not show.".to_string(),
             )
-        }
-    } else if lower.contains("artifact") && lower.contains("ship") {
-        let concrete = u.contains("owner:") || u.contains("decision by");
-        let cites = u.contains("(e");
-        match (concrete, cites) {
-            (true, _) => (
-                1.0,
-                "Adds an owner and a date the artifact can take as written.".to_string(),
-            ),
-            (false, true) => (
-                0.6,
-                "Useful evidence, but nothing a writer could paste into the artifact.".to_string(),
-            ),
-            _ => (
-                0.3,
-                "On topic but does not change what the artifact will say.".to_string(),
-            ),
         }
     } else if lower.contains("move tag") || lower.contains("rhetorical") {
         let tag = prompt
@@ -641,13 +662,29 @@ fn judge(req: &LmRequest) -> String {
                 format!("The utterance does not do what the `{tag}` tag claims."),
             ),
         }
+    } else if lower.contains("artifact") && lower.contains("ship") {
+        let concrete = u.contains("owner:") || u.contains("decision by");
+        let cites = u.contains("(e");
+        match (concrete, cites) {
+            (true, _) => (
+                1.0,
+                "Adds an owner and a date the artifact can take as written.".to_string(),
+            ),
+            (false, true) => (
+                0.6,
+                "Useful evidence, but nothing a writer could paste into the artifact.".to_string(),
+            ),
+            _ => (
+                0.3,
+                "On topic but does not change what the artifact will say.".to_string(),
+            ),
+        }
     } else {
         let q = (utterance.len().min(400) as f64 / 400.0) * 0.5 + 0.3;
         (q, "Generic grade: substance and length.".to_string())
     };
     let noisy = (score + (dice.next() - 0.5) * 0.1).clamp(0.0, 1.0);
-    let noisy = (noisy * 100.0).round() / 100.0;
-    serde_json::json!({"score": noisy, "rationale": rationale}).to_string()
+    ((noisy * 100.0).round() / 100.0, rationale)
 }
 
 fn judge_verified(prompt: &str, utterance: &str) -> (f64, String) {
@@ -657,8 +694,22 @@ fn judge_verified(prompt: &str, utterance: &str) -> (f64, String) {
         .collect();
     let evidence_text = evidence_lines.join("\n").to_lowercase();
     let u = utterance.to_lowercase();
-    // A number in the utterance that no evidence contains was made up.
-    let invented = u
+    // A number in the utterance that no evidence contains was made up. Dates
+    // (deadlines) and evidence ids are not claims.
+    let scrubbed: String = u
+        .split_whitespace()
+        .filter(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            let is_date = w.len() == 10
+                && w.as_bytes().get(4) == Some(&b'-')
+                && w.as_bytes().get(7) == Some(&b'-');
+            let is_id =
+                w.starts_with('e') && w[1..].chars().all(|c| c.is_ascii_digit()) && w.len() > 1;
+            !is_date && !is_id
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let invented = scrubbed
         .split(|c: char| !c.is_ascii_digit())
         .filter(|n| !n.is_empty())
         .find(|n| !evidence_text.contains(*n));

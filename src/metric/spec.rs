@@ -87,9 +87,14 @@ pub struct DimensionSpec {
     /// Turns looked back over (trace dimensions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<usize>,
-    /// The output field a built-in checks.
+    /// The output field a built-in checks (trace dimensions: the move field;
+    /// default: the first output with an enum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Trace dimensions: the input holding the prior turns, a list of objects
+    /// with `speaker` and `move` (default `prior_turns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns_field: Option<String>,
     /// The pattern of `regex`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,

@@ -1,0 +1,326 @@
+//! `promptc eval` and `promptc plan`.
+
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::commands::{Context, Output, UsageError};
+use crate::eval::{EvalReport, Evaluator, Program};
+use crate::lm::{LmClient, Provider, Role};
+use crate::metric::Metric;
+use crate::pack;
+use crate::program::messages;
+use crate::traces::split::split;
+use crate::traces::{Dataset, Turn};
+
+/// Which examples to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    /// Optimizer training examples.
+    Train,
+    /// Optimizer selection examples.
+    Val,
+    /// Fresh held-out examples.
+    Heldout,
+    /// Every clean turn.
+    All,
+}
+
+impl std::fmt::Display for SplitName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SplitName::Train => "train",
+            SplitName::Val => "val",
+            SplitName::Heldout => "heldout",
+            SplitName::All => "all",
+        })
+    }
+}
+
+/// The examples of a split, `limit` first ones at most.
+pub fn examples(
+    ctx: &Context,
+    which: SplitName,
+    limit: Option<usize>,
+) -> anyhow::Result<Vec<Turn>> {
+    let files = ctx.trace_files(&[])?;
+    let data = Dataset::load(
+        &files,
+        &ctx.signature,
+        &ctx.config.traces.fields,
+        ctx.sig_cfg.persona_field.as_deref(),
+        ctx.config.traces.max_line_bytes,
+    )?;
+    data.report.check_strict(ctx.config.traces.strict)?;
+    // The split follows the pack in production, whichever pack is being scored.
+    let current = ctx.resolve(&ctx.sig_cfg.pack);
+    let cutoff = if current.exists() {
+        pack::load(&current, Some(&ctx.signature))?
+            .pack
+            .train_cutoff()
+    } else {
+        None
+    };
+    let mut turns = match which {
+        SplitName::All => data.turns,
+        _ => {
+            let s = split(&data.turns, cutoff, &ctx.config.split)?;
+            match which {
+                SplitName::Train => s.train,
+                SplitName::Val => s.val,
+                _ => s.heldout,
+            }
+        }
+    };
+    if let Some(n) = limit {
+        turns.truncate(n);
+    }
+    Ok(turns)
+}
+
+/// The program of a pack file (default: the signature's configured pack).
+pub fn program(ctx: &Context, pack_path: Option<&Path>) -> anyhow::Result<(PathBuf, Program)> {
+    let path = pack_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| ctx.resolve(&ctx.sig_cfg.pack));
+    let loaded = pack::load(&path, Some(&ctx.signature))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let program = Program::from_pack(&loaded.pack).ok_or_else(|| {
+        UsageError(format!(
+            "{}: a promptc.pack/v1 pack has voices only; there is no program to evaluate",
+            path.display()
+        ))
+    })?;
+    Ok((path, program))
+}
+
+fn simulated(ctx: &Context) -> bool {
+    Role::ALL
+        .iter()
+        .any(|r| ctx.config.lms.get(*r).provider == Provider::Sim)
+}
+
+/// A progress reporter: a bar on a terminal, a plain line every tenth in CI.
+pub fn progress(label: &'static str) -> impl Fn(usize, usize) + Sync {
+    let bar = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_message(label);
+        b
+    });
+    move |done: usize, total: usize| match &bar {
+        Some(b) => {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            if done == total {
+                b.finish_and_clear();
+            }
+        }
+        None => {
+            let step = (total / 10).max(1);
+            if done.is_multiple_of(step) || done == total {
+                eprintln!("{label}: {done}/{total} examples");
+            }
+        }
+    }
+}
+
+/// `eval`.
+pub async fn eval(
+    ctx: &Context,
+    pack_path: Option<&Path>,
+    which: SplitName,
+    limit: Option<usize>,
+) -> anyhow::Result<Output> {
+    let (path, program) = program(ctx, pack_path)?;
+    let examples = examples(ctx, which, limit)?;
+    let lm = LmClient::from_config(&ctx.config)?;
+    let metric = Metric::load(
+        &ctx.resolve(&ctx.sig_cfg.metric),
+        &ctx.signature,
+        ctx.sig_cfg.persona_field.as_deref(),
+    )?;
+    let evaluator = Evaluator {
+        lm: &lm,
+        metric: &metric,
+        concurrency: ctx.config.eval.concurrency,
+        max_errors: ctx.config.eval.max_errors,
+    };
+    let report = evaluator
+        .evaluate(&program, &examples, &progress("eval"))
+        .await?;
+    let usage = lm.usage();
+    let sim = simulated(ctx);
+    let json = json!({
+        "score": report.score,
+        "n": report.n,
+        "failed": report.failed,
+        "errors": report.errors,
+        "dimensions": report.dimensions,
+        "lm": {
+            "calls": usage.calls,
+            "cache_hits": usage.cache_hits,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": usage.cost_usd,
+            "roles": usage.roles,
+        },
+        "worst": worst(&report, 5),
+        "pack": path,
+        "split": which,
+        "simulated": sim,
+    });
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "{} on {} ({} split, {} examples){}",
+        ctx.name,
+        path.display(),
+        which,
+        report.n,
+        if sim {
+            " — sim LMs: simulated scores, not a real model's"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        h,
+        "  score {:.1} / 100   (failed to parse: {}, LM errors: {})",
+        report.score, report.failed, report.errors
+    );
+    let width = report.dimensions.keys().map(|k| k.len()).max().unwrap_or(0);
+    for (d, v) in &report.dimensions {
+        let _ = writeln!(h, "  {d:<width$}  {v:6.1}");
+    }
+    let cost = match usage.cost_usd {
+        Some(c) => format!("${c:.4}"),
+        None => "unknown".into(),
+    };
+    let _ = writeln!(
+        h,
+        "  LM: {} calls, {} cache hits, {} input / {} output tokens, cost {cost}",
+        usage.calls, usage.cache_hits, usage.input_tokens, usage.output_tokens
+    );
+    let worst = worst(&report, 5);
+    if !worst.is_empty() {
+        let _ = writeln!(h, "worst examples:");
+        for w in &worst {
+            let _ = writeln!(
+                h,
+                "  {} {:.1}",
+                w["id"].as_str().unwrap_or(""),
+                w["score"].as_f64().unwrap_or(0.0)
+            );
+            if let Some(f) = w["failed"].as_str() {
+                let _ = writeln!(h, "    unparsable answer: {f}");
+            }
+            if let Some(r) = w["rationales"].as_object() {
+                for (d, text) in r {
+                    let _ = writeln!(h, "    {d}: {}", text.as_str().unwrap_or(""));
+                }
+            }
+        }
+    }
+    Ok(Output::ok(json, h))
+}
+
+fn worst(report: &EvalReport, n: usize) -> Vec<Value> {
+    let mut v: Vec<_> = report.examples.iter().collect();
+    v.sort_by(|a, b| a.score.total_cmp(&b.score).then_with(|| a.id.cmp(&b.id)));
+    v.into_iter()
+        .take(n)
+        .map(|s| json!({"id": s.id, "score": s.score, "failed": s.failed, "rationales": s.rationales}))
+        .collect()
+}
+
+/// `plan`: the LM calls, tokens and cost an evaluation will need, before it runs.
+pub fn plan(
+    ctx: &Context,
+    pack_path: Option<&Path>,
+    which: SplitName,
+    limit: Option<usize>,
+) -> anyhow::Result<Output> {
+    let (_, program) = program(ctx, pack_path)?;
+    let examples = examples(ctx, which, limit)?;
+    let metric = Metric::load(
+        &ctx.resolve(&ctx.sig_cfg.metric),
+        &ctx.signature,
+        ctx.sig_cfg.persona_field.as_deref(),
+    )?;
+    let per_judge = metric.judge_calls_per_example();
+    let n = examples.len();
+    // Tokens: the task prompt as rendered; its answer and the judges' prompts
+    // estimated with the logged outputs standing in for the prediction.
+    let tokens = |s: &str| (s.len() as u64).div_ceil(4);
+    let mut task_in = 0u64;
+    let mut task_out = 0u64;
+    let mut judge_in = 0u64;
+    for ex in &examples {
+        for m in messages(&program.signature, program.system_for(ex), &ex.inputs) {
+            task_in += tokens(&m.content);
+        }
+        task_out += ex
+            .outputs
+            .values()
+            .map(|v| tokens(&crate::program::render_value(Some(v))))
+            .sum::<u64>()
+            + 12;
+        for d in metric.dimension_names() {
+            if let Ok(p) = metric.render_judge(d, ex, &ex.outputs) {
+                judge_in += tokens(&p);
+            }
+        }
+    }
+    let judge_out = (n * per_judge) as u64 * 60;
+    let price = |role: Role| -> Option<crate::config::Price> {
+        let lm = ctx.config.lms.get(role);
+        if lm.provider == Provider::Sim {
+            return Some(crate::config::Price {
+                input_per_mtok: 0.0,
+                output_per_mtok: 0.0,
+            });
+        }
+        ctx.config.prices.get(&lm.label()).cloned()
+    };
+    let cost = |role: Role, i: u64, o: u64| {
+        price(role).map(|p| (i as f64 * p.input_per_mtok + o as f64 * p.output_per_mtok) / 1e6)
+    };
+    let cost_usd = match (
+        cost(Role::Task, task_in, task_out),
+        cost(Role::Judge, judge_in, judge_out),
+    ) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    let json = json!({
+        "lm_calls": {"task": n, "judge": n * per_judge, "proposer": 0},
+        "tokens": {"task": {"input": task_in, "output": task_out}, "judge": {"input": judge_in, "output": judge_out}},
+        "cost_usd": cost_usd,
+        "examples": n,
+        "split": which,
+        "note": "upper bound for a cold cache; cached calls are free. Parse failures add one task call each.",
+    });
+    let h = format!(
+        "eval of {} on {n} {} examples: {} task + {} judge LM calls (cold cache), ~{} input / ~{} output tokens, cost {}\n",
+        ctx.name,
+        which,
+        n,
+        n * per_judge,
+        task_in + judge_in,
+        task_out + judge_out,
+        cost_usd
+            .map(|c| format!("${c:.4}"))
+            .unwrap_or_else(|| "unknown (no prices for these models)".into())
+    );
+    Ok(Output::ok(json, h))
+}

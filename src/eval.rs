@@ -1,0 +1,243 @@
+//! The evaluator: a program over a set of examples with a metric.
+//!
+//! Examples run concurrently (bounded), results come back in the examples'
+//! order, and every LM call goes through the client's cache. An answer the
+//! program cannot parse scores 0 and is counted as `failed`; an example whose
+//! LM calls fail for good is left out of the score and counted as an error,
+//! and more errors than `max_errors` abort the evaluation instead of being
+//! scored as zeros (the silent-zero trap).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures::StreamExt;
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::lm::{LmClient, LmError};
+use crate::metric::{ExampleScore, Metric};
+use crate::pack::Pack;
+use crate::program::{Prediction, predict};
+use crate::signature::Signature;
+use crate::traces::Turn;
+
+/// What the program sends: the system message per example.
+#[derive(Debug, Clone)]
+pub struct Program {
+    /// The contract.
+    pub signature: Signature,
+    /// The system message.
+    pub system: String,
+    /// Per-persona system messages (v3 packs).
+    pub persona_systems: IndexMap<String, String>,
+}
+
+impl Program {
+    /// The program a pack describes, rendered by the adapter.
+    pub fn from_pack(pack: &Pack) -> Option<Program> {
+        let p = pack.prompt()?;
+        let rendered = pack.render()?;
+        Some(Program {
+            signature: p.signature.spec.clone(),
+            system: rendered.system,
+            persona_systems: rendered.personas.unwrap_or_default(),
+        })
+    }
+
+    /// The system message for an example.
+    pub fn system_for(&self, example: &Turn) -> &str {
+        example
+            .persona
+            .as_ref()
+            .and_then(|p| self.persona_systems.get(p))
+            .unwrap_or(&self.system)
+    }
+}
+
+/// An evaluation's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    /// Mean score over scored examples, 0..100.
+    pub score: f64,
+    /// Examples scored (failed ones included, as 0).
+    pub n: usize,
+    /// Examples whose answer could not be parsed.
+    pub failed: usize,
+    /// Examples left out because an LM call failed for good.
+    pub errors: usize,
+    /// Per dimension, mean on 0..100.
+    pub dimensions: IndexMap<String, f64>,
+    /// Every example, in input order (errors are absent).
+    pub examples: Vec<ExampleScore>,
+    /// The LM errors, one line each.
+    pub error_messages: Vec<String>,
+}
+
+/// Why an evaluation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// Too many examples failed at the LM level.
+    #[error(
+        "evaluation aborted: {errors} examples failed at the LM level, more than eval.max_errors = {max}; first: {first}"
+    )]
+    TooManyErrors {
+        /// How many.
+        errors: usize,
+        /// The configured maximum.
+        max: usize,
+        /// The first error.
+        first: String,
+    },
+    /// A budget cap stopped the run.
+    #[error("evaluation stopped: budget exhausted ({reason}) after {done} of {total} examples")]
+    Budget {
+        /// Which cap.
+        reason: String,
+        /// Examples finished.
+        done: usize,
+        /// Examples asked for.
+        total: usize,
+    },
+    /// Nothing to evaluate.
+    #[error("no examples to evaluate")]
+    Empty,
+}
+
+/// Runs evaluations.
+pub struct Evaluator<'a> {
+    /// The LMs.
+    pub lm: &'a LmClient,
+    /// The metric.
+    pub metric: &'a Metric,
+    /// Examples at once.
+    pub concurrency: usize,
+    /// LM-level failures tolerated before aborting.
+    pub max_errors: usize,
+}
+
+impl Evaluator<'_> {
+    /// Scores `program` on `examples`; `progress(done, total)` is called as they finish.
+    pub async fn evaluate(
+        &self,
+        program: &Program,
+        examples: &[Turn],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<EvalReport, EvalError> {
+        if examples.is_empty() {
+            return Err(EvalError::Empty);
+        }
+        let total = examples.len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = AtomicUsize::new(0);
+        let errors_seen = AtomicUsize::new(0);
+        let results: Vec<(usize, Result<ExampleScore, LmError>)> =
+            futures::stream::iter(examples.iter().enumerate())
+                .map(|(i, ex)| {
+                    let stop = stop.clone();
+                    let done = &done;
+                    let errors_seen = &errors_seen;
+                    async move {
+                        if stop.load(Ordering::SeqCst) {
+                            return (i, Err(LmError::Budget("stopped".into())));
+                        }
+                        let r = self.one(program, ex).await;
+                        if let Err(e) = &r {
+                            let budget = matches!(e, LmError::Budget(_));
+                            if budget
+                                || errors_seen.fetch_add(1, Ordering::SeqCst) + 1 > self.max_errors
+                            {
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                        }
+                        progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                        (i, r)
+                    }
+                })
+                .buffer_unordered(self.concurrency.max(1))
+                .collect()
+                .await;
+
+        let mut ordered: Vec<Option<Result<ExampleScore, LmError>>> =
+            (0..total).map(|_| None).collect();
+        for (i, r) in results {
+            ordered[i] = Some(r);
+        }
+        let mut examples_out = Vec::new();
+        let mut error_messages = Vec::new();
+        let mut budget = None;
+        for r in ordered.into_iter().flatten() {
+            match r {
+                Ok(s) => examples_out.push(s),
+                Err(LmError::Budget(reason)) => {
+                    if reason != "stopped" {
+                        budget.get_or_insert(reason);
+                    }
+                }
+                Err(e) => error_messages.push(e.to_string()),
+            }
+        }
+        if error_messages.len() > self.max_errors {
+            return Err(EvalError::TooManyErrors {
+                errors: error_messages.len(),
+                max: self.max_errors,
+                first: error_messages[0].clone(),
+            });
+        }
+        if let Some(reason) = budget.or_else(|| {
+            self.lm
+                .budget_exhausted()
+                .filter(|_| examples_out.len() + error_messages.len() < total)
+        }) {
+            return Err(EvalError::Budget {
+                reason,
+                done: examples_out.len(),
+                total,
+            });
+        }
+        let n = examples_out.len();
+        let mut dimensions: IndexMap<String, f64> = self
+            .metric
+            .dimension_names()
+            .into_iter()
+            .map(|d| (d.to_string(), 0.0))
+            .collect();
+        for s in &examples_out {
+            for (d, v) in &s.dimensions {
+                if let Some(sum) = dimensions.get_mut(d) {
+                    *sum += v;
+                }
+            }
+        }
+        for v in dimensions.values_mut() {
+            *v = if n == 0 { 0.0 } else { *v / n as f64 * 100.0 };
+        }
+        let score = if n == 0 {
+            0.0
+        } else {
+            examples_out.iter().map(|s| s.score).sum::<f64>() / n as f64
+        };
+        Ok(EvalReport {
+            score,
+            n,
+            failed: examples_out.iter().filter(|s| s.failed.is_some()).count(),
+            errors: error_messages.len(),
+            dimensions,
+            examples: examples_out,
+            error_messages,
+        })
+    }
+
+    async fn one(&self, program: &Program, ex: &Turn) -> Result<ExampleScore, LmError> {
+        match predict(
+            self.lm,
+            &program.signature,
+            program.system_for(ex),
+            &ex.inputs,
+        )
+        .await?
+        {
+            Prediction::Parsed(out) => self.metric.score(self.lm, ex, &out).await,
+            Prediction::Failed { reason } => Ok(self.metric.failed(ex, reason)),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Judge prompts: rendering the user's templates, and reading the verdicts.
+//!
+//! A judge answers a score in 0..1 and a rationale, as JSON or as a
+//! `score:` line. Anything else, including a score outside 0..1, is an
+//! unreadable answer: the evaluator asks again rather than guess, and never
+//! clamps a score into range.
+
+use serde_json::Value;
+
+/// One judge verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// 0..1.
+    pub score: f64,
+    /// Why, in the judge's words.
+    pub rationale: String,
+}
+
+/// The template that asks for several dimensions in one call.
+pub const COMBINED_TEMPLATE: &str = include_str!("../../prompts/judge/combined.md.j2");
+
+fn check_score(score: f64) -> Result<f64, String> {
+    if score.is_finite() && (0.0..=1.0).contains(&score) {
+        Ok(score)
+    } else {
+        Err(format!("score {score} is outside 0..1"))
+    }
+}
+
+fn verdict_from_object(v: &Value) -> Result<Verdict, String> {
+    let score = match v.get("score") {
+        Some(Value::Number(n)) => n.as_f64().ok_or("score is not a number")?,
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("score `{s}` is not a number"))?,
+        _ => return Err("no `score` in the answer".into()),
+    };
+    let rationale = v
+        .get("rationale")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    Ok(Verdict {
+        score: check_score(score)?,
+        rationale,
+    })
+}
+
+/// The outermost `{…}` of a text, if it parses as a JSON object.
+fn json_object(text: &str) -> Option<Value> {
+    let start = text.find('{')?;
+    let end = text.rfind('}')?;
+    let v: Value = serde_json::from_str(text.get(start..=end)?).ok()?;
+    v.is_object().then_some(v)
+}
+
+/// Reads one verdict: a JSON object with `score` (and `rationale`), or lines
+/// `score: 0.7` and `rationale: …`.
+pub fn parse_verdict(text: &str) -> Result<Verdict, String> {
+    if let Some(v) = json_object(text) {
+        return verdict_from_object(&v);
+    }
+    let mut score = None;
+    let mut rationale = String::new();
+    for line in text.lines() {
+        let l = line.trim().trim_start_matches(['*', '-', ' ']);
+        let lower = l.to_lowercase();
+        if let Some(rest) = lower.strip_prefix("score:") {
+            let raw = rest.trim().trim_matches('*').trim();
+            score = Some(
+                raw.parse::<f64>()
+                    .map_err(|_| format!("score `{raw}` is not a number"))?,
+            );
+        } else if lower.starts_with("rationale:") {
+            rationale = l["rationale:".len()..].trim().to_string();
+        }
+    }
+    match score {
+        Some(s) => Ok(Verdict {
+            score: check_score(s)?,
+            rationale,
+        }),
+        None => Err(format!(
+            "no JSON object with a score and no `score:` line in {:?}",
+            crate::signature::truncate_for_message(text.trim())
+        )),
+    }
+}
+
+/// Reads a combined answer: one verdict per name, all required.
+pub fn parse_combined(text: &str, names: &[&str]) -> Result<Vec<Verdict>, String> {
+    let v = json_object(text).ok_or("the combined answer is not a JSON object")?;
+    names
+        .iter()
+        .map(|n| {
+            let entry = v
+                .get(*n)
+                .ok_or_else(|| format!("the combined answer has no entry for `{n}`"))?;
+            verdict_from_object(entry).map_err(|e| format!("`{n}`: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_answers_parse_in_both_forms() {
+        let v = parse_verdict(
+            "Here you go:\n```json\n{\"score\": 0.75, \"rationale\": \"Cites E2.\"}\n```",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Verdict {
+                score: 0.75,
+                rationale: "Cites E2.".into()
+            }
+        );
+        let v = parse_verdict("**Score:** 0.4\nRationale: Presents E3 as settled.").unwrap();
+        assert_eq!(
+            v,
+            Verdict {
+                score: 0.4,
+                rationale: "Presents E3 as settled.".into()
+            }
+        );
+        assert_eq!(parse_verdict("{\"score\": \"1\"}").unwrap().score, 1.0);
+        assert_eq!(parse_verdict("score: 0").unwrap().score, 0.0);
+    }
+
+    #[test]
+    fn bad_answers_are_rejected_never_clamped() {
+        for (text, want) in [
+            (
+                "{\"score\": 1.2, \"rationale\": \"great\"}",
+                "score 1.2 is outside 0..1",
+            ),
+            ("score: -0.1", "score -0.1 is outside 0..1"),
+            ("score: 8/10", "score `8/10` is not a number"),
+            ("{\"rating\": 0.5}", "no `score` in the answer"),
+            (
+                "I would say it is fine.",
+                "no JSON object with a score and no `score:` line",
+            ),
+            ("{\"score\": NaN}", "no JSON object with a score"),
+        ] {
+            let err = parse_verdict(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn combined_answers_need_every_dimension() {
+        let names = ["a", "b"];
+        let ok = parse_combined(
+            "{\"a\": {\"score\": 0.5, \"rationale\": \"x\"}, \"b\": {\"score\": 1}}",
+            &names,
+        )
+        .unwrap();
+        assert_eq!((ok[0].score, ok[1].score), (0.5, 1.0));
+        let err = parse_combined("{\"a\": {\"score\": 0.5}}", &names).unwrap_err();
+        assert_eq!(err, "the combined answer has no entry for `b`");
+        let err =
+            parse_combined("{\"a\": {\"score\": 0.5}, \"b\": {\"score\": 3}}", &names).unwrap_err();
+        assert_eq!(err, "`b`: score 3 is outside 0..1");
+    }
+}

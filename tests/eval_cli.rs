@@ -1,0 +1,259 @@
+//! `promptc eval` and `promptc plan` on the example, and the evaluator under
+//! flaky judges, failing judges and unparsable answers.
+
+mod common;
+
+use common::{example_copy, promptc_in};
+use promptc::commands::{Context, Global};
+use promptc::eval::{Evaluator, Program};
+use promptc::lm::LmClient;
+use promptc::lm::sim_server::{ServerOptions, SimServer};
+use promptc::metric::Metric;
+
+#[test]
+fn eval_on_the_example_scores_six_dimensions_and_a_warm_rerun_makes_no_calls() {
+    let (_d, repo) = example_copy();
+    let plan = promptc_in(
+        &repo,
+        &["--lm", "all=sim", "plan", "--split", "val", "--json"],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let plan = plan.json();
+    let planned =
+        plan["lm_calls"]["task"].as_u64().unwrap() + plan["lm_calls"]["judge"].as_u64().unwrap();
+    assert_eq!(
+        plan["cost_usd"], 0.0,
+        "the simulator's cost is known to be zero"
+    );
+
+    let first = promptc_in(
+        &repo,
+        &["--lm", "all=sim", "eval", "--split", "val", "--json"],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first = first.json();
+    let score = first["score"].as_f64().unwrap();
+    assert!(score > 0.0 && score < 100.0, "{score}");
+    assert_eq!(first["n"], 80);
+    assert_eq!(first["simulated"], true);
+    let dims = first["dimensions"].as_object().unwrap();
+    let mut names: Vec<&str> = dims.keys().map(String::as_str).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "fake_consensus_penalty",
+            "intent_mode_fit",
+            "move_repetition",
+            "ship_artifact_quality",
+            "speaker_diversity",
+            "verified_claim_ratio"
+        ]
+    );
+    assert!(
+        dims.values()
+            .all(|v| (0.0..=100.0).contains(&v.as_f64().unwrap()))
+    );
+    assert_eq!(first["worst"].as_array().unwrap().len(), 5);
+    // The worst examples come with the judges' rationales.
+    assert!(
+        first["worst"][0]["rationales"].as_object().unwrap().len() == 4,
+        "{}",
+        first["worst"][0]
+    );
+    let calls = first["lm"]["calls"].as_u64().unwrap();
+    let diff = (calls as f64 - planned as f64).abs() / calls as f64;
+    assert!(diff <= 0.10, "plan {planned} vs actual {calls}");
+
+    let second = promptc_in(
+        &repo,
+        &["--lm", "all=sim", "eval", "--split", "val", "--json"],
+    )
+    .json();
+    assert_eq!(second["lm"]["calls"], 0, "a warm re-run made LM calls");
+    assert_eq!(
+        second["lm"]["cache_hits"].as_u64().unwrap(),
+        calls + first["lm"]["cache_hits"].as_u64().unwrap()
+    );
+    assert_eq!(second["score"], first["score"]);
+
+    let stats = promptc_in(&repo, &["cache", "stats", "--json"]).json();
+    assert_eq!(stats["entries"].as_u64().unwrap(), calls);
+    assert!(stats["hits"].as_u64().unwrap() >= calls);
+}
+
+#[test]
+fn combined_judging_makes_one_judge_call_per_example() {
+    let (_d, repo) = example_copy();
+    let m = repo.join("metric.yaml");
+    let text = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace("judge:\n  mode: separate", "judge:\n  mode: combined");
+    std::fs::write(&m, text).unwrap();
+    let run = promptc_in(
+        &repo,
+        &["eval", "--split", "val", "--limit", "20", "--json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["lm"]["roles"]["judge"]["calls"], 20, "{}", j["lm"]);
+    assert_eq!(j["dimensions"].as_object().unwrap().len(), 6);
+    let plan = promptc_in(
+        &repo,
+        &["plan", "--split", "val", "--limit", "20", "--json"],
+    )
+    .json();
+    assert_eq!(plan["lm_calls"]["judge"], 20);
+}
+
+fn context(repo: &std::path::Path) -> Context {
+    Context::load(&Global {
+        config: repo.join("promptc.yaml"),
+        signature: None,
+        lm: vec![],
+    })
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judge_that_fails_a_fifth_of_the_time_gives_the_same_score_as_a_clean_one() {
+    let srv = SimServer::start(ServerOptions {
+        fail_rate: 0.2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (_d, repo) = example_copy();
+    let mut ctx = context(&repo);
+    ctx.config.cache.mode = promptc::config::CacheMode::Off;
+    let examples =
+        promptc::commands::eval::examples(&ctx, promptc::commands::eval::SplitName::Val, Some(25))
+            .unwrap();
+    let (_, program): (_, Program) = promptc::commands::eval::program(&ctx, None).unwrap();
+    let metric = Metric::load(
+        &ctx.resolve(&ctx.sig_cfg.metric),
+        &ctx.signature,
+        Some("persona"),
+    )
+    .unwrap();
+    let run = |config: promptc::config::Config| {
+        let (examples, program, metric) = (&examples, &program, &metric);
+        async move {
+            let lm = LmClient::from_config(&config).unwrap();
+            let ev = Evaluator {
+                lm: &lm,
+                metric,
+                concurrency: 8,
+                max_errors: 0,
+            };
+            let r = ev.evaluate(program, examples, &|_, _| {}).await.unwrap();
+            (r.score, r.dimensions, lm.usage())
+        }
+    };
+    let mut clean = ctx.config.clone();
+    clean.lms.judge.model = "sim-judge".into();
+    let (clean_score, clean_dims, _) = run(clean).await;
+
+    let mut flaky = ctx.config.clone();
+    flaky.apply_lm_overrides(&[format!("judge=openai:sim-judge@{}/v1", srv.url())
+        .parse()
+        .unwrap()]);
+    flaky.lms.judge.max_retries = 8;
+    flaky.lms.judge.retry_backoff_ms = 1;
+    let (flaky_score, flaky_dims, usage) = run(flaky).await;
+    assert_eq!(flaky_score, clean_score);
+    assert_eq!(flaky_dims, clean_dims);
+    let calls = usage.roles["judge"].calls;
+    assert_eq!(calls, 100, "4 judge dimensions × 25 examples");
+    assert!(
+        srv.requests() > calls + 10,
+        "the server failed too rarely to test anything: {} requests",
+        srv.requests()
+    );
+    assert_eq!(usage.roles["judge"].retries, srv.requests() - calls);
+}
+
+#[test]
+fn more_failing_examples_than_max_errors_abort_with_a_clear_error() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt
+        .block_on(SimServer::start(ServerOptions {
+            fail_rate: 1.0,
+            ..Default::default()
+        }))
+        .unwrap();
+    let (_d, repo) = example_copy();
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text = text.replace(
+        "judge: {provider: sim, model: sim, concurrency: 16}",
+        &format!(
+            "judge: {{provider: openai, model: sim-judge, base_url: '{}/v1', max_retries: 0}}",
+            srv.url()
+        ),
+    );
+    text.push_str("\neval:\n  max_errors: 2\n  concurrency: 4\n");
+    std::fs::write(&cfg, text).unwrap();
+    let run = promptc_in(&repo, &["eval", "--split", "val", "--limit", "30"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("evaluation aborted: "),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("examples failed at the LM level, more than eval.max_errors = 2; first: judge LM openai:sim-judge: 503 Service Unavailable"), "{}", run.stderr);
+    // It stopped scheduling: far fewer than 30 examples reached the judge.
+    assert!(srv.requests() < 30, "{} judge requests", srv.requests());
+}
+
+#[test]
+fn unparsable_answers_score_zero_and_are_counted_never_hidden() {
+    let (_d, repo) = example_copy();
+    let script = repo.join("refuse.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ncat > /dev/null\necho 'I would rather not answer in that format.'\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let spec = format!("task=command:refuser@{}", script.display());
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm", &spec, "eval", "--split", "val", "--limit", "6", "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["failed"], 6);
+    assert_eq!(j["n"], 6);
+    assert_eq!(j["score"], 0.0);
+    // One retry with the format reminder per example, and no judge call for an unparsable answer.
+    assert_eq!(j["lm"]["roles"]["task"]["calls"], 12);
+    assert_eq!(j["lm"]["roles"]["judge"]["calls"], 0);
+    assert!(
+        j["worst"][0]["failed"]
+            .as_str()
+            .unwrap()
+            .contains("none of the `=== field ===` headers"),
+        "{}",
+        j["worst"][0]
+    );
+    assert!(run.stderr.contains("failed to parse: 6"), "{}", run.stderr);
+}
+
+#[test]
+fn evaluating_nothing_is_an_input_error() {
+    let (_d, repo) = example_copy();
+    let run = promptc_in(&repo, &["eval", "--split", "val", "--limit", "0"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("no examples to evaluate"),
+        "{}",
+        run.stderr
+    );
+}
