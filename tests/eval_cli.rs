@@ -257,3 +257,59 @@ fn evaluating_nothing_is_an_input_error() {
         run.stderr
     );
 }
+
+#[test]
+fn a_run_killed_midway_resumes_from_its_cache() {
+    let (_d, repo) = example_copy();
+    // A slow task model, so the run is still going when it is killed.
+    let script = repo.join("slow.sh");
+    std::fs::write(&script, "#!/bin/sh\ncat > /dev/null\nsleep 0.2\nprintf '=== utterance ===\\nLet us check E1.\\n\\n=== rhetorical_move ===\\nverify\\n\\n=== end ===\\n'\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let spec = format!("task=command:slow@{}", script.display());
+    // Two examples at a time: about four seconds for forty, so the kill lands midway.
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\neval:\n  concurrency: 2\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_promptc"))
+        .args(["--lm", &spec, "eval", "--split", "val", "--limit", "40"])
+        .current_dir(&repo)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    child.kill().unwrap(); // SIGKILL: no destructor, no flush
+    child.wait().unwrap();
+
+    // The cache survived and holds what was finished; a re-run only makes the rest.
+    let stats = promptc_in(&repo, &["cache", "stats", "--json"]).json();
+    let kept = stats["entries"].as_u64().unwrap();
+    assert!(kept > 0, "nothing was cached before the kill");
+    assert!(
+        kept < 200,
+        "the run finished before it was killed: {kept} entries"
+    );
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm", &spec, "eval", "--split", "val", "--limit", "40", "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["n"], 40);
+    assert!(
+        j["lm"]["cache_hits"].as_u64().unwrap() >= kept,
+        "{}",
+        j["lm"]
+    );
+    assert_eq!(
+        j["lm"]["calls"].as_u64().unwrap() + j["lm"]["cache_hits"].as_u64().unwrap(),
+        40 + 160
+    );
+}
