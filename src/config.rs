@@ -337,7 +337,9 @@ impl Default for OptimizerConfig {
 }
 
 /// The optimizers promptc has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerName {
     /// MIPROv2-style Bayesian search over instructions and demo sets.

@@ -103,6 +103,25 @@ pub enum EvalError {
     Empty,
 }
 
+impl EvalError {
+    /// An LM error outside an evaluation, as an evaluation error (a budget cap
+    /// stays a budget cap).
+    pub fn from_lm(e: LmError) -> EvalError {
+        match e {
+            LmError::Budget(reason) => EvalError::Budget {
+                reason,
+                done: 0,
+                total: 0,
+            },
+            other => EvalError::TooManyErrors {
+                errors: 1,
+                max: 0,
+                first: other.to_string(),
+            },
+        }
+    }
+}
+
 /// Runs evaluations.
 pub struct Evaluator<'a> {
     /// The LMs.

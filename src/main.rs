@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use promptc::commands::eval::SplitName;
 use promptc::commands::{self, Global, Output};
+use promptc::config::OptimizerName;
 use promptc::lm::Role;
 use promptc::lm::spec::LmOverride;
 use promptc::schema::SchemaKind;
@@ -86,6 +87,24 @@ enum Command {
         /// At most this many examples.
         #[arg(long)]
         limit: Option<usize>,
+    },
+    /// Search for a better pack; writes it with a run report and a trial log.
+    Optimize {
+        /// The optimizer (default: the config's).
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerName>,
+        /// Tiny sizes, every step exercised: the first run on a new repository.
+        #[arg(long)]
+        smoke: bool,
+        /// Also optimize the instructions per persona (writes a v3 pack).
+        #[arg(long)]
+        per_persona: bool,
+        /// Output folder (default .promptc/runs/<signature> beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue a killed run from its trial log and the cache.
+        #[arg(long)]
+        resume: bool,
     },
     /// Talk to the configured LMs.
     Lm {
@@ -211,6 +230,26 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Plan { pack, split, limit } => {
             let ctx = commands::Context::load(&g)?;
             commands::eval::plan(&ctx, pack.as_deref(), *split, *limit)
+        }
+        Command::Optimize {
+            optimizer,
+            smoke,
+            per_persona,
+            out,
+            resume,
+        } => {
+            let ctx = commands::Context::load(&g)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let args = commands::optimize::OptimizeArgs {
+                optimizer: *optimizer,
+                smoke: *smoke,
+                per_persona: *per_persona,
+                out: out.clone(),
+                resume: *resume,
+            };
+            rt.block_on(commands::optimize::optimize(&ctx, &args))
         }
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;

@@ -333,6 +333,68 @@ fn parse_json(sig: &Signature, text: &str) -> Option<Vec<(String, Value)>> {
     )
 }
 
+/// What running the program on one example gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    /// Typed outputs.
+    Parsed(Map<String, Value>),
+    /// The answer could not be read, even after a reminder of the format.
+    Failed {
+        /// Why the last answer could not be parsed.
+        reason: String,
+    },
+}
+
+/// Runs the program: the adapter's messages through the task LM, the answer
+/// parsed back. A parse failure is retried once, with the model's answer and a
+/// reminder of the format appended to the conversation.
+pub async fn predict(
+    lm: &crate::lm::LmClient,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+) -> Result<Prediction, crate::lm::LmError> {
+    predict_as(lm, crate::lm::Role::Task, sig, system, inputs, 0).await
+}
+
+/// [`predict`] with another role's LM (promptc's own prompts run on the
+/// proposer) and a sample index (k proposals from one prompt are k samples).
+pub async fn predict_as(
+    lm: &crate::lm::LmClient,
+    role: crate::lm::Role,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+    sample: u32,
+) -> Result<Prediction, crate::lm::LmError> {
+    use crate::lm::LmRequest;
+    let request = |msgs: Vec<Message>| LmRequest {
+        sample,
+        ..LmRequest::new(msgs)
+    };
+    let mut msgs = messages(sig, system, inputs);
+    let first = lm.complete(role, request(msgs.clone())).await?;
+    let problem = match parse_completion(sig, &first.text) {
+        Ok(out) => return Ok(Prediction::Parsed(out)),
+        Err(e) => e,
+    };
+    msgs.push(Message {
+        role: ChatRole::Assistant,
+        content: first.text,
+    });
+    msgs.push(Message {
+        role: ChatRole::User,
+        content: render_reminder(sig, &problem),
+    });
+    let second = lm.complete(role, request(msgs)).await?;
+    Ok(match parse_completion(sig, &second.text) {
+        Ok(out) => Prediction::Parsed(out),
+        Err(e) => Prediction::Failed {
+            reason: e.to_string(),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,51 +493,4 @@ mod tests {
             ParseError::Missing(vec!["utterance".into()])
         );
     }
-}
-
-/// What running the program on one example gave.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prediction {
-    /// Typed outputs.
-    Parsed(Map<String, Value>),
-    /// The answer could not be read, even after a reminder of the format.
-    Failed {
-        /// Why the last answer could not be parsed.
-        reason: String,
-    },
-}
-
-/// Runs the program: the adapter's messages through the task LM, the answer
-/// parsed back. A parse failure is retried once, with the model's answer and a
-/// reminder of the format appended to the conversation.
-pub async fn predict(
-    lm: &crate::lm::LmClient,
-    sig: &Signature,
-    system: &str,
-    inputs: &Map<String, Value>,
-) -> Result<Prediction, crate::lm::LmError> {
-    use crate::lm::{LmRequest, Role};
-    let mut msgs = messages(sig, system, inputs);
-    let first = lm
-        .complete(Role::Task, LmRequest::new(msgs.clone()))
-        .await?;
-    let problem = match parse_completion(sig, &first.text) {
-        Ok(out) => return Ok(Prediction::Parsed(out)),
-        Err(e) => e,
-    };
-    msgs.push(Message {
-        role: ChatRole::Assistant,
-        content: first.text,
-    });
-    msgs.push(Message {
-        role: ChatRole::User,
-        content: render_reminder(sig, &problem),
-    });
-    let second = lm.complete(Role::Task, LmRequest::new(msgs)).await?;
-    Ok(match parse_completion(sig, &second.text) {
-        Ok(out) => Prediction::Parsed(out),
-        Err(e) => Prediction::Failed {
-            reason: e.to_string(),
-        },
-    })
 }

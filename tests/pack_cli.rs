@@ -271,3 +271,27 @@ fn a_broken_signature_file_is_reported_with_its_key() {
         "{p}"
     );
 }
+
+#[test]
+fn built_in_prompt_packs_match_their_source() {
+    for (name, embedded) in promptc::prompts::BUILT_IN {
+        let built = promptc::prompts::build(&root().join("packs/src"), name).unwrap();
+        if std::env::var_os("PROMPTC_BLESS").is_some() {
+            std::fs::write(root().join(format!("packs/{name}.json")), built.to_json()).unwrap();
+            continue;
+        }
+        assert!(
+            built.to_json() == embedded,
+            "packs/{name}.json drifted from packs/src/{name}/; rebuild with PROMPTC_BLESS=1 cargo test --test pack_cli built_in"
+        );
+        // Each is a valid pack that the adapter renders with its instructions.
+        let pack = promptc::prompts::load(name, None).unwrap();
+        assert!(
+            pack.prompt()
+                .unwrap()
+                .rendered
+                .system
+                .contains("# Instructions")
+        );
+    }
+}

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod eval;
 pub mod lm;
+pub mod optimize;
 pub mod pack;
 pub mod traces;
 

@@ -760,9 +760,36 @@ const VERBOSE: &str = "Remember that collaboration is a journey and every voice 
 fn propose(req: &LmRequest) -> String {
     let prompt = req.flatten();
     let mut dice = Dice::new(&[&prompt, &req.sample.to_string(), "proposer"]);
-    let Some(current) = between(&prompt, "<current_instruction>", "</current_instruction>") else {
-        return summarize(&prompt);
-    };
+    let system = text_of(req, ChatRole::System);
+    let spec = output_spec(&system);
+    if !spec.is_empty() {
+        // An adapter prompt (promptc's own proposer, reflector or summarizer packs).
+        let inputs: HashMap<String, String> =
+            fields(&text_of(req, ChatRole::User)).into_iter().collect();
+        let mut answer = String::new();
+        for (name, _) in &spec {
+            let value = match (name.as_str(), inputs.get("current_instruction")) {
+                ("instruction", Some(current)) => rewrite(current, &prompt, &mut dice),
+                ("diagnosis", _) => "(sim) The low-scoring answers state facts the evidence does not back, and the instruction never forbids it.".to_string(),
+                _ => summarize(&prompt),
+            };
+            answer.push_str(&format!("=== {name} ===\n{value}\n\n"));
+        }
+        answer.push_str("=== end ===");
+        return answer;
+    }
+    match between(&prompt, "<current_instruction>", "</current_instruction>") {
+        Some(current) => format!(
+            "<instruction>\n{}\n</instruction>",
+            rewrite(current, &prompt, &mut dice)
+        ),
+        None => summarize(&prompt),
+    }
+}
+
+/// A seeded rewrite of `current` that adds and drops the elements the task
+/// simulator rewards: better or worse, never the same twice in a row.
+fn rewrite(current: &str, prompt: &str, dice: &mut Dice) -> String {
     let has = Features::of_instructions(
         current,
         &[
@@ -792,14 +819,13 @@ fn propose(req: &LmRequest) -> String {
             dice.next() < 0.45
         };
     }
-    if tip.contains("tip: keep it simple") || tip.contains("simple") && dice.next() < 0.5 {
+    if tip.contains("keep it simple") && dice.next() < 0.5 {
         want_numbered = false;
     }
     let roll = dice.next();
     if roll < 0.08 {
         // A lazy rewrite: most of what made the instruction work is gone.
-        return "<instruction>\nBe helpful and concise, and answer in character.\n</instruction>"
-            .into();
+        return "Be helpful and concise, and answer in character.".into();
     }
     // Keep the first paragraph of the current instruction as the core.
     let core = current
@@ -825,7 +851,7 @@ fn propose(req: &LmRequest) -> String {
         parts.push(VERBOSE.into());
         parts.push(VERBOSE.replace("Remember", "Above all, remember"));
     }
-    format!("<instruction>\n{}\n</instruction>", parts.join("\n\n"))
+    parts.join("\n\n")
 }
 
 fn summarize(prompt: &str) -> String {

@@ -1,0 +1,358 @@
+//! MIPROv2-style search: demo sets, grounded instruction proposals, then TPE
+//! over (instruction, demo set) with minibatch scoring and periodic full
+//! evaluation of the most promising untested combination.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use super::tpe::Tpe;
+use super::{
+    Context, OptimizeError, Outcome, Progress, Scorer, demo, describe, examples_json, rng,
+    run_prompt,
+};
+use crate::eval::EvalError;
+use crate::pack::Demo;
+use crate::traces::Turn;
+
+/// One direction per proposal, drawn at random: variety in the candidates is
+/// what gives the search something to choose from.
+pub const TIPS: [(&str, &str); 6] = [
+    (
+        "creative",
+        "Try an unusual angle: an instruction that approaches the task differently from the current one.",
+    ),
+    (
+        "simple",
+        "Keep it simple: a short, clear instruction with only the rules that matter most.",
+    ),
+    (
+        "description",
+        "Make the instruction descriptive: say what each input that matters is for and how to use it.",
+    ),
+    (
+        "high_stakes",
+        "Frame the task as high-stakes: spell out what a bad answer would cost and what must never happen.",
+    ),
+    (
+        "persona",
+        "Anchor the answer in who is speaking: the instruction should make the voice and expertise unmistakable.",
+    ),
+    ("none", ""),
+];
+
+fn map(pairs: &[(&str, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect()
+}
+
+/// Stops cleanly on a budget cap; everything else is an error.
+fn budget(e: EvalError) -> Result<String, OptimizeError> {
+    match e {
+        EvalError::Budget { reason, .. } => Ok(reason),
+        other => Err(other.into()),
+    }
+}
+
+/// The demo sets: zero-shot, today's demos, labelled-only, then bootstrapped.
+/// Returns the sets and the index of today's.
+pub async fn demo_sets(
+    ctx: &Context<'_>,
+    scorer: &Scorer<'_>,
+) -> Result<(Vec<Vec<Demo>>, usize), OptimizeError> {
+    let s = ctx.settings;
+    let mut sets: Vec<Vec<Demo>> = vec![Vec::new()];
+    let mut base_idx = 0;
+    if !ctx.base_demos.is_empty() {
+        sets.push(ctx.base_demos.to_vec());
+        base_idx = 1;
+    }
+    if ctx.train.is_empty() || sets.len() >= s.num_demo_sets {
+        return Ok((sets, base_idx));
+    }
+    let labelled = |k: u64, exclude: &[String], n: usize| -> Vec<Demo> {
+        let mut idx: Vec<usize> = (0..ctx.train.len())
+            .filter(|i| !exclude.contains(&ctx.train[*i].id.0))
+            .collect();
+        rng(s.seed, "labelled", k).shuffle(&mut idx);
+        idx.into_iter()
+            .take(n)
+            .map(|i| demo(&ctx.train[i], ctx.train[i].outputs.clone()))
+            .collect()
+    };
+    sets.push(labelled(0, &[], s.max_labeled_demos));
+
+    // Bootstrapping: run today's program over a pool of train once, concurrently,
+    // and keep the answers the metric scores well as demos.
+    let bootstrapped = s.num_demo_sets.saturating_sub(sets.len());
+    if bootstrapped > 0 {
+        let mut pool: Vec<Turn> = ctx.train.to_vec();
+        rng(s.seed, "bootstrap-pool", 0).shuffle(&mut pool);
+        pool.truncate((bootstrapped * s.max_bootstrapped_demos * 3).max(16));
+        let program = scorer.program(ctx.base_instructions, ctx.base_demos);
+        let scores = scorer.scores(&program, &pool).await?;
+        let mean = scores.iter().map(|x| x.score).sum::<f64>() / scores.len().max(1) as f64;
+        let threshold = mean.max(50.0);
+        let passing: Vec<(&Turn, Map<String, Value>)> = scores
+            .iter()
+            .filter(|x| x.failed.is_none() && x.score >= threshold)
+            .filter_map(|x| Some((pool.iter().find(|t| t.id.0 == x.id)?, x.prediction.clone()?)))
+            .collect();
+        for k in 0..bootstrapped {
+            let mut chosen: Vec<(&Turn, Map<String, Value>)> = passing.clone();
+            rng(s.seed, "bootstrap-set", k as u64).shuffle(&mut chosen);
+            chosen.truncate(s.max_bootstrapped_demos);
+            let mut set: Vec<Demo> = chosen.into_iter().map(|(t, out)| demo(t, out)).collect();
+            if set.len() < s.max_labeled_demos {
+                let ids: Vec<String> = set.iter().map(|d| d.trace_id.0.clone()).collect();
+                set.extend(labelled(
+                    k as u64 + 1,
+                    &ids,
+                    s.max_labeled_demos - set.len(),
+                ));
+            }
+            sets.push(set);
+        }
+    }
+    Ok((sets, base_idx))
+}
+
+/// The grounded proposer: candidate 0 is today's instruction, the others are
+/// proposals from a dataset summary, the program's description, demos and a tip.
+pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String>, OptimizeError> {
+    let s = ctx.settings;
+    let description = describe(ctx.signature);
+    let mut candidates = vec![ctx.base_instructions.to_string()];
+    if s.num_candidates <= 1 {
+        return Ok(candidates);
+    }
+    // The dataset summary, built over a few batches of train.
+    let mut shuffled: Vec<&Turn> = ctx.train.iter().collect();
+    rng(s.seed, "summary", 0).shuffle(&mut shuffled);
+    let mut observations = String::new();
+    for (b, batch) in shuffled.chunks(8).take(3).enumerate() {
+        let inputs = map(&[
+            ("program_description", description.clone()),
+            ("examples", examples_json(batch, 400)),
+            ("previous_observations", observations.clone()),
+        ]);
+        if let Some(out) = run_prompt(ctx.lm, &ctx.prompts.summarize, inputs, b as u32).await?
+            && let Some(Value::String(o)) = out.get("observations")
+        {
+            if !observations.is_empty() {
+                observations.push('\n');
+            }
+            observations.push_str(o.trim());
+        }
+    }
+    let calls = (1..s.num_candidates).map(|i| {
+        let mut r = rng(s.seed, "tip", i as u64);
+        let (_, tip) = TIPS[r.usize(..TIPS.len())];
+        let shown: Vec<&Demo> = sets
+            .iter()
+            .filter(|set| !set.is_empty())
+            .nth(i % sets.iter().filter(|set| !set.is_empty()).count().max(1))
+            .map(|set| set.iter().take(3).collect())
+            .unwrap_or_default();
+        let demo_turns: Vec<Turn> = shown
+            .iter()
+            .map(|d| Turn {
+                id: d.trace_id.clone(),
+                thread: String::new(),
+                workspace: None,
+                ts: None,
+                persona: None,
+                clean: true,
+                inputs: d.inputs.clone(),
+                outputs: d.outputs.clone(),
+            })
+            .collect();
+        let inputs = map(&[
+            ("program_description", description.clone()),
+            ("dataset_summary", observations.clone()),
+            (
+                "demos",
+                examples_json(&demo_turns.iter().collect::<Vec<_>>(), 400),
+            ),
+            ("current_instruction", ctx.base_instructions.to_string()),
+            ("previous_attempts", String::new()),
+            ("tip", tip.to_string()),
+        ]);
+        async move { run_prompt(ctx.lm, &ctx.prompts.propose, inputs, i as u32).await }
+    });
+    for out in futures::future::try_join_all(calls)
+        .await?
+        .into_iter()
+        .flatten()
+    {
+        if let Some(Value::String(text)) = out.get("instruction") {
+            let text = text.trim().to_string();
+            if !text.is_empty() && !candidates.contains(&text) {
+                candidates.push(text);
+            }
+        }
+    }
+    Ok(candidates)
+}
+
+/// The whole MIPRO run.
+pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
+    let s = ctx.settings;
+    let scorer = Scorer::new(ctx);
+    let report = |trial: usize, best: f64, phase: &'static str| {
+        (ctx.progress)(&Progress {
+            trial,
+            total: s.num_trials,
+            best,
+            phase,
+        })
+    };
+
+    report(0, 0.0, "bootstrapping demos");
+    let (sets, base_idx) = demo_sets(ctx, &scorer).await?;
+    report(0, 0.0, "proposing instructions");
+    let candidates = propose(ctx, &sets).await?;
+    if let Ok(mut log) = ctx.log.lock() {
+        let ids: Vec<Vec<&str>> = sets
+            .iter()
+            .map(|set| set.iter().map(|d| d.trace_id.0.as_str()).collect())
+            .collect();
+        if log
+            .replay("candidates", "type", &json!("candidates"))
+            .is_none()
+        {
+            log.write(json!({"type": "candidates", "instructions": candidates, "demo_sets": ids}));
+        }
+    }
+
+    let full_eval = |i: usize, d: usize| {
+        let scorer = &scorer;
+        let (sets, candidates) = (&sets, &candidates);
+        async move {
+            let key = json!(format!("{i}:{d}"));
+            let replayed = ctx.log.lock().ok().and_then(|l| {
+                l.replay("full", "combo", &key)
+                    .and_then(|v| v["score"].as_f64())
+            });
+            if let Some(score) = replayed {
+                return Ok::<f64, EvalError>(score);
+            }
+            let program = scorer.program(&candidates[i], &sets[d]);
+            let score = scorer.mean(&program, ctx.val).await?;
+            if let Ok(mut log) = ctx.log.lock() {
+                log.write(json!({"type": "full", "combo": key, "instruction": i, "demos": d, "score": score}));
+            }
+            Ok(score)
+        }
+    };
+
+    let mut full: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut stopped = None;
+    let baseline = match full_eval(0, base_idx).await {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(budget(e).map(|r| {
+                OptimizeError::Log(format!(
+                    "budget exhausted before the baseline was scored: {r}"
+                ))
+            })?);
+        }
+    };
+    full.insert((0, base_idx), baseline);
+    let mut best = ((0, base_idx), baseline);
+    report(0, baseline, "searching");
+
+    let tpe = Tpe::new(vec![candidates.len(), sets.len()]);
+    let minibatch = ctx.val.len() > s.minibatch_size;
+    let mut history: Vec<(Vec<usize>, f64)> = Vec::new();
+    let mut by_combo: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+    let mut trials = 0;
+    for t in 0..s.num_trials {
+        let replayed = ctx.log.lock().ok().and_then(|l| {
+            l.replay("trial", "trial", &json!(t)).and_then(|v| {
+                Some((
+                    v["instruction"].as_u64()? as usize,
+                    v["demos"].as_u64()? as usize,
+                    v["score"].as_f64()?,
+                ))
+            })
+        });
+        let (i, d, score) = match replayed {
+            Some(x) => x,
+            None => {
+                let mut r = rng(s.seed, "trial", t as u64);
+                let p = tpe.suggest(&history, &mut r);
+                let batch: Vec<Turn> = if minibatch {
+                    let mut idx: Vec<usize> = (0..ctx.val.len()).collect();
+                    r.shuffle(&mut idx);
+                    idx.into_iter()
+                        .take(s.minibatch_size)
+                        .map(|k| ctx.val[k].clone())
+                        .collect()
+                } else {
+                    ctx.val.to_vec()
+                };
+                let program = scorer.program(&candidates[p[0]], &sets[p[1]]);
+                let score = match scorer.mean(&program, &batch).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        stopped = Some(budget(e)?);
+                        break;
+                    }
+                };
+                if let Ok(mut log) = ctx.log.lock() {
+                    log.write(json!({"type": "trial", "trial": t, "instruction": p[0], "demos": p[1], "score": score, "examples": batch.len(), "full": !minibatch}));
+                }
+                (p[0], p[1], score)
+            }
+        };
+        trials += 1;
+        history.push((vec![i, d], score));
+        by_combo.entry((i, d)).or_default().push(score);
+        if !minibatch {
+            full.insert((i, d), score);
+            if score > best.1 {
+                best = ((i, d), score);
+            }
+        } else if (t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials {
+            // The best-by-mean combination not yet scored on all of val.
+            let next = by_combo
+                .iter()
+                .filter(|(c, _)| !full.contains_key(*c))
+                .map(|(c, v)| (*c, v.iter().sum::<f64>() / v.len() as f64))
+                .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
+            if let Some(((ci, cd), _)) = next {
+                match full_eval(ci, cd).await {
+                    Ok(v) => {
+                        full.insert((ci, cd), v);
+                        if v > best.1 {
+                            best = ((ci, cd), v);
+                        }
+                    }
+                    Err(e) => {
+                        stopped = Some(budget(e)?);
+                        break;
+                    }
+                }
+            }
+        }
+        report(t + 1, best.1, "searching");
+    }
+    let ((wi, wd), best_val) = best;
+    let mut full_scores: Vec<(usize, usize, f64)> =
+        full.into_iter().map(|((i, d), v)| (i, d, v)).collect();
+    full_scores.sort_by_key(|a| (a.0, a.1));
+    Ok(Outcome {
+        instructions: candidates[wi].clone(),
+        demos: sets[wd].clone(),
+        baseline_val: baseline,
+        best_val,
+        trials,
+        candidates,
+        full_scores,
+        winner: (wi, wd),
+        stopped,
+    })
+}

@@ -1,0 +1,355 @@
+//! Optimizers: MIPROv2-style search over (instruction, demo set) and
+//! GEPA-style reflective evolution of the instruction.
+//!
+//! Both start from the pack running today and choose their winner on full
+//! validation scores only, so the worst outcome is the pack you already have.
+//! Every step is seeded and every LM call cached, and the trial log is written
+//! as the run goes, so a killed run resumes to the identical result.
+
+pub mod gepa;
+pub mod log;
+pub mod mipro;
+pub mod tpe;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::{OptimizerConfig, OptimizerName};
+use crate::eval::{EvalError, EvalReport, Evaluator, Program};
+use crate::lm::{LmClient, LmError, Role};
+use crate::metric::{ExampleScore, Metric};
+use crate::pack::{Demo, Pack};
+use crate::program::{Prediction, predict_as, render_system, render_value};
+use crate::signature::Signature;
+use crate::traces::Turn;
+
+pub use log::TrialLog;
+
+/// The knobs of one run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Settings {
+    /// `mipro` or `gepa`.
+    pub optimizer: OptimizerName,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// Instruction candidates (candidate 0 is the current instruction).
+    pub num_candidates: usize,
+    /// Search trials (MIPRO) or reflection iterations (GEPA).
+    pub num_trials: usize,
+    /// Demo sets.
+    pub num_demo_sets: usize,
+    /// Val examples per trial.
+    pub minibatch_size: usize,
+    /// A full val evaluation every this many trials.
+    pub full_eval_every: usize,
+    /// Bootstrapped demos per set.
+    pub max_bootstrapped_demos: usize,
+    /// Labelled demos per set.
+    pub max_labeled_demos: usize,
+    /// GEPA: train examples per reflection.
+    pub reflection_minibatch: usize,
+}
+
+impl Settings {
+    /// From the config, or the smoke preset: tiny sizes, full evaluation, every step exercised.
+    pub fn from_config(c: &OptimizerConfig, optimizer: OptimizerName, smoke: bool) -> Settings {
+        if smoke {
+            return Settings {
+                optimizer,
+                seed: c.seed,
+                num_candidates: 2,
+                num_trials: 3,
+                num_demo_sets: 3,
+                minibatch_size: 8,
+                full_eval_every: 1,
+                max_bootstrapped_demos: 2,
+                max_labeled_demos: 2,
+                reflection_minibatch: 3,
+            };
+        }
+        Settings {
+            optimizer,
+            seed: c.seed,
+            num_candidates: c.num_candidates as usize,
+            num_trials: c.num_trials as usize,
+            num_demo_sets: c.num_demo_sets as usize,
+            minibatch_size: c.minibatch_size as usize,
+            full_eval_every: c.full_eval_every.max(1) as usize,
+            max_bootstrapped_demos: c.max_bootstrapped_demos as usize,
+            max_labeled_demos: c.max_labeled_demos as usize,
+            reflection_minibatch: 3,
+        }
+    }
+}
+
+/// Why a run could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimizeError {
+    /// An evaluation failed beyond its tolerance.
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    /// An LM call failed for good.
+    #[error(transparent)]
+    Lm(#[from] LmError),
+    /// The trial log could not be used.
+    #[error("{0}")]
+    Log(String),
+}
+
+/// What a run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The winning instruction.
+    pub instructions: String,
+    /// The winning demos.
+    pub demos: Vec<Demo>,
+    /// Full val score of the pack running today.
+    pub baseline_val: f64,
+    /// Full val score of the winner (≥ baseline).
+    pub best_val: f64,
+    /// Trials (MIPRO) or reflection iterations (GEPA) run.
+    pub trials: usize,
+    /// Every instruction candidate, candidate 0 first.
+    pub candidates: Vec<String>,
+    /// Full val scores by (instruction, demo set).
+    pub full_scores: Vec<(usize, usize, f64)>,
+    /// The winner's (instruction, demo set).
+    pub winner: (usize, usize),
+    /// Why the run stopped early, if it did (budget).
+    pub stopped: Option<String>,
+}
+
+/// Progress of a run, for the one updating line.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Current trial.
+    pub trial: usize,
+    /// Trials planned.
+    pub total: usize,
+    /// Best full val score so far.
+    pub best: f64,
+    /// What the run is doing.
+    pub phase: &'static str,
+}
+
+/// What an optimizer works with.
+pub struct Context<'a> {
+    /// The LMs.
+    pub lm: &'a LmClient,
+    /// The metric.
+    pub metric: &'a Metric,
+    /// The contract.
+    pub signature: &'a Signature,
+    /// Training examples.
+    pub train: &'a [Turn],
+    /// Validation examples.
+    pub val: &'a [Turn],
+    /// The pack running today (instructions and demos).
+    pub base_instructions: &'a str,
+    /// The pack's demos.
+    pub base_demos: &'a [Demo],
+    /// Settings.
+    pub settings: &'a Settings,
+    /// Examples scored at once.
+    pub concurrency: usize,
+    /// LM-level failures tolerated per evaluation.
+    pub max_errors: usize,
+    /// promptc's own prompts (summarize_dataset, propose_instruction, reflect).
+    pub prompts: &'a OwnPrompts,
+    /// Where trials are written as they happen.
+    pub log: &'a Mutex<TrialLog>,
+    /// Called after each step.
+    pub progress: &'a (dyn Fn(&Progress) + Sync),
+}
+
+/// promptc's own prompt packs, ready to run.
+pub struct OwnPrompts {
+    /// The dataset summarizer.
+    pub summarize: Program,
+    /// The instruction proposer.
+    pub propose: Program,
+    /// The GEPA reflector.
+    pub reflect: Program,
+}
+
+impl OwnPrompts {
+    /// The built-in prompts (or the given replacements).
+    pub fn load() -> Result<OwnPrompts, String> {
+        let get = |name: &str| -> Result<Program, String> {
+            let pack: Pack = crate::prompts::load(name, None)?;
+            Program::from_pack(&pack)
+                .ok_or_else(|| format!("built-in prompt {name} is not a v2 pack"))
+        };
+        Ok(OwnPrompts {
+            summarize: get("summarize_dataset")?,
+            propose: get("propose_instruction")?,
+            reflect: get("reflect")?,
+        })
+    }
+}
+
+/// Scores programs, remembering every example score of the run so that a
+/// full evaluation reuses what minibatches already measured.
+pub struct Scorer<'a> {
+    ctx: &'a Context<'a>,
+    memo: Mutex<HashMap<(String, String), ExampleScore>>,
+}
+
+impl<'a> Scorer<'a> {
+    /// A scorer for a run.
+    pub fn new(ctx: &'a Context<'a>) -> Scorer<'a> {
+        Scorer {
+            ctx,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The program of an instruction and demos.
+    pub fn program(&self, instructions: &str, demos: &[Demo]) -> Program {
+        Program {
+            signature: self.ctx.signature.clone(),
+            system: render_system(self.ctx.signature, instructions, demos),
+            persona_systems: Default::default(),
+        }
+    }
+
+    /// Per-example scores of a program on examples, in order.
+    pub async fn scores(
+        &self,
+        program: &Program,
+        examples: &[Turn],
+    ) -> Result<Vec<ExampleScore>, EvalError> {
+        let key = |ex: &Turn| (program.system.clone(), ex.id.0.clone());
+        let todo: Vec<Turn> = {
+            let memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+            examples
+                .iter()
+                .filter(|ex| !memo.contains_key(&key(ex)))
+                .cloned()
+                .collect()
+        };
+        if !todo.is_empty() {
+            let ev = Evaluator {
+                lm: self.ctx.lm,
+                metric: self.ctx.metric,
+                concurrency: self.ctx.concurrency,
+                max_errors: self.ctx.max_errors,
+            };
+            let report: EvalReport = ev.evaluate(program, &todo, &|_, _| {}).await?;
+            let mut memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+            for s in report.examples {
+                if let Some(ex) = todo.iter().find(|e| e.id.0 == s.id) {
+                    memo.insert(key(ex), s);
+                }
+            }
+        }
+        let memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+        // Examples lost to (tolerated) LM errors are left out, as in an evaluation.
+        Ok(examples
+            .iter()
+            .filter_map(|ex| memo.get(&key(ex)).cloned())
+            .collect())
+    }
+
+    /// Mean score on 0..100.
+    pub async fn mean(&self, program: &Program, examples: &[Turn]) -> Result<f64, EvalError> {
+        let s = self.scores(program, examples).await?;
+        Ok(if s.is_empty() {
+            0.0
+        } else {
+            s.iter().map(|x| x.score).sum::<f64>() / s.len() as f64
+        })
+    }
+}
+
+/// Runs one of promptc's own prompts on the proposer LM; `None` when its
+/// answer could not be parsed.
+pub async fn run_prompt(
+    lm: &LmClient,
+    program: &Program,
+    inputs: Map<String, Value>,
+    sample: u32,
+) -> Result<Option<Map<String, Value>>, LmError> {
+    Ok(
+        match predict_as(
+            lm,
+            Role::Proposer,
+            &program.signature,
+            &program.system,
+            &inputs,
+            sample,
+        )
+        .await?
+        {
+            Prediction::Parsed(out) => Some(out),
+            Prediction::Failed { reason } => {
+                tracing::warn!("{} answer unreadable: {reason}", program.signature.name);
+                None
+            }
+        },
+    )
+}
+
+/// The signature in words, for promptc's own prompts.
+pub fn describe(sig: &Signature) -> String {
+    let mut s = format!("{}\n\nInputs:\n", sig.description.trim());
+    for (n, f) in &sig.inputs {
+        s.push_str(&format!("- {n}: {}\n", f.desc));
+    }
+    s.push_str("Outputs:\n");
+    for (n, f) in &sig.outputs {
+        match &f.enum_values {
+            Some(v) => s.push_str(&format!("- {n}: {} (one of: {})\n", f.desc, v.join(", "))),
+            None => s.push_str(&format!("- {n}: {}\n", f.desc)),
+        }
+    }
+    s
+}
+
+/// Examples as compact JSON for a prompt, each value shortened, so that a
+/// batch stays a bounded size whatever the traces hold.
+pub fn examples_json(examples: &[&Turn], max_value_chars: usize) -> String {
+    let short = |m: &Map<String, Value>| -> Map<String, Value> {
+        m.iter()
+            .map(|(k, v)| {
+                let t = render_value(Some(v));
+                let t = if t.chars().count() > max_value_chars {
+                    format!("{}…", t.chars().take(max_value_chars).collect::<String>())
+                } else {
+                    t
+                };
+                (k.clone(), Value::String(t))
+            })
+            .collect()
+    };
+    let list: Vec<Value> = examples
+        .iter()
+        .map(|e| json!({"inputs": short(&e.inputs), "answer": short(&e.outputs)}))
+        .collect();
+    Value::Array(list).to_string()
+}
+
+/// A demo from a turn, with the given outputs.
+pub fn demo(turn: &Turn, outputs: Map<String, Value>) -> Demo {
+    Demo {
+        trace_id: turn.id.clone(),
+        inputs: turn.inputs.clone(),
+        outputs,
+    }
+}
+
+/// A seeded RNG for one named step of a run.
+pub fn rng(seed: u64, step: &str, index: u64) -> fastrand::Rng {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(seed.to_le_bytes());
+    h.update(step.as_bytes());
+    h.update(index.to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    fastrand::Rng::with_seed(u64::from_le_bytes(b))
+}
