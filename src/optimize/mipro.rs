@@ -56,18 +56,18 @@ fn budget(e: EvalError) -> Result<String, OptimizeError> {
     }
 }
 
-/// The demo sets: zero-shot, today's demos, labelled-only, then bootstrapped.
+/// The demo sets: today's demos, zero-shot, labelled-only, then bootstrapped.
 /// Returns the sets and the index of today's.
 pub async fn demo_sets(
     ctx: &Context<'_>,
     scorer: &Scorer<'_>,
 ) -> Result<(Vec<Vec<Demo>>, usize), OptimizeError> {
     let s = ctx.settings;
-    let mut sets: Vec<Vec<Demo>> = vec![Vec::new()];
-    let mut base_idx = 0;
-    if !ctx.base_demos.is_empty() {
-        sets.push(ctx.base_demos.to_vec());
-        base_idx = 1;
+    // Today's demos first, so that combination (0, 0) is the pack running today.
+    let mut sets: Vec<Vec<Demo>> = vec![ctx.base_demos.to_vec()];
+    let base_idx = 0;
+    if !ctx.base_demos.is_empty() && s.num_demo_sets > 1 {
+        sets.push(Vec::new());
     }
     if ctx.train.is_empty() || sets.len() >= s.num_demo_sets {
         return Ok((sets, base_idx));
