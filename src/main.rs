@@ -76,8 +76,15 @@ enum Command {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Estimate the LM calls, tokens and cost of an evaluation before running it.
+    /// Estimate the LM calls, tokens and cost of an evaluation (or, with
+    /// --optimizer, of an optimizer run) before running it.
     Plan {
+        /// Plan an optimizer run instead of an evaluation.
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerName>,
+        /// With --optimizer: the smoke preset.
+        #[arg(long)]
+        smoke: bool,
         /// The pack (default: the signature's configured pack).
         #[arg(long)]
         pack: Option<PathBuf>,
@@ -227,9 +234,18 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
                 .build()?;
             rt.block_on(commands::eval::eval(&ctx, pack.as_deref(), *split, *limit))
         }
-        Command::Plan { pack, split, limit } => {
+        Command::Plan {
+            optimizer,
+            smoke,
+            pack,
+            split,
+            limit,
+        } => {
             let ctx = commands::Context::load(&g)?;
-            commands::eval::plan(&ctx, pack.as_deref(), *split, *limit)
+            match optimizer {
+                Some(o) => commands::eval::plan_optimizer(&ctx, *o, *smoke),
+                None => commands::eval::plan(&ctx, pack.as_deref(), *split, *limit),
+            }
         }
         Command::Optimize {
             optimizer,

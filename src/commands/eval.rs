@@ -243,6 +243,77 @@ fn worst(report: &EvalReport, n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// `plan --optimizer O [--smoke]`: the LM calls of an optimizer run, an upper
+/// bound for a cold cache (minibatch examples scored again in a full
+/// evaluation are not called twice, so a run usually makes fewer).
+pub fn plan_optimizer(
+    ctx: &Context,
+    name: crate::config::OptimizerName,
+    smoke: bool,
+) -> anyhow::Result<Output> {
+    use crate::config::OptimizerName;
+    let base = pack::load(&ctx.resolve(&ctx.sig_cfg.pack), Some(&ctx.signature))?;
+    let data = crate::commands::optimize::run_data(ctx, &base.pack, smoke)?;
+    let s = crate::optimize::Settings::from_config(&ctx.config.optimizer, name, smoke);
+    let metric = Metric::load(
+        &ctx.resolve(&ctx.sig_cfg.metric),
+        &ctx.signature,
+        ctx.sig_cfg.persona_field.as_deref(),
+    )?;
+    let j = metric.judge_calls_per_example();
+    let (train, val) = (data.train.len(), data.val.len());
+    // Examples scored, each one task call and `j` judge calls.
+    let (examples, proposer) = match name {
+        OptimizerName::Mipro => {
+            let base_sets = if base.pack.prompt().is_some_and(|p| !p.demos.is_empty()) {
+                2
+            } else {
+                1
+            };
+            let boot_sets = s.num_demo_sets.saturating_sub(base_sets + 1);
+            let bootstrap = if boot_sets > 0 {
+                train.min((boot_sets * s.max_bootstrapped_demos * 3).max(16))
+            } else {
+                0
+            };
+            let trials = if val > s.minibatch_size {
+                s.num_trials * s.minibatch_size + s.num_trials.div_ceil(s.full_eval_every) * val
+            } else {
+                s.num_trials * val
+            };
+            let summaries = train.div_ceil(8).min(3);
+            (
+                bootstrap + val + trials,
+                summaries + s.num_candidates.saturating_sub(1),
+            )
+        }
+        OptimizerName::Gepa => {
+            // Parent and child on a minibatch each time; a kept child on all of val
+            // (counted here as if every child were kept).
+            (
+                val + s.num_trials * (2 * s.reflection_minibatch + val),
+                s.num_trials,
+            )
+        }
+    };
+    let json = json!({
+        "lm_calls": {"task": examples, "judge": examples * j, "proposer": proposer},
+        "cost_usd": Value::Null,
+        "optimizer": name,
+        "smoke": smoke,
+        "train": train,
+        "val": val,
+        "note": "upper bound for a cold cache; scores already measured are not called again, and cached calls are free",
+    });
+    let h = format!(
+        "{name:?} on {} ({train} train / {val} val{}): at most {examples} task + {} judge + {proposer} proposer LM calls (cold cache)\n",
+        ctx.name,
+        if smoke { ", smoke" } else { "" },
+        examples * j
+    );
+    Ok(Output::ok(json, h))
+}
+
 /// `plan`: the LM calls, tokens and cost an evaluation will need, before it runs.
 pub fn plan(
     ctx: &Context,
