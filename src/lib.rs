@@ -4,6 +4,7 @@
 //! git or GitHub; the commands module wires it into the CLI contract of
 //! DESIGN.md. Data flows one way: traces and signature → program → metric.
 
+pub mod ab;
 pub mod commands;
 pub mod config;
 pub mod eval;

@@ -1,0 +1,374 @@
+//! The A/B proof: both packs on the same fresh held-out examples, paired.
+//!
+//! Per example the difference candidate − base; reported are the mean lift on
+//! 0..100, a paired percentile bootstrap interval, a paired sign-flip
+//! permutation p-value, wins/ties/losses and per-dimension means. The decision
+//! follows the configured policy; by default a PR opens only when the whole
+//! interval is above zero, and a held-out set too small to say anything is a
+//! `skip` with that reason — never a guess.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::config::AbConfig;
+use crate::eval::EvalReport;
+
+/// Exact enumeration of sign flips up to this many examples (2^16 patterns).
+pub const EXACT_PERMUTATION_MAX_N: usize = 16;
+
+/// The paired statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    /// Paired examples.
+    pub n: usize,
+    /// Base mean, 0..100.
+    pub base: f64,
+    /// Candidate mean, 0..100.
+    pub candidate: f64,
+    /// Mean of candidate − base.
+    pub lift: f64,
+    /// Bootstrap interval of the lift at the configured confidence.
+    pub ci: (f64, f64),
+    /// The interval's confidence level.
+    pub confidence: f64,
+    /// Two-sided paired permutation p-value.
+    pub p_value: f64,
+    /// Whether the p-value was computed exactly (all sign patterns).
+    pub p_exact: bool,
+    /// Examples where the candidate scored higher.
+    pub wins: usize,
+    /// Examples with equal scores.
+    pub ties: usize,
+    /// Examples where the candidate scored lower.
+    pub losses: usize,
+}
+
+/// What to do with a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Open (or update) the pull request.
+    Open,
+    /// Open it as a draft: promising, not proven.
+    Draft,
+    /// Do nothing.
+    Skip,
+}
+
+impl Decision {
+    /// The word, as outputs and reports print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Open => "open",
+            Decision::Draft => "draft",
+            Decision::Skip => "skip",
+        }
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// The `q` quantile (0..1) of sorted values, interpolating linearly as numpy does by default.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Percentile bootstrap interval of the mean of `diffs`.
+pub fn bootstrap_ci(diffs: &[f64], resamples: u32, confidence: f64, seed: u64) -> (f64, f64) {
+    if diffs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let n = diffs.len();
+    let mut means: Vec<f64> = (0..resamples.max(1))
+        .map(|_| (0..n).map(|_| diffs[rng.usize(..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let alpha = 1.0 - confidence;
+    (
+        quantile(&means, alpha / 2.0),
+        quantile(&means, 1.0 - alpha / 2.0),
+    )
+}
+
+/// Two-sided paired sign-flip permutation p-value of the mean difference:
+/// exact over all 2^n sign patterns for small n, else Monte Carlo with the
+/// +1 correction (so a p-value is never reported as 0).
+pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
+    let n = diffs.len();
+    if n == 0 {
+        return (1.0, true);
+    }
+    let observed = mean(diffs).abs();
+    // Floating-point sums of the same terms in another order differ in the last bits.
+    let tol = 1e-9 * (1.0 + observed);
+    if n <= EXACT_PERMUTATION_MAX_N {
+        let total = 1u64 << n;
+        let mut count = 0u64;
+        for mask in 0..total {
+            let s: f64 = diffs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| if mask >> i & 1 == 1 { -d } else { *d })
+                .sum::<f64>()
+                / n as f64;
+            if s.abs() >= observed - tol {
+                count += 1;
+            }
+        }
+        return (count as f64 / total as f64, true);
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut count = 0u64;
+    for _ in 0..resamples {
+        let s: f64 = diffs
+            .iter()
+            .map(|d| if rng.bool() { -d } else { *d })
+            .sum::<f64>()
+            / n as f64;
+        if s.abs() >= observed - tol {
+            count += 1;
+        }
+    }
+    ((count + 1) as f64 / (f64::from(resamples) + 1.0), false)
+}
+
+/// The paired statistics of two score lists over the same examples.
+pub fn paired(base: &[f64], candidate: &[f64], policy: &AbConfig) -> Stats {
+    let diffs: Vec<f64> = candidate.iter().zip(base).map(|(c, b)| c - b).collect();
+    let ci = bootstrap_ci(
+        &diffs,
+        policy.bootstrap_resamples,
+        policy.confidence,
+        policy.seed,
+    );
+    let (p_value, p_exact) =
+        permutation_p(&diffs, policy.bootstrap_resamples, policy.seed ^ 0x5eed);
+    Stats {
+        n: diffs.len(),
+        base: mean(base),
+        candidate: mean(candidate),
+        lift: mean(&diffs),
+        ci,
+        confidence: policy.confidence,
+        p_value,
+        p_exact,
+        wins: diffs.iter().filter(|d| **d > 0.0).count(),
+        ties: diffs.iter().filter(|d| **d == 0.0).count(),
+        losses: diffs.iter().filter(|d| **d < 0.0).count(),
+    }
+}
+
+/// The decision the policy makes on these statistics, with its reasons.
+pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
+    let pct = (policy.confidence * 100.0).round();
+    if s.n < policy.min_heldout {
+        return (
+            Decision::Skip,
+            vec![format!(
+                "{} held-out examples, fewer than ab.min_heldout = {}: too few to prove a lift either way",
+                s.n, policy.min_heldout
+            )],
+        );
+    }
+    if s.ci.0 > policy.min_lift {
+        return (
+            Decision::Open,
+            vec![format!(
+                "the {pct}% interval [{:+.2}, {:+.2}] lies above the minimum lift {:+.2}",
+                s.ci.0, s.ci.1, policy.min_lift
+            )],
+        );
+    }
+    if s.lift > policy.min_lift && policy.draft_when_inconclusive {
+        return (
+            Decision::Draft,
+            vec![format!(
+                "the mean lift {:+.2} is above {:+.2}, but the {pct}% interval [{:+.2}, {:+.2}] is not: promising, not proven",
+                s.lift, policy.min_lift, s.ci.0, s.ci.1
+            )],
+        );
+    }
+    (
+        Decision::Skip,
+        vec![format!(
+            "the {pct}% interval [{:+.2}, {:+.2}] does not lie above the minimum lift {:+.2}",
+            s.ci.0, s.ci.1, policy.min_lift
+        )],
+    )
+}
+
+/// Per-dimension means of both packs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DimensionDelta {
+    /// Base mean, 0..100.
+    pub base: f64,
+    /// Candidate mean, 0..100.
+    pub candidate: f64,
+    /// candidate − base.
+    pub delta: f64,
+}
+
+/// An example the candidate did worse on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Regression {
+    /// The trace id.
+    pub id: String,
+    /// Base score.
+    pub base: f64,
+    /// Candidate score.
+    pub candidate: f64,
+    /// The candidate's judge rationales.
+    pub rationales: IndexMap<String, String>,
+}
+
+/// The whole verdict of an A/B run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The statistics.
+    #[serde(flatten)]
+    pub stats: Stats,
+    /// The decision.
+    pub decision: Decision,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// Per dimension.
+    pub dimensions: IndexMap<String, DimensionDelta>,
+    /// The worst regressions, worst first.
+    pub worst: Vec<Regression>,
+}
+
+/// Pairs two evaluations on their common examples and decides.
+pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> Verdict {
+    let by_id: IndexMap<&str, &crate::metric::ExampleScore> = candidate
+        .examples
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
+    let pairs: Vec<(&crate::metric::ExampleScore, &crate::metric::ExampleScore)> = base
+        .examples
+        .iter()
+        .filter_map(|b| Some((b, *by_id.get(b.id.as_str())?)))
+        .collect();
+    let b: Vec<f64> = pairs.iter().map(|(b, _)| b.score).collect();
+    let c: Vec<f64> = pairs.iter().map(|(_, c)| c.score).collect();
+    let stats = paired(&b, &c, policy);
+    let (decision, reasons) = decide(&stats, policy);
+    let mut dimensions = IndexMap::new();
+    for name in base.dimensions.keys() {
+        let m = |side: usize| {
+            let vals: Vec<f64> = pairs
+                .iter()
+                .map(|p| if side == 0 { p.0 } else { p.1 })
+                .filter_map(|e| e.dimensions.get(name).copied())
+                .collect();
+            mean(&vals) * 100.0
+        };
+        let (bm, cm) = (m(0), m(1));
+        dimensions.insert(
+            name.clone(),
+            DimensionDelta {
+                base: bm,
+                candidate: cm,
+                delta: cm - bm,
+            },
+        );
+    }
+    let mut worst: Vec<Regression> = pairs
+        .iter()
+        .filter(|(b, c)| c.score < b.score)
+        .map(|(b, c)| Regression {
+            id: b.id.clone(),
+            base: b.score,
+            candidate: c.score,
+            rationales: c.rationales.clone(),
+        })
+        .collect();
+    worst.sort_by(|x, y| {
+        (x.candidate - x.base)
+            .total_cmp(&(y.candidate - y.base))
+            .then_with(|| x.id.cmp(&y.id))
+    });
+    worst.truncate(3);
+    Verdict {
+        stats,
+        decision,
+        reasons,
+        dimensions,
+        worst,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_packs_lift_zero_and_skip() {
+        let v = vec![50.0, 60.0, 70.0, 80.0];
+        let policy = AbConfig {
+            min_heldout: 2,
+            ..Default::default()
+        };
+        let s = paired(&v, &v, &policy);
+        assert_eq!((s.lift, s.ci, s.p_value, s.ties), (0.0, (0.0, 0.0), 1.0, 4));
+        assert_eq!(decide(&s, &policy).0, Decision::Skip);
+    }
+
+    #[test]
+    fn the_policy_opens_drafts_and_skips_as_configured() {
+        let base: Vec<f64> = (0..40).map(|i| 50.0 + (i % 7) as f64).collect();
+        let better: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b + 3.0 + (i % 3) as f64)
+            .collect();
+        let policy = AbConfig::default();
+        let s = paired(&base, &better, &policy);
+        assert!(s.ci.0 > 0.0 && s.p_value < 0.01, "{s:?}");
+        assert_eq!(decide(&s, &policy).0, Decision::Open);
+        // A noisy, slightly positive lift: draft only when the policy allows it.
+        let noisy: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b + if i % 2 == 0 { 9.0 } else { -8.0 })
+            .collect();
+        let s = paired(&base, &noisy, &policy);
+        assert!(s.lift > 0.0 && s.ci.0 < 0.0, "{s:?}");
+        assert_eq!(decide(&s, &policy).0, Decision::Skip);
+        let drafty = AbConfig {
+            draft_when_inconclusive: true,
+            ..Default::default()
+        };
+        assert_eq!(decide(&s, &drafty).0, Decision::Draft);
+        // Too few examples is a skip, whatever the lift.
+        let s = paired(&base[..10], &better[..10], &policy);
+        let (d, why) = decide(&s, &policy);
+        assert_eq!(d, Decision::Skip);
+        assert!(
+            why[0].starts_with("10 held-out examples, fewer than ab.min_heldout = 30"),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert_eq!(quantile(&v, 1.0), 4.0);
+        assert!((quantile(&v, 0.025) - 1.075).abs() < 1e-12);
+        assert!((quantile(&v, 0.5) - 2.5).abs() < 1e-12);
+    }
+}
