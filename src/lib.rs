@@ -14,6 +14,7 @@ pub mod optimize;
 pub mod pack;
 pub mod program;
 pub mod prompts;
+pub mod report;
 pub mod schema;
 pub mod signature;
 pub mod traces;

@@ -113,6 +113,28 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Prove a candidate against the pack running today on fresh held-out traces.
+    Ab {
+        /// The pack running today.
+        #[arg(long)]
+        base: PathBuf,
+        /// The candidate.
+        #[arg(long)]
+        candidate: PathBuf,
+        /// Also write report.md and report.json to this folder.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// The instruction and demo changes between two packs.
+    Diff {
+        /// The old pack.
+        a: PathBuf,
+        /// The new pack.
+        b: PathBuf,
+        /// terminal (colour on a terminal) or markdown.
+        #[arg(long, value_enum, default_value = "terminal")]
+        format: promptc::commands::ab::DiffFormat,
+    },
     /// Talk to the configured LMs.
     Lm {
         #[command(subcommand)]
@@ -267,6 +289,18 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             };
             rt.block_on(commands::optimize::optimize(&ctx, &args))
         }
+        Command::Ab {
+            base,
+            candidate,
+            report,
+        } => {
+            let ctx = commands::Context::load(&g)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(commands::ab::ab(&ctx, base, candidate, report.as_deref()))
+        }
+        Command::Diff { a, b, format } => commands::ab::diff(&g, a, b, *format),
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()

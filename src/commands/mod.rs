@@ -2,6 +2,7 @@
 //! request, does the work, and returns an [`Output`] (one JSON object for
 //! scripts, text for people). The binary only parses arguments and prints.
 
+pub mod ab;
 pub mod check;
 pub mod eval;
 pub mod lm;

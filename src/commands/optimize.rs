@@ -272,6 +272,7 @@ pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Outp
         "pack": pack_path,
         "format": new_pack.format().as_str(),
         "optimizer": name,
+        "seed": settings.seed,
         "smoke": args.smoke,
         "baseline_val": outcome.baseline_val,
         "best_val": outcome.best_val,

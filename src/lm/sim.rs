@@ -613,9 +613,9 @@ fn grade(prompt: &str, sample: u32) -> (f64, String) {
         .unwrap_or_default();
     let u = utterance.to_lowercase();
     let mut dice = Dice::new(&[&prompt, &sample.to_string(), "judge"]);
-    let (score, rationale) = if lower.contains("verified") && lower.contains("evidence") {
-        judge_verified(&prompt, &utterance)
-    } else if lower.contains("fake consensus") || lower.contains("manufacture agreement") {
+    let (score, rationale) = if lower.contains("fake consensus")
+        || lower.contains("manufacture agreement")
+    {
         if u.contains("we all agree") || u.contains("everyone is aligned") {
             (
                 1.0,
@@ -627,6 +627,8 @@ fn grade(prompt: &str, sample: u32) -> (f64, String) {
                 "Claims no agreement the turns do not show.".to_string(),
             )
         }
+    } else if lower.contains("verified") && lower.contains("evidence") {
+        judge_verified(&prompt, &utterance)
     } else if lower.contains("move tag") || lower.contains("rhetorical") {
         let tag = prompt
             .lines()

@@ -1,0 +1,188 @@
+//! `promptc ab` and `promptc diff`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::ab;
+use crate::commands::eval::{SplitName, examples, progress};
+use crate::commands::{Context, Global, Output};
+use crate::eval::{Evaluator, Program};
+use crate::lm::{LmClient, Role};
+use crate::metric::Metric;
+use crate::pack;
+use crate::report::{self, Heldout, PackRef, Report, RunInfo};
+
+/// What the optimizer left beside a candidate pack, for the report's Run section.
+fn run_info(candidate: &Path) -> Option<RunInfo> {
+    let dir = candidate.parent()?;
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).ok()?).ok()?;
+    let trial_scores: Vec<f64> = std::fs::read_to_string(dir.join("trials.jsonl"))
+        .ok()
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["type"] == "trial" || (v["type"] == "gepa" && v["val"].is_number()))
+                .filter_map(|v| v["score"].as_f64().or_else(|| v["val"].as_f64()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lm = &report["lm"];
+    let roles = lm["roles"].as_object()?;
+    Some(RunInfo {
+        optimizer: format!(
+            "{} (seed {})",
+            report["optimizer"].as_str().unwrap_or("?"),
+            report["seed"]
+                .as_u64()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "as configured".into())
+        ),
+        trials: report["trials"].as_u64().unwrap_or(0) as usize,
+        calls: roles
+            .iter()
+            .map(|(r, v)| (r.clone(), v["calls"].as_u64().unwrap_or(0)))
+            .collect(),
+        cache_hits: lm["cache_hits"].as_u64().unwrap_or(0),
+        input_tokens: lm["input_tokens"].as_u64().unwrap_or(0),
+        output_tokens: lm["output_tokens"].as_u64().unwrap_or(0),
+        cost_usd: lm["cost_usd"].as_f64(),
+        wall_secs: report["wall_secs"].as_f64().unwrap_or(0.0),
+        lms: roles
+            .iter()
+            .map(|(r, v)| (r.clone(), v["lm"].as_str().unwrap_or("").to_string()))
+            .collect(),
+        trial_scores,
+    })
+}
+
+/// `ab --base P --candidate P2 [--report DIR]`.
+pub async fn ab(
+    ctx: &Context,
+    base_path: &Path,
+    candidate_path: &Path,
+    report_dir: Option<&Path>,
+) -> anyhow::Result<Output> {
+    let load = |p: &Path| -> anyhow::Result<(pack::LoadedPack, Program)> {
+        let l = pack::load(p, Some(&ctx.signature))?;
+        let prog = Program::from_pack(&l.pack).ok_or_else(|| {
+            crate::commands::UsageError(format!(
+                "{}: a v1 pack has no program to compare",
+                p.display()
+            ))
+        })?;
+        Ok((l, prog))
+    };
+    let (base, base_prog) = load(base_path)?;
+    let (cand, cand_prog) = load(candidate_path)?;
+    let heldout = examples(ctx, SplitName::Heldout, None)?;
+    let lm = LmClient::from_config(&ctx.config)?;
+    let metric = Metric::load(
+        &ctx.resolve(&ctx.sig_cfg.metric),
+        &ctx.signature,
+        ctx.sig_cfg.persona_field.as_deref(),
+    )?;
+    let ev = Evaluator {
+        lm: &lm,
+        metric: &metric,
+        concurrency: ctx.config.eval.concurrency,
+        max_errors: ctx.config.eval.max_errors,
+    };
+    let base_report = ev
+        .evaluate(&base_prog, &heldout, &progress("ab: today's pack"))
+        .await?;
+    let cand_report = ev
+        .evaluate(&cand_prog, &heldout, &progress("ab: candidate"))
+        .await?;
+    let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab);
+    let mut threads: Vec<&str> = heldout.iter().map(|t| t.thread.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let day =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string());
+    let simulated = Role::ALL.iter().any(|r| lm.label(*r).starts_with("sim:"));
+    let report = Report {
+        signature: ctx.name.clone(),
+        simulated,
+        base: PackRef {
+            path: base_path.display().to_string(),
+            format: base.pack.format().as_str().into(),
+        },
+        candidate: PackRef {
+            path: candidate_path.display().to_string(),
+            format: cand.pack.format().as_str().into(),
+        },
+        heldout: Heldout {
+            threads: threads.len(),
+            from: day(heldout.iter().filter_map(|t| t.ts).min()),
+            to: day(heldout.iter().filter_map(|t| t.ts).max()),
+        },
+        diff: report::pack_diff(&base.pack, &cand.pack),
+        run: run_info(candidate_path),
+        reproduce: format!(
+            "promptc --config {} ab --base {} --candidate {}",
+            ctx.config.path.display(),
+            base_path.display(),
+            candidate_path.display()
+        ),
+        verdict,
+    };
+    if let Some(dir) = report_dir {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("report.md"), report.markdown())?;
+        std::fs::write(
+            dir.join("report.json"),
+            serde_json::to_string_pretty(&report)? + "\n",
+        )?;
+    }
+    let s = &report.verdict.stats;
+    let usage = lm.usage();
+    let json = json!({
+        "n": s.n,
+        "base": s.base,
+        "candidate": s.candidate,
+        "lift": s.lift,
+        "ci95": [s.ci.0, s.ci.1],
+        "confidence": s.confidence,
+        "p_value": s.p_value,
+        "p_exact": s.p_exact,
+        "wins": s.wins,
+        "ties": s.ties,
+        "losses": s.losses,
+        "dimensions": report.verdict.dimensions,
+        "decision": report.verdict.decision,
+        "reasons": report.verdict.reasons,
+        "worst": report.verdict.worst,
+        "heldout_threads": report.heldout.threads,
+        "simulated": simulated,
+        "lm": {"calls": usage.calls, "cache_hits": usage.cache_hits, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": usage.cost_usd},
+    });
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    Ok(Output::ok(json, report.terminal(colour)))
+}
+
+/// How `diff` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Coloured lines on a terminal.
+    Terminal,
+    /// Markdown for a PR or a comment.
+    Markdown,
+}
+
+/// `diff P P2`.
+pub fn diff(_g: &Global, a: &Path, b: &Path, format: DiffFormat) -> anyhow::Result<Output> {
+    let pa = pack::load(a, None)?;
+    let pb = pack::load(b, None)?;
+    let d = report::pack_diff(&pa.pack, &pb.pack);
+    let text = match format {
+        DiffFormat::Markdown => report::diff_markdown(&d),
+        DiffFormat::Terminal => report::diff_terminal(
+            &d,
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ),
+    };
+    Ok(Output::ok(json!({"diff": d, "text": text}), text))
+}

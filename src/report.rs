@@ -1,0 +1,693 @@
+//! Reports: one model of an A/B result and its pack diff, rendered as
+//! markdown (pull requests, job summaries), terminal text and JSON.
+//!
+//! Everything an LM or a person wrote is untrusted here: the markdown
+//! rendering is inert whatever it contains — HTML is escaped, @mentions and
+//! #refs cannot notify or link, `::` workflow commands cannot fire, code
+//! fences are longer than any backtick run inside them — and the whole body
+//! stays under GitHub's 65,536-character limit, saying what it cut.
+
+use std::fmt::Write as _;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+
+use crate::ab::Verdict;
+use crate::pack::{Demo, Pack};
+
+/// GitHub's limit on a PR or comment body.
+pub const GITHUB_BODY_LIMIT: usize = 65_536;
+/// What the report aims to stay under, leaving room for a wrapper.
+pub const BODY_BUDGET: usize = 60_000;
+
+/// A pack as the report names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackRef {
+    /// Path in the repository.
+    pub path: String,
+    /// Its declared format.
+    pub format: String,
+}
+
+/// Where the held-out examples came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Heldout {
+    /// Threads.
+    pub threads: usize,
+    /// Earliest turn (RFC 3339 date).
+    pub from: Option<String>,
+    /// Latest turn.
+    pub to: Option<String>,
+}
+
+/// The optimizer run behind a candidate, when there was one.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Optimizer and seed, as a phrase.
+    pub optimizer: String,
+    /// Trials.
+    pub trials: usize,
+    /// LM calls by role.
+    pub calls: IndexMap<String, u64>,
+    /// Cache hits.
+    pub cache_hits: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Dollars, `None` when unknown.
+    pub cost_usd: Option<f64>,
+    /// Seconds.
+    pub wall_secs: f64,
+    /// role → `provider:model`.
+    pub lms: IndexMap<String, String>,
+    /// Scores of the trials in order, for the chart.
+    pub trial_scores: Vec<f64>,
+}
+
+/// Demos added to and removed from a pack.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DemoChanges {
+    /// `(trace id, first output, shortened)` of each added demo.
+    pub added: Vec<(String, String)>,
+    /// Same, removed.
+    pub removed: Vec<(String, String)>,
+}
+
+/// The instruction and demo changes between two packs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackDiff {
+    /// The base instructions.
+    pub old: String,
+    /// The candidate instructions.
+    pub new: String,
+    /// Persona overrides, base and candidate.
+    pub persona: IndexMap<String, (String, String)>,
+    /// Demos.
+    pub demos: DemoChanges,
+}
+
+/// One report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The signature.
+    pub signature: String,
+    /// Produced with the simulator (labelled everywhere).
+    pub simulated: bool,
+    /// The pack running today.
+    pub base: PackRef,
+    /// The candidate.
+    pub candidate: PackRef,
+    /// The A/B verdict.
+    pub verdict: Verdict,
+    /// The held-out set.
+    pub heldout: Heldout,
+    /// What changed.
+    pub diff: PackDiff,
+    /// The run, when an optimizer produced the candidate.
+    pub run: Option<RunInfo>,
+    /// A command that reproduces the A/B.
+    pub reproduce: String,
+}
+
+/// The longest output of a demo (usually the text, not a tag), shortened.
+fn first_output(d: &Demo) -> String {
+    let s = d
+        .outputs
+        .values()
+        .map(|v| crate::program::render_value(Some(v)))
+        .max_by_key(|s| s.len())
+        .unwrap_or_default();
+    crate::signature::truncate_for_message(&s.replace('\n', " "))
+}
+
+/// The changes between two packs.
+pub fn pack_diff(base: &Pack, candidate: &Pack) -> PackDiff {
+    let (b, c) = (base.prompt(), candidate.prompt());
+    let instr =
+        |p: Option<&crate::pack::PromptPack>| p.map(|p| p.instructions.clone()).unwrap_or_default();
+    let demos =
+        |p: Option<&crate::pack::PromptPack>| p.map(|p| p.demos.clone()).unwrap_or_default();
+    let (bd, cd) = (demos(b), demos(c));
+    let ids = |v: &[Demo]| v.iter().map(|d| d.trace_id.0.clone()).collect::<Vec<_>>();
+    let (bi, ci) = (ids(&bd), ids(&cd));
+    let mut persona = IndexMap::new();
+    let overrides = |p: Option<&crate::pack::PromptPack>| {
+        p.and_then(|p| p.persona_instructions.clone())
+            .unwrap_or_default()
+    };
+    let (bo, co) = (overrides(b), overrides(c));
+    for k in bo.keys().chain(co.keys()) {
+        let pair = (
+            bo.get(k).cloned().unwrap_or_default(),
+            co.get(k).cloned().unwrap_or_default(),
+        );
+        if pair.0 != pair.1 {
+            persona.insert(k.clone(), pair);
+        }
+    }
+    PackDiff {
+        old: instr(b),
+        new: instr(c),
+        persona,
+        demos: DemoChanges {
+            added: cd
+                .iter()
+                .filter(|d| !bi.contains(&d.trace_id.0))
+                .map(|d| (d.trace_id.0.clone(), first_output(d)))
+                .collect(),
+            removed: bd
+                .iter()
+                .filter(|d| !ci.contains(&d.trace_id.0))
+                .map(|d| (d.trace_id.0.clone(), first_output(d)))
+                .collect(),
+        },
+    }
+}
+
+// ----------------------------------------------------------- sanitizing ----
+
+const ZWSP: char = '\u{200B}';
+
+/// Text safe to place in markdown prose: HTML escaped, mentions and refs
+/// broken, workflow commands disarmed, markdown control characters escaped.
+pub fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '@' | '#' => {
+                out.push(c);
+                out.push(ZWSP);
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(c),
+        }
+        prev = Some(c);
+    }
+    let _ = prev;
+    disarm_commands(&out)
+}
+
+/// Lines that a runner would read as `::workflow-command::` get a zero-width
+/// space in front, so printing them (job log, summary) executes nothing.
+pub fn disarm_commands(text: &str) -> String {
+    text.split('\n')
+        .map(|l| {
+            if l.trim_start().starts_with("::") {
+                format!("{ZWSP}{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A fenced code block whose fence is longer than any backtick run inside.
+pub fn fenced(info: &str, body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let fence = "`".repeat((longest + 1).max(3));
+    format!(
+        "{fence}{info}\n{}\n{fence}\n",
+        disarm_commands(body.trim_end_matches('\n'))
+    )
+}
+
+fn shorten(s: &str, max: usize) -> (String, bool) {
+    if s.len() <= max {
+        return (s.to_string(), false);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (s[..end].to_string(), true)
+}
+
+// --------------------------------------------------------------- diffs ----
+
+/// A unified line diff of two texts.
+pub fn line_diff(old: &str, new: &str) -> String {
+    let diff = TextDiff::from_lines(old, new);
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => ' ',
+        };
+        out.push(sign);
+        out.push_str(change.value().trim_end_matches('\n'));
+        out.push('\n');
+    }
+    out
+}
+
+/// The new text with word-level changes marked: each run of removed words
+/// as one `~~…~~`, each run of added words as one `**…**` (markdown, sanitized).
+pub fn word_diff_markdown(old: &str, new: &str) -> String {
+    let diff = TextDiff::from_words(old, new);
+    let mut out = String::new();
+    let (mut del, mut ins) = (String::new(), String::new());
+    let flush = |out: &mut String, del: &mut String, ins: &mut String| {
+        for (buf, mark) in [(&mut *del, "~~"), (&mut *ins, "**")] {
+            let t = buf.trim();
+            if !t.is_empty() {
+                out.push_str(&format!("{mark}{}{mark} ", inline(t)));
+            }
+            buf.clear();
+        }
+    };
+    for change in diff.iter_all_changes() {
+        let v = change.value();
+        match change.tag() {
+            ChangeTag::Delete => del.push_str(v),
+            ChangeTag::Insert => ins.push_str(v),
+            ChangeTag::Equal if v.trim().is_empty() && (!del.is_empty() || !ins.is_empty()) => {
+                // Whitespace between two changed words belongs to the change.
+                del.push_str(v);
+                ins.push_str(v);
+            }
+            ChangeTag::Equal => {
+                flush(&mut out, &mut del, &mut ins);
+                out.push_str(&inline(v));
+            }
+        }
+    }
+    flush(&mut out, &mut del, &mut ins);
+    out.trim_end().to_string()
+}
+
+// ------------------------------------------------------------- markdown ----
+
+fn signed(x: f64) -> String {
+    format!("{x:+.1}")
+}
+
+impl Report {
+    /// The PR title: the signature, the lift and the evidence it rests on.
+    pub fn title(&self) -> String {
+        format!(
+            "{}: {} on {} fresh turns",
+            self.signature,
+            signed(self.verdict.stats.lift),
+            self.verdict.stats.n
+        )
+    }
+
+    /// The markdown body, inert and under [`BODY_BUDGET`] characters.
+    pub fn markdown(&self) -> String {
+        let v = &self.verdict;
+        let s = &v.stats;
+        let pct = (s.confidence * 100.0).round();
+        let mut head = String::new();
+        let _ = writeln!(
+            head,
+            "## promptc · `{}` {} on {} fresh held-out turns\n",
+            inline(&self.signature),
+            signed(s.lift),
+            s.n
+        );
+        if self.simulated {
+            let _ = writeln!(
+                head,
+                "> [!WARNING]\n> Produced with the offline `sim` LMs: these are simulated scores, not a real model's.\n"
+            );
+        }
+        let _ = writeln!(
+            head,
+            "**Decision: {}** — {}\n",
+            v.decision.as_str(),
+            inline(&v.reasons.join("; "))
+        );
+        let _ = writeln!(head, "### Scores on fresh held-out traces\n");
+        let _ = writeln!(head, "| | today | candidate | Δ |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            head,
+            "| **overall** | {:.1} | {:.1} | **{}** ({pct}% CI {} … {}) |",
+            s.base,
+            s.candidate,
+            signed(s.lift),
+            signed(s.ci.0),
+            signed(s.ci.1)
+        );
+        for (d, x) in &v.dimensions {
+            let _ = writeln!(
+                head,
+                "| {} | {:.1} | {:.1} | {} |",
+                inline(d),
+                x.base,
+                x.candidate,
+                signed(x.delta)
+            );
+        }
+        let range = match (&self.heldout.from, &self.heldout.to) {
+            (Some(a), Some(b)) => format!(", {a} … {b}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            head,
+            "\n{} turns in {} threads{range} · wins {} / ties {} / losses {} · p = {:.4} (paired permutation, {})\n",
+            s.n,
+            self.heldout.threads,
+            s.wins,
+            s.ties,
+            s.losses,
+            s.p_value,
+            if s.p_exact { "exact" } else { "Monte Carlo" }
+        );
+
+        // The long, LM-written parts share what is left of the budget.
+        let mut diff_md = String::from("### Instruction diff\n\n");
+        let mut notes: Vec<String> = Vec::new();
+        if self.diff.old == self.diff.new {
+            diff_md.push_str("The instructions are unchanged.\n\n");
+        } else {
+            let (body, cut) = shorten(&line_diff(&self.diff.old, &self.diff.new), 20_000);
+            diff_md.push_str(&fenced("diff", &body));
+            if cut {
+                notes.push("the instruction diff".into());
+            }
+            let (words, cut) = shorten(&word_diff_markdown(&self.diff.old, &self.diff.new), 15_000);
+            let _ = writeln!(
+                diff_md,
+                "\n<details><summary>Word-level changes</summary>\n\n{words}\n\n</details>\n\n"
+            );
+            if cut {
+                notes.push("the word-level changes".into());
+            }
+        }
+        for (persona, (old, new)) in &self.diff.persona {
+            let (body, cut) = shorten(&line_diff(old, new), 5_000);
+            let _ = writeln!(diff_md, "Persona `{}`:\n", inline(persona).replace('`', ""));
+            diff_md.push_str(&fenced("diff", &body));
+            if cut {
+                notes.push(format!("the {persona} diff"));
+            }
+        }
+        if !self.diff.demos.added.is_empty() || !self.diff.demos.removed.is_empty() {
+            diff_md.push_str("\n### Demos\n\n");
+            for (label, list) in [
+                ("added", &self.diff.demos.added),
+                ("removed", &self.diff.demos.removed),
+            ] {
+                for (id, preview) in list {
+                    let _ = writeln!(
+                        diff_md,
+                        "- {label} `{}`: {}",
+                        id.replace('`', ""),
+                        inline(preview)
+                    );
+                }
+            }
+            diff_md.push('\n');
+        }
+
+        let mut worst = String::new();
+        if !v.worst.is_empty() {
+            worst.push_str("### Largest regressions\n\n");
+            for r in &v.worst {
+                let _ = writeln!(
+                    worst,
+                    "- `{}` {:.1} → {:.1}",
+                    r.id.replace('`', ""),
+                    r.base,
+                    r.candidate
+                );
+                for (d, why) in &r.rationales {
+                    let (why, _) = shorten(why, 500);
+                    let _ = writeln!(worst, "  - {}: {}", inline(d), inline(&why));
+                }
+            }
+            worst.push('\n');
+        }
+
+        let mut tail = String::new();
+        if let Some(run) = &self.run {
+            let _ = writeln!(tail, "### Run\n\n| | |\n|---|---|");
+            let _ = writeln!(tail, "| optimizer | {} |", inline(&run.optimizer));
+            let _ = writeln!(tail, "| trials | {} |", run.trials);
+            let calls: Vec<String> = run.calls.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let _ = writeln!(tail, "| LM calls | {} |", calls.join(" · "));
+            let _ = writeln!(tail, "| cache hits | {} |", run.cache_hits);
+            let _ = writeln!(
+                tail,
+                "| tokens | {} in / {} out |",
+                run.input_tokens, run.output_tokens
+            );
+            let cost = run
+                .cost_usd
+                .map(|c| format!("${c:.4}"))
+                .unwrap_or_else(|| "unknown".into());
+            let _ = writeln!(tail, "| cost | {cost} |");
+            let _ = writeln!(tail, "| wall time | {:.1} s |", run.wall_secs);
+            let lms: Vec<String> = run
+                .lms
+                .iter()
+                .map(|(r, l)| format!("{r} `{}`", l.replace('`', "")))
+                .collect();
+            let _ = writeln!(tail, "| LMs | {} |\n", lms.join(" · "));
+            if !run.trial_scores.is_empty() {
+                let xs: Vec<String> = (1..=run.trial_scores.len())
+                    .map(|i| i.to_string())
+                    .collect();
+                let ys: Vec<String> = run.trial_scores.iter().map(|y| format!("{y:.1}")).collect();
+                let chart = format!(
+                    "xychart-beta\n    title \"Trial scores\"\n    x-axis \"trial\" [{}]\n    y-axis \"score\" 0 --> 100\n    line [{}]",
+                    xs.join(", "),
+                    ys.join(", ")
+                );
+                tail.push_str(&fenced("mermaid", &chart));
+                tail.push('\n');
+            }
+        }
+        let _ = writeln!(tail, "### Reproduce\n");
+        tail.push_str(&fenced("sh", &self.reproduce));
+
+        let fixed = head.len() + tail.len() + 200;
+        let room = BODY_BUDGET.saturating_sub(fixed);
+        let (diff_md, cut_diff) = shorten(&diff_md, room.saturating_sub(worst.len().min(room / 4)));
+        if cut_diff {
+            notes.push("the diff section".into());
+        }
+        let room = room.saturating_sub(diff_md.len());
+        let (worst, cut_worst) = shorten(&worst, room);
+        if cut_worst {
+            notes.push("the regressions".into());
+        }
+        let mut out = head;
+        out.push_str(&close_fences(&diff_md));
+        out.push_str(&close_fences(&worst));
+        out.push_str(&tail);
+        if !notes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n_Truncated to stay under GitHub's size limit: {}. The full report is in report.json._",
+                notes.join(", ")
+            );
+        }
+        out
+    }
+
+    /// Plain text for a terminal (colour when asked for).
+    pub fn terminal(&self, colour: bool) -> String {
+        let v = &self.verdict;
+        let s = &v.stats;
+        let paint = |code: &str, t: &str| {
+            if colour {
+                format!("\x1b[{code}m{t}\x1b[0m")
+            } else {
+                t.to_string()
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}{}",
+            self.title(),
+            if self.simulated {
+                "  (sim LMs: simulated scores)"
+            } else {
+                ""
+            }
+        );
+        let decision = match v.decision {
+            crate::ab::Decision::Open => paint("32;1", "open"),
+            crate::ab::Decision::Draft => paint("33;1", "draft"),
+            crate::ab::Decision::Skip => paint("2", "skip"),
+        };
+        let _ = writeln!(
+            out,
+            "  decision: {decision} — {}",
+            disarm_commands(&v.reasons.join("; "))
+        );
+        let _ = writeln!(
+            out,
+            "  overall   today {:5.1}  candidate {:5.1}  Δ {}  ({:.0}% CI {} … {})  p={:.4}  wins {} ties {} losses {}",
+            s.base,
+            s.candidate,
+            signed(s.lift),
+            s.confidence * 100.0,
+            signed(s.ci.0),
+            signed(s.ci.1),
+            s.p_value,
+            s.wins,
+            s.ties,
+            s.losses
+        );
+        let width = v.dimensions.keys().map(String::len).max().unwrap_or(0);
+        for (d, x) in &v.dimensions {
+            let delta = signed(x.delta);
+            let delta = if x.delta > 0.0 {
+                paint("32", &delta)
+            } else if x.delta < 0.0 {
+                paint("31", &delta)
+            } else {
+                delta
+            };
+            let _ = writeln!(
+                out,
+                "  {d:<width$}  {:5.1} → {:5.1}  {delta}",
+                x.base, x.candidate
+            );
+        }
+        out.push_str(&diff_terminal(&self.diff, colour));
+        disarm_commands(&out)
+    }
+}
+
+/// Closes a code fence left open by truncation.
+fn close_fences(md: &str) -> String {
+    let mut open: Option<String> = None;
+    for line in md.lines() {
+        let t = line.trim_start();
+        let ticks = t.chars().take_while(|c| *c == '`').count();
+        if ticks >= 3 {
+            match &open {
+                Some(f) if t.trim_end() == f => open = None,
+                None => open = Some("`".repeat(ticks)),
+                _ => {}
+            }
+        }
+    }
+    match open {
+        Some(f) => format!("{md}\n{f}\n"),
+        None => md.to_string(),
+    }
+}
+
+/// The pack diff as terminal text.
+pub fn diff_terminal(d: &PackDiff, colour: bool) -> String {
+    let paint = |code: &str, t: &str| {
+        if colour {
+            format!("\x1b[{code}m{t}\x1b[0m")
+        } else {
+            t.to_string()
+        }
+    };
+    let mut out = String::new();
+    if d.old == d.new {
+        out.push_str("instructions: unchanged\n");
+    } else {
+        out.push_str("instructions:\n");
+        for line in line_diff(&d.old, &d.new).lines() {
+            let painted = match line.chars().next() {
+                Some('-') => paint("31", line),
+                Some('+') => paint("32", line),
+                _ => line.to_string(),
+            };
+            let _ = writeln!(out, "  {painted}");
+        }
+    }
+    for (p, (old, new)) in &d.persona {
+        let _ = writeln!(out, "persona {p}:");
+        for line in line_diff(old, new).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    for (id, preview) in &d.demos.added {
+        let _ = writeln!(out, "{} {id}: {preview}", paint("32", "+ demo"));
+    }
+    for (id, preview) in &d.demos.removed {
+        let _ = writeln!(out, "{} {id}: {preview}", paint("31", "- demo"));
+    }
+    disarm_commands(&out)
+}
+
+/// The pack diff as markdown (for `promptc diff --format markdown`).
+pub fn diff_markdown(d: &PackDiff) -> String {
+    let mut out = String::new();
+    if d.old == d.new {
+        out.push_str("The instructions are unchanged.\n");
+    } else {
+        out.push_str(&fenced("diff", &line_diff(&d.old, &d.new)));
+        let _ = writeln!(out, "\n{}", word_diff_markdown(&d.old, &d.new));
+    }
+    for (p, (old, new)) in &d.persona {
+        let _ = writeln!(out, "\nPersona `{}`:\n", p.replace('`', ""));
+        out.push_str(&fenced("diff", &line_diff(old, new)));
+    }
+    for (label, list) in [("added", &d.demos.added), ("removed", &d.demos.removed)] {
+        for (id, preview) in list {
+            let _ = writeln!(
+                out,
+                "- demo {label} `{}`: {}",
+                id.replace('`', ""),
+                inline(preview)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_inert() {
+        let t = inline(
+            "<script>alert(1)</script> ping @octocat about #12 and `code` *bold*\n::set-output name=x::y",
+        );
+        assert!(
+            !t.contains('<') && !t.contains("@octocat") && !t.contains("#12"),
+            "{t}"
+        );
+        assert!(
+            t.contains("&lt;script&gt;")
+                && t.contains("@\u{200B}octocat")
+                && t.contains("#\u{200B}12"),
+            "{t}"
+        );
+        assert!(t.contains("\\`code\\`") && t.contains("\\*bold\\*"));
+        assert!(!t.lines().any(|l| l.starts_with("::")));
+        let block = fenced("diff", "a ``` fence ```` inside\n::error::boom");
+        assert!(block.starts_with("`````diff\n"), "{block}");
+        assert!(block.ends_with("\n`````\n"));
+        assert!(block.contains("\u{200B}::error::boom"));
+    }
+
+    #[test]
+    fn a_truncated_fence_is_closed() {
+        assert_eq!(close_fences("```diff\n+a"), "```diff\n+a\n```\n");
+        assert_eq!(close_fences("```diff\n+a\n```\n"), "```diff\n+a\n```\n");
+    }
+}

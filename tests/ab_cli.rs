@@ -1,0 +1,145 @@
+//! `promptc ab` and `promptc diff` on the example with the simulator.
+
+mod common;
+
+use common::{example_copy, promptc_in};
+
+const BETTER: &str = "You are one persona in a working room. Speak as the persona described in persona_brief, in their voice and with their expertise.
+
+Only state facts that appear in `evidence`, and cite each by its id. Never invent numbers, sources or results.
+
+The moves:
+- reframe: restate the problem so new options appear.
+- steelman: state the strongest form of a view you may not hold.
+- probe: ask a pointed question that tests an assumption.
+- dissent-on-evidence: disagree, citing evidence by id.
+- synthesize: combine positions into one proposal and name what stays open.
+- verify: check a claim or the draft against the evidence.
+
+Before you answer:
+1. Read the goal.
+2. Pick the move the room needs now.
+3. Check every claim against the evidence.";
+
+#[test]
+fn the_baseline_against_itself_lifts_zero_and_skips() {
+    let (_d, repo) = example_copy();
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm",
+            "all=sim",
+            "ab",
+            "--base",
+            "packs/speak.json",
+            "--candidate",
+            "packs/speak.json",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    for key in [
+        "n",
+        "base",
+        "candidate",
+        "lift",
+        "ci95",
+        "p_value",
+        "wins",
+        "ties",
+        "losses",
+        "dimensions",
+        "decision",
+    ] {
+        assert!(j.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(j["lift"], 0.0);
+    assert_eq!(j["decision"], "skip");
+    assert_eq!(j["ties"], j["n"]);
+    assert_eq!(j["p_value"], 1.0);
+    assert_eq!(j["n"], 136, "the fresh held-out set");
+}
+
+#[test]
+fn a_better_pack_shows_a_positive_lift_and_opens() {
+    let (_d, repo) = example_copy();
+    let text = std::fs::read_to_string(repo.join("packs/speak.json")).unwrap();
+    let mut pack: serde_json::Value = serde_json::from_str(&text).unwrap();
+    pack["instructions"] = serde_json::Value::String(BETTER.into());
+    // Written through a Value: the signature's field order must survive, so re-render with promptc.
+    std::fs::write(
+        repo.join("better.json"),
+        text.replacen(
+            &serde_json::to_string(
+                &serde_json::from_str::<serde_json::Value>(&text).unwrap()["instructions"],
+            )
+            .unwrap(),
+            &serde_json::to_string(&pack["instructions"]).unwrap(),
+            1,
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        promptc_in(
+            &repo,
+            &[
+                "pack",
+                "render",
+                "better.json",
+                "--write",
+                "--signature",
+                "speak"
+            ]
+        )
+        .code,
+        0
+    );
+    let run = promptc_in(
+        &repo,
+        &[
+            "ab",
+            "--base",
+            "packs/speak.json",
+            "--candidate",
+            "better.json",
+            "--report",
+            "out",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert!(j["lift"].as_f64().unwrap() > 5.0, "{j}");
+    assert!(j["ci95"][0].as_f64().unwrap() > 0.0, "{j}");
+    assert_eq!(j["decision"], "open");
+    assert!(j["wins"].as_u64().unwrap() > j["losses"].as_u64().unwrap());
+    let md = std::fs::read_to_string(repo.join("out/report.md")).unwrap();
+    assert!(
+        md.contains("**Decision: open**") && md.contains("> [!WARNING]"),
+        "{md}"
+    );
+    assert!(
+        md.contains("+Only state facts that appear in `evidence`"),
+        "{md}"
+    );
+
+    let diff = promptc_in(
+        &repo,
+        &[
+            "diff",
+            "packs/speak.json",
+            "better.json",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    assert!(diff.stdout.starts_with("```diff\n"), "{}", diff.stdout);
+    assert!(
+        diff.stdout
+            .contains("\n-Keep it short: one to four sentences."),
+        "{}",
+        diff.stdout
+    );
+}
