@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use promptc::commands::{Context, Global};
-use promptc::traces::stats::{StatsInput, compute};
+use promptc::traces::stats::compute;
 
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -103,15 +103,7 @@ fn main() {
     );
 
     let run = |path: &Path| {
-        let input = StatsInput {
-            signature: &ctx.signature,
-            fields: &ctx.config.traces.fields,
-            persona_field: ctx.sig_cfg.persona_field.as_deref(),
-            max_line_bytes: ctx.config.traces.max_line_bytes,
-            gate: &ctx.config.gate,
-            split: &ctx.config.split,
-            train_cutoff: None,
-        };
+        let input = ctx.stats_input(None);
         let t = Instant::now();
         let stats = compute(&[path.to_path_buf()], &input).expect("stats");
         (t.elapsed().as_secs_f64(), stats)

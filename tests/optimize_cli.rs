@@ -37,22 +37,7 @@ fn proposer_script(repo: &Path, instruction: &str) -> String {
     format!("proposer=command:planted@{}", script.display())
 }
 
-const PLANTED: &str = "You are one persona in a working room. Speak as the persona described in persona_brief, in their voice and with their expertise.
-
-Only state facts that appear in `evidence`, and cite each by its id. Never invent numbers, sources or results.
-
-The moves:
-- reframe: restate the problem so new options appear.
-- steelman: state the strongest form of a view you may not hold.
-- probe: ask a pointed question that tests an assumption.
-- dissent-on-evidence: disagree, citing evidence by id.
-- synthesize: combine positions into one proposal and name what stays open.
-- verify: check a claim or the draft against the evidence.
-
-Before you answer:
-1. Read the goal.
-2. Pick the move the room needs now.
-3. Check every claim against the evidence.";
+const PLANTED: &str = common::BETTER;
 
 #[test]
 fn smoke_and_full_runs_write_a_valid_pack_that_beats_the_baseline() {

@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 use crate::ab;
 use crate::commands::eval::{SplitName, examples, progress};
 use crate::commands::{Context, Global, Output};
-use crate::eval::{Evaluator, Program};
+use crate::eval::Program;
 use crate::lm::{LmClient, Role};
-use crate::metric::Metric;
 use crate::pack;
 use crate::report::{self, Heldout, PackRef, Report, RunInfo};
 
@@ -79,17 +78,8 @@ pub async fn ab(
     let (cand, cand_prog) = load(candidate_path)?;
     let heldout = examples(ctx, SplitName::Heldout, None)?;
     let lm = LmClient::from_config(&ctx.config)?;
-    let metric = Metric::load(
-        &ctx.resolve(&ctx.sig_cfg.metric),
-        &ctx.signature,
-        ctx.sig_cfg.persona_field.as_deref(),
-    )?;
-    let ev = Evaluator {
-        lm: &lm,
-        metric: &metric,
-        concurrency: ctx.config.eval.concurrency,
-        max_errors: ctx.config.eval.max_errors,
-    };
+    let metric = ctx.metric()?;
+    let ev = ctx.evaluator(&lm, &metric);
     let base_report = ev
         .evaluate(&base_prog, &heldout, &progress("ab: today's pack"))
         .await?;
@@ -157,7 +147,7 @@ pub async fn ab(
         "worst": report.verdict.worst,
         "heldout_threads": report.heldout.threads,
         "simulated": simulated,
-        "lm": {"calls": usage.calls, "cache_hits": usage.cache_hits, "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens, "cost_usd": usage.cost_usd},
+        "lm": crate::commands::lm_json(&usage),
     });
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     Ok(Output::ok(json, report.terminal(colour)))

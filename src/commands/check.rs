@@ -10,7 +10,7 @@ use crate::config::ConfigError;
 use crate::metric::spec::{MetricError, MetricSpec};
 use crate::pack::{self, PackError};
 use crate::signature::SignatureError;
-use crate::traces::stats::{StatsInput, compute};
+use crate::traces::stats::compute;
 use crate::yamlerr::YamlError;
 
 /// One finding.
@@ -256,15 +256,7 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
             return;
         }
     };
-    let input = StatsInput {
-        signature: &ctx.signature,
-        fields: &ctx.config.traces.fields,
-        persona_field: ctx.sig_cfg.persona_field.as_deref(),
-        max_line_bytes: ctx.config.traces.max_line_bytes,
-        gate: &ctx.config.gate,
-        split: &ctx.config.split,
-        train_cutoff: cutoff,
-    };
+    let input = ctx.stats_input(cutoff);
     match compute(&files, &input) {
         Ok(stats) => {
             for b in &stats.ingest.bad {

@@ -8,13 +8,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::commands::{Context, Output, UsageError};
-use crate::eval::{EvalReport, Evaluator, Program};
+use crate::eval::{EvalReport, Program};
 use crate::lm::{LmClient, Provider, Role};
-use crate::metric::Metric;
 use crate::pack;
 use crate::program::messages;
+use crate::traces::Turn;
 use crate::traces::split::split;
-use crate::traces::{Dataset, Turn};
 
 /// Which examples to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -48,13 +47,7 @@ pub fn examples(
     limit: Option<usize>,
 ) -> anyhow::Result<Vec<Turn>> {
     let files = ctx.trace_files(&[])?;
-    let data = Dataset::load(
-        &files,
-        &ctx.signature,
-        &ctx.config.traces.fields,
-        ctx.sig_cfg.persona_field.as_deref(),
-        ctx.config.traces.max_line_bytes,
-    )?;
+    let data = ctx.dataset(&files)?;
     data.report.check_strict(ctx.config.traces.strict)?;
     // The split follows the pack in production, whichever pack is being scored.
     let current = ctx.resolve(&ctx.sig_cfg.pack);
@@ -144,17 +137,8 @@ pub async fn eval(
     let (path, program) = program(ctx, pack_path)?;
     let examples = examples(ctx, which, limit)?;
     let lm = LmClient::from_config(&ctx.config)?;
-    let metric = Metric::load(
-        &ctx.resolve(&ctx.sig_cfg.metric),
-        &ctx.signature,
-        ctx.sig_cfg.persona_field.as_deref(),
-    )?;
-    let evaluator = Evaluator {
-        lm: &lm,
-        metric: &metric,
-        concurrency: ctx.config.eval.concurrency,
-        max_errors: ctx.config.eval.max_errors,
-    };
+    let metric = ctx.metric()?;
+    let evaluator = ctx.evaluator(&lm, &metric);
     let report = evaluator
         .evaluate(&program, &examples, &progress("eval"))
         .await?;
@@ -166,14 +150,7 @@ pub async fn eval(
         "failed": report.failed,
         "errors": report.errors,
         "dimensions": report.dimensions,
-        "lm": {
-            "calls": usage.calls,
-            "cache_hits": usage.cache_hits,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cost_usd": usage.cost_usd,
-            "roles": usage.roles,
-        },
+        "lm": crate::commands::lm_json(&usage),
         "worst": worst(&report, 5),
         "pack": path,
         "split": which,
@@ -255,11 +232,7 @@ pub fn plan_optimizer(
     let base = pack::load(&ctx.resolve(&ctx.sig_cfg.pack), Some(&ctx.signature))?;
     let data = crate::commands::optimize::run_data(ctx, &base.pack, smoke)?;
     let s = crate::optimize::Settings::from_config(&ctx.config.optimizer, name, smoke);
-    let metric = Metric::load(
-        &ctx.resolve(&ctx.sig_cfg.metric),
-        &ctx.signature,
-        ctx.sig_cfg.persona_field.as_deref(),
-    )?;
+    let metric = ctx.metric()?;
     let j = metric.judge_calls_per_example();
     let (train, val) = (data.train.len(), data.val.len());
     // Examples scored, each one task call and `j` judge calls.
@@ -323,11 +296,7 @@ pub fn plan(
 ) -> anyhow::Result<Output> {
     let (_, program) = program(ctx, pack_path)?;
     let examples = examples(ctx, which, limit)?;
-    let metric = Metric::load(
-        &ctx.resolve(&ctx.sig_cfg.metric),
-        &ctx.signature,
-        ctx.sig_cfg.persona_field.as_deref(),
-    )?;
+    let metric = ctx.metric()?;
     let per_judge = metric.judge_calls_per_example();
     let n = examples.len();
     // Tokens: the task prompt as rendered; its answer and the judges' prompts

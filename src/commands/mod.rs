@@ -46,6 +46,19 @@ impl Output {
     }
 }
 
+/// The `lm` object of the JSON outputs: calls, cache hits, tokens, cost (null
+/// when unknown, never 0), per role.
+pub fn lm_json(u: &crate::lm::budget::Usage) -> Value {
+    serde_json::json!({
+        "calls": u.calls,
+        "cache_hits": u.cache_hits,
+        "input_tokens": u.input_tokens,
+        "output_tokens": u.output_tokens,
+        "cost_usd": u.cost_usd,
+        "roles": u.roles,
+    })
+}
+
 /// Options every command takes.
 #[derive(Debug, Clone)]
 pub struct Global {
@@ -111,6 +124,56 @@ impl Context {
     /// A config-relative path made usable from here.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         self.config.resolve(p)
+    }
+
+    /// Every clean turn of the signature in `files`.
+    pub fn dataset(&self, files: &[PathBuf]) -> Result<crate::traces::Dataset, TraceError> {
+        crate::traces::Dataset::load(
+            files,
+            &self.signature,
+            &self.config.traces.fields,
+            self.sig_cfg.persona_field.as_deref(),
+            self.config.traces.max_line_bytes,
+        )
+    }
+
+    /// What the statistics pass needs, with the current pack's cutoff.
+    pub fn stats_input(
+        &self,
+        train_cutoff: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> crate::traces::stats::StatsInput<'_> {
+        crate::traces::stats::StatsInput {
+            signature: &self.signature,
+            fields: &self.config.traces.fields,
+            persona_field: self.sig_cfg.persona_field.as_deref(),
+            max_line_bytes: self.config.traces.max_line_bytes,
+            gate: &self.config.gate,
+            split: &self.config.split,
+            train_cutoff,
+        }
+    }
+
+    /// The signature's metric.
+    pub fn metric(&self) -> Result<crate::metric::Metric, MetricError> {
+        crate::metric::Metric::load(
+            &self.resolve(&self.sig_cfg.metric),
+            &self.signature,
+            self.sig_cfg.persona_field.as_deref(),
+        )
+    }
+
+    /// An evaluator with the config's concurrency and error tolerance.
+    pub fn evaluator<'a>(
+        &self,
+        lm: &'a crate::lm::LmClient,
+        metric: &'a crate::metric::Metric,
+    ) -> crate::eval::Evaluator<'a> {
+        crate::eval::Evaluator {
+            lm,
+            metric,
+            concurrency: self.config.eval.concurrency,
+            max_errors: self.config.eval.max_errors,
+        }
     }
 
     /// The trace files: `--traces` globs when given, else the config's.

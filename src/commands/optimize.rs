@@ -13,14 +13,13 @@ use sha2::{Digest, Sha256};
 use crate::commands::{Context, Output, UsageError};
 use crate::config::OptimizerName;
 use crate::lm::{LmClient, Role};
-use crate::metric::Metric;
 use crate::optimize::{self, OwnPrompts, Progress, Settings, TrialLog};
 use crate::pack::{
     self, BasePack, EmbeddedSignature, OptimizerRun, Pack, PromptPack, Provenance, Rendered,
     SplitSizes,
 };
+use crate::traces::Turn;
 use crate::traces::split::split;
-use crate::traces::{Dataset, Turn};
 
 /// What `optimize` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -54,13 +53,7 @@ pub struct RunData {
 /// Reads the traces and splits them as the pack in production dictates.
 pub fn run_data(ctx: &Context, base: &Pack, smoke: bool) -> anyhow::Result<RunData> {
     let files = ctx.trace_files(&[])?;
-    let data = Dataset::load(
-        &files,
-        &ctx.signature,
-        &ctx.config.traces.fields,
-        ctx.sig_cfg.persona_field.as_deref(),
-        ctx.config.traces.max_line_bytes,
-    )?;
+    let data = ctx.dataset(&files)?;
     data.report.check_strict(ctx.config.traces.strict)?;
     let mut ids: Vec<&str> = data.turns.iter().map(|t| t.id.0.as_str()).collect();
     ids.sort_unstable();
@@ -118,11 +111,7 @@ pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Outp
     let replayed = log.lock().map(|l| l.replayed()).unwrap_or(0);
 
     let lm = LmClient::from_config(&ctx.config)?;
-    let metric = Metric::load(
-        &ctx.resolve(&ctx.sig_cfg.metric),
-        &ctx.signature,
-        ctx.sig_cfg.persona_field.as_deref(),
-    )?;
+    let metric = ctx.metric()?;
     let prompts = OwnPrompts::load().map_err(UsageError)?;
     let progress = progress_line(&lm, ctx.config.budget.max_calls);
     let opt_ctx = optimize::Context {
@@ -285,11 +274,7 @@ pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Outp
         "per_persona": persona_report,
         "stopped": outcome.stopped,
         "split": {"train": data.train.len(), "val": data.val.len(), "heldout": data.heldout},
-        "lm": {
-            "calls": usage.calls, "cache_hits": usage.cache_hits,
-            "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            "cost_usd": usage.cost_usd, "roles": usage.roles,
-        },
+        "lm": crate::commands::lm_json(&usage),
         "wall_secs": started.elapsed().as_secs_f64(),
         "simulated": simulated,
     });

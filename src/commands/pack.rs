@@ -11,7 +11,6 @@ use crate::pack::{self, PackError};
 use crate::program::{ChatRole, Message, messages};
 use crate::schema::{SchemaKind, generate};
 use crate::signature::Signature;
-use crate::traces::Dataset;
 
 /// The signature a pack path belongs to, when a config is around and names it.
 fn signature_for(g: &Global, path: &Path) -> Option<Context> {
@@ -133,13 +132,7 @@ pub fn render(
                 ))
             })?;
             let files = ctx.trace_files(&[])?;
-            let data = Dataset::load(
-                &files,
-                &ctx.signature,
-                &ctx.config.traces.fields,
-                ctx.sig_cfg.persona_field.as_deref(),
-                ctx.config.traces.max_line_bytes,
-            )?;
+            let data = ctx.dataset(&files)?;
             let turn = data.turns.iter().find(|t| t.id.0 == id).ok_or_else(|| {
                 UsageError(format!(
                     "no clean trace with id `{id}` in {} file(s)",

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::commands::{Context, Output};
 use crate::pack;
+use crate::traces::BadLine;
 use crate::traces::split::{FreshRule, split};
-use crate::traces::stats::{StatsInput, compute};
-use crate::traces::{BadLine, Dataset};
+use crate::traces::stats::compute;
 
 /// How many bad lines the human text lists before "and N more".
 const SHOWN_BAD_LINES: usize = 20;
@@ -36,18 +36,7 @@ fn list_bad(out: &mut String, bad: &[BadLine], total: u64) {
 pub fn stats(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Output> {
     let files = ctx.trace_files(globs)?;
     let cutoff = pack_cutoff(ctx)?;
-    let stats = compute(
-        &files,
-        &StatsInput {
-            signature: &ctx.signature,
-            fields: &ctx.config.traces.fields,
-            persona_field: ctx.sig_cfg.persona_field.as_deref(),
-            max_line_bytes: ctx.config.traces.max_line_bytes,
-            gate: &ctx.config.gate,
-            split: &ctx.config.split,
-            train_cutoff: cutoff,
-        },
-    )?;
+    let stats = compute(&files, &ctx.stats_input(cutoff))?;
     stats
         .ingest
         .check_strict(strict || ctx.config.traces.strict)?;
@@ -124,13 +113,7 @@ struct SplitOut<'a> {
 pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Output> {
     let files = ctx.trace_files(globs)?;
     let cutoff = pack_cutoff(ctx)?;
-    let data = Dataset::load(
-        &files,
-        &ctx.signature,
-        &ctx.config.traces.fields,
-        ctx.sig_cfg.persona_field.as_deref(),
-        ctx.config.traces.max_line_bytes,
-    )?;
+    let data = ctx.dataset(&files)?;
     data.report
         .check_strict(strict || ctx.config.traces.strict)?;
     let s = split(&data.turns, cutoff, &ctx.config.split)?;
