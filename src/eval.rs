@@ -101,6 +101,9 @@ pub enum EvalError {
     /// Nothing to evaluate.
     #[error("no examples to evaluate")]
     Empty,
+    /// A shared score table was left unusable by a panicking task.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl EvalError {

@@ -224,7 +224,10 @@ impl<'a> Scorer<'a> {
     ) -> Result<Vec<ExampleScore>, EvalError> {
         let key = |ex: &Turn| (program.system.clone(), ex.id.0.clone());
         let todo: Vec<Turn> = {
-            let memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+            let memo = self
+                .memo
+                .lock()
+                .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
             examples
                 .iter()
                 .filter(|ex| !memo.contains_key(&key(ex)))
@@ -239,14 +242,20 @@ impl<'a> Scorer<'a> {
                 max_errors: self.ctx.max_errors,
             };
             let report: EvalReport = ev.evaluate(program, &todo, &|_, _| {}).await?;
-            let mut memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+            let mut memo = self
+                .memo
+                .lock()
+                .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
             for s in report.examples {
                 if let Some(ex) = todo.iter().find(|e| e.id.0 == s.id) {
                     memo.insert(key(ex), s);
                 }
             }
         }
-        let memo = self.memo.lock().map_err(|_| EvalError::Empty)?;
+        let memo = self
+            .memo
+            .lock()
+            .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
         // Examples lost to (tolerated) LM errors are left out, as in an evaluation.
         Ok(examples
             .iter()
