@@ -31,14 +31,24 @@ fn run_info(candidate: &Path) -> Option<RunInfo> {
     let lm = &report["lm"];
     let roles = lm["roles"].as_object()?;
     Some(RunInfo {
-        optimizer: format!(
-            "{} (seed {})",
-            report["optimizer"].as_str().unwrap_or("?"),
-            report["seed"]
-                .as_u64()
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "as configured".into())
-        ),
+        optimizer: {
+            let st = &report["settings"];
+            let mut phrase = format!(
+                "{} (seed {})",
+                report["optimizer"].as_str().unwrap_or("?"),
+                report["seed"]
+                    .as_u64()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "as configured".into())
+            );
+            if let (Some(c), Some(t)) = (st["num_candidates"].as_u64(), st["num_trials"].as_u64()) {
+                phrase.push_str(&format!(
+                    ": {c} candidates × {t} trials, {} demo sets, minibatch {}, full evaluation every {}",
+                    st["num_demo_sets"], st["minibatch_size"], st["full_eval_every"]
+                ));
+            }
+            phrase
+        },
         trials: report["trials"].as_u64().unwrap_or(0) as usize,
         calls: roles
             .iter()

@@ -262,6 +262,7 @@ pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Outp
         "format": new_pack.format().as_str(),
         "optimizer": name,
         "seed": settings.seed,
+        "settings": settings,
         "smoke": args.smoke,
         "baseline_val": outcome.baseline_val,
         "best_val": outcome.best_val,
