@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::lm::http::{Hints, client, estimate_tokens, post_json};
+use crate::lm::http::{Hints, client, completion, post_json};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 use crate::program::ChatRole;
@@ -103,12 +103,12 @@ impl Lm for Anthropic {
             .filter_map(|b| b.get("text").and_then(Value::as_str))
             .collect::<Vec<_>>()
             .join("");
-        let input = v.pointer("/usage/input_tokens").and_then(Value::as_u64);
-        let output = v.pointer("/usage/output_tokens").and_then(Value::as_u64);
-        Ok(Completion {
-            input_tokens: input.unwrap_or_else(|| estimate_tokens(&req.flatten())),
-            output_tokens: output.unwrap_or_else(|| estimate_tokens(&text)),
+        Ok(completion(
+            &v,
             text,
-        })
+            req,
+            "/usage/input_tokens",
+            "/usage/output_tokens",
+        ))
     }
 }

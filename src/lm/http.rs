@@ -144,6 +144,28 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// A completion with the provider's token counts at these JSON pointers,
+/// estimated from the text where the provider reports none.
+pub(crate) fn completion(
+    v: &Value,
+    text: String,
+    req: &crate::lm::LmRequest,
+    input_ptr: &str,
+    output_ptr: &str,
+) -> crate::lm::Completion {
+    crate::lm::Completion {
+        input_tokens: v
+            .pointer(input_ptr)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| estimate_tokens(&req.flatten())),
+        output_tokens: v
+            .pointer(output_ptr)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| estimate_tokens(&text)),
+        text,
+    }
+}
+
 /// Rough token count when a provider reports none.
 pub(crate) fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::lm::http::{Hints, client, estimate_tokens, post_json};
+use crate::lm::http::{Hints, client, completion, post_json};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 use crate::program::ChatRole;
@@ -84,14 +84,12 @@ impl Lm for OpenAi {
                 CallError::retryable("malformed response: no choices[0].message.content")
             })?
             .to_string();
-        let input = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
-        let output = v
-            .pointer("/usage/completion_tokens")
-            .and_then(Value::as_u64);
-        Ok(Completion {
-            input_tokens: input.unwrap_or_else(|| estimate_tokens(&req.flatten())),
-            output_tokens: output.unwrap_or_else(|| estimate_tokens(&text)),
+        Ok(completion(
+            &v,
             text,
-        })
+            req,
+            "/usage/prompt_tokens",
+            "/usage/completion_tokens",
+        ))
     }
 }

@@ -267,11 +267,11 @@ fn output_spec(system: &str) -> Vec<(String, Vec<String>)> {
     };
     let mut out = Vec::new();
     let f = fields(fmt);
-    for (name, placeholder) in f {
+    for (name, hint) in f {
         if name == "end" {
             continue;
         }
-        let values = placeholder
+        let values = hint
             .strip_prefix("<one of: ")
             .and_then(|s| s.strip_suffix('>'))
             .map(|s| s.split(", ").map(str::to_string).collect())

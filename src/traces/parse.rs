@@ -634,7 +634,7 @@ enum OutputSummary {
     /// Something other than an object.
     NotObject,
     /// Per signature output, in order: its value if present (non-enum values
-    /// are `Null` placeholders unless in full mode).
+    /// are `Null` stand-ins unless in full mode).
     Object(Vec<Option<Value>>),
 }
 
