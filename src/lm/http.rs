@@ -21,6 +21,20 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// A URL fit to print: credentials in its userinfo (`https://user:token@host`) masked.
+pub(crate) fn safe_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..host_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
 /// What to tell a user to check when a request is refused.
 pub(crate) struct Hints<'a> {
     /// The environment variable holding the key, if any.
@@ -51,7 +65,9 @@ pub(crate) async fn post_json(
         } else {
             "request failed"
         };
-        CallError::retryable(redact(&format!("{kind}: {url}: {}", error_chain(&e))))
+        CallError::retryable(redact(
+            &format!("{kind}: {}: {}", safe_url(url), error_chain(&e)).replace(url, &safe_url(url)),
+        ))
     })?;
     let status = resp.status();
     let retry_after = resp
@@ -87,7 +103,8 @@ pub(crate) async fn post_json(
             ),
             404 => format!(
                 "404 Not Found: check the model name `{}` and the base URL ({}){detail}",
-                hints.model, hints.url
+                hints.model,
+                safe_url(hints.url)
             ),
             400 => format!("400 Bad Request: the provider rejected the request{detail}"),
             _ => format!("{code} {}{detail}", status.canonical_reason().unwrap_or("")),
@@ -169,4 +186,22 @@ pub(crate) fn completion(
 /// Rough token count when a provider reports none.
 pub(crate) fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        assert_eq!(
+            safe_url("https://user:tok3n@llm.example/v1/chat/completions"),
+            "https://***@llm.example/v1/chat/completions"
+        );
+        assert_eq!(
+            safe_url("http://127.0.0.1:8000/v1"),
+            "http://127.0.0.1:8000/v1"
+        );
+        assert_eq!(safe_url("https://host/path@odd"), "https://host/path@odd");
+    }
 }
