@@ -66,15 +66,8 @@ enum Command {
     },
     /// Score a pack on a split of the traces.
     Eval {
-        /// The pack (default: the signature's configured pack).
-        #[arg(long)]
-        pack: Option<PathBuf>,
-        /// Which examples.
-        #[arg(long, value_enum, default_value = "val")]
-        split: SplitName,
-        /// At most this many examples (the first ones of the split).
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        target: EvalTarget,
     },
     /// Estimate the LM calls, tokens and cost of an evaluation (or, with
     /// --optimizer, of an optimizer run) before running it.
@@ -85,15 +78,8 @@ enum Command {
         /// With --optimizer: the smoke preset.
         #[arg(long)]
         smoke: bool,
-        /// The pack (default: the signature's configured pack).
-        #[arg(long)]
-        pack: Option<PathBuf>,
-        /// Which examples.
-        #[arg(long, value_enum, default_value = "val")]
-        split: SplitName,
-        /// At most this many examples.
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        target: EvalTarget,
     },
     /// Search for a better pack; writes it with a run report and a trial log.
     Optimize {
@@ -163,26 +149,37 @@ enum CacheCommand {
     Stats,
 }
 
+/// Which pack an evaluation scores, on which examples.
+#[derive(clap::Args, Debug)]
+struct EvalTarget {
+    /// The pack (default: the signature's configured pack).
+    #[arg(long)]
+    pack: Option<PathBuf>,
+    /// Which examples.
+    #[arg(long, value_enum, default_value = "val")]
+    split: SplitName,
+    /// At most this many examples (the first ones of the split).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// Which traces a traces command reads.
+#[derive(clap::Args, Debug)]
+struct TraceSource {
+    /// Read these trace globs instead of the config's.
+    #[arg(long)]
+    traces: Vec<String>,
+    /// Any bad line is a failure.
+    #[arg(long)]
+    strict: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum TracesCommand {
     /// Counts, personas, fresh turns and the gate verdict.
-    Stats {
-        /// Read these trace globs instead of the config's.
-        #[arg(long)]
-        traces: Vec<String>,
-        /// Any bad line is a failure.
-        #[arg(long)]
-        strict: bool,
-    },
+    Stats(TraceSource),
     /// The thread-level train / val / fresh held-out split.
-    Split {
-        /// Read these trace globs instead of the config's.
-        #[arg(long)]
-        traces: Vec<String>,
-        /// Any bad line is a failure.
-        #[arg(long)]
-        strict: bool,
-    },
+    Split(TraceSource),
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,10 +229,10 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Traces { command } => {
             let ctx = commands::Context::load(&g)?;
             match command {
-                TracesCommand::Stats { traces, strict } => {
+                TracesCommand::Stats(TraceSource { traces, strict }) => {
                     commands::traces::stats(&ctx, traces, *strict)
                 }
-                TracesCommand::Split { traces, strict } => {
+                TracesCommand::Split(TraceSource { traces, strict }) => {
                     commands::traces::split_cmd(&ctx, traces, *strict)
                 }
             }
@@ -249,7 +246,9 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             } => commands::pack::render(&g, path, example.as_deref(), *write),
         },
         Command::Schema { kind } => commands::pack::schema(*kind),
-        Command::Eval { pack, split, limit } => {
+        Command::Eval {
+            target: EvalTarget { pack, split, limit },
+        } => {
             let ctx = commands::Context::load(&g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -259,9 +258,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Plan {
             optimizer,
             smoke,
-            pack,
-            split,
-            limit,
+            target: EvalTarget { pack, split, limit },
         } => {
             let ctx = commands::Context::load(&g)?;
             match optimizer {
