@@ -1,13 +1,19 @@
 //! promptc: a prompt compiler that runs in CI.
 //!
-//! The core (traces, signature, pack, lm, program, metric) knows nothing of
-//! git or GitHub; the commands module wires it into the CLI contract of
-//! DESIGN.md. Data flows one way: traces and signature → program → metric.
+//! The core (traces, signature, pack, lm, program, metric, eval, optimize,
+//! ab) knows nothing of git or GitHub; the CI shell (report, actions, git,
+//! github, ci) builds on it, and the commands module wires both into the CLI
+//! contract of DESIGN.md. Data flows one way: traces and signature → program →
+//! metric → A/B → report → publish.
 
 pub mod ab;
+pub mod actions;
+pub mod ci;
 pub mod commands;
 pub mod config;
 pub mod eval;
+pub mod git;
+pub mod github;
 pub mod lm;
 pub mod metric;
 pub mod optimize;

@@ -121,6 +121,46 @@ enum Command {
         #[arg(long, value_enum, default_value = "terminal")]
         format: promptc::commands::ab::DiffFormat,
     },
+    /// The whole loop for each signature: gate, optimize, A/B on fresh held-out
+    /// traces, decide, and publish one rolling pull request.
+    Ci {
+        /// Run everything, but write the branch plan and the PR body to --out
+        /// instead of pushing and posting.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run folders, reports and dry-run plans (default .promptc/ci beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The optimizer (default: the config's).
+        #[arg(long, value_enum)]
+        optimizer: Option<OptimizerName>,
+        /// The smoke preset: tiny sizes, every step exercised.
+        #[arg(long)]
+        smoke: bool,
+        #[command(flatten)]
+        github: GithubArgs,
+    },
+    /// A/B each pack a pull request edits (base against head) and post one
+    /// sticky comment with the score table and the diff.
+    Review {
+        /// The base revision (default: the pull_request event's base).
+        #[arg(long)]
+        base: Option<String>,
+        /// The head revision (default: the pull_request event's head, else HEAD).
+        #[arg(long)]
+        head: Option<String>,
+        /// Write the comment to --out instead of posting it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the reports and the dry-run comment go (default .promptc/ci beside the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The pull request to comment on (default: the pull_request event's).
+        #[arg(long)]
+        pr: Option<u64>,
+        #[command(flatten)]
+        github: GithubArgs,
+    },
     /// Talk to the configured LMs.
     Lm {
         #[command(subcommand)]
@@ -161,6 +201,56 @@ struct EvalTarget {
     /// At most this many examples (the first ones of the split).
     #[arg(long)]
     limit: Option<usize>,
+}
+
+/// Where promptc runs: GitHub Actions sets each of these; a flag overrides it.
+#[derive(clap::Args, Debug)]
+struct GithubArgs {
+    /// The REST API root (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    api_url: String,
+    /// OWNER/NAME.
+    #[arg(long, env = "GITHUB_REPOSITORY")]
+    repository: Option<String>,
+    /// push, workflow_dispatch, pull_request, …
+    #[arg(long, env = "GITHUB_EVENT_NAME")]
+    event_name: Option<String>,
+    /// The event's JSON payload.
+    #[arg(long, env = "GITHUB_EVENT_PATH")]
+    event_path: Option<PathBuf>,
+    /// The commit the run is for.
+    #[arg(long, env = "GITHUB_SHA")]
+    sha: Option<String>,
+    /// The ref the run is for.
+    #[arg(long = "ref", env = "GITHUB_REF")]
+    git_ref: Option<String>,
+    /// The token for pushing and the API.
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The default branch (default: the event's repository, else the remote's HEAD, else main).
+    #[arg(long)]
+    base_branch: Option<String>,
+    /// The remote to push to.
+    #[arg(long, default_value = "origin")]
+    remote: String,
+}
+
+impl GithubArgs {
+    fn env(&self, pr: Option<u64>) -> promptc::ci::GithubEnv {
+        let blank = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+        promptc::ci::GithubEnv {
+            api_url: self.api_url.trim_end_matches('/').to_string(),
+            repository: blank(&self.repository),
+            event_name: blank(&self.event_name),
+            event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),
+            sha: blank(&self.sha),
+            git_ref: blank(&self.git_ref),
+            token: blank(&self.token).map(promptc::lm::secret::Secret::new),
+            base_branch: blank(&self.base_branch),
+            remote: self.remote.clone(),
+            pr,
+        }
+    }
 }
 
 /// Which traces a traces command reads.
@@ -298,6 +388,45 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             rt.block_on(commands::ab::ab(&ctx, base, candidate, report.as_deref()))
         }
         Command::Diff { a, b, format } => commands::ab::diff(&g, a, b, *format),
+        Command::Ci {
+            dry_run,
+            out,
+            optimizer,
+            smoke,
+            github,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let args = promptc::ci::CiArgs {
+                dry_run: *dry_run,
+                out: out.clone(),
+                optimizer: *optimizer,
+                smoke: *smoke,
+            };
+            rt.block_on(promptc::ci::ci(&g, &github.env(None), &args, cli.json))
+        }
+        Command::Review {
+            base,
+            head,
+            dry_run,
+            out,
+            pr,
+            github,
+        } => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(promptc::ci::review(
+                &g,
+                &github.env(*pr),
+                base.as_deref(),
+                head.as_deref(),
+                *dry_run,
+                out.as_deref(),
+                cli.json,
+            ))
+        }
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -256,6 +256,14 @@ impl Pack {
         }
     }
 
+    /// The instructions and demos, to change (v2, v3).
+    pub fn prompt_mut(&mut self) -> Option<&mut PromptPack> {
+        match self {
+            Pack::V1(_) => None,
+            Pack::V2(p) | Pack::V3(p) => Some(p),
+        }
+    }
+
     /// The current pack's train cutoff, if recorded.
     pub fn train_cutoff(&self) -> Option<DateTime<Utc>> {
         self.prompt().and_then(|p| p.provenance.train_cutoff)

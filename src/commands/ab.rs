@@ -67,13 +67,12 @@ fn run_info(candidate: &Path) -> Option<RunInfo> {
     })
 }
 
-/// `ab --base P --candidate P2 [--report DIR]`.
-pub async fn ab(
+/// Both packs on the fresh held-out traces: the report and the LM usage.
+pub async fn compare(
     ctx: &Context,
     base_path: &Path,
     candidate_path: &Path,
-    report_dir: Option<&Path>,
-) -> anyhow::Result<Output> {
+) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
     let load = |p: &Path| -> anyhow::Result<(pack::LoadedPack, Program)> {
         let l = pack::load(p, Some(&ctx.signature))?;
         let prog = Program::from_pack(&l.pack).ok_or_else(|| {
@@ -129,16 +128,32 @@ pub async fn ab(
         ),
         verdict,
     };
+    Ok((report, lm.usage()))
+}
+
+/// `report.md` and `report.json` in `dir`.
+pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("report.md"), report.markdown())?;
+    std::fs::write(
+        dir.join("report.json"),
+        serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+    )
+}
+
+/// `ab --base P --candidate P2 [--report DIR]`.
+pub async fn ab(
+    ctx: &Context,
+    base_path: &Path,
+    candidate_path: &Path,
+    report_dir: Option<&Path>,
+) -> anyhow::Result<Output> {
+    let (report, usage) = compare(ctx, base_path, candidate_path).await?;
+    let simulated = report.simulated;
     if let Some(dir) = report_dir {
-        std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("report.md"), report.markdown())?;
-        std::fs::write(
-            dir.join("report.json"),
-            serde_json::to_string_pretty(&report)? + "\n",
-        )?;
+        write_report(&report, dir)?;
     }
     let s = &report.verdict.stats;
-    let usage = lm.usage();
     let json = json!({
         "n": s.n,
         "base": s.base,

@@ -22,7 +22,7 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
 }
 
 /// A URL fit to print: credentials in its userinfo (`https://user:token@host`) masked.
-pub(crate) fn safe_url(url: &str) -> String {
+pub fn safe_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let host_end = rest.find('/').unwrap_or(rest.len());

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod client;
 pub mod command;
 mod http;
+pub use http::safe_url;
 pub mod limits;
 pub mod openai;
 pub mod retry;

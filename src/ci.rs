@@ -1,0 +1,881 @@
+//! The pipeline behind `promptc ci` and `promptc review`.
+//!
+//! `ci`, per signature: which traces are new (and, on a push, whether the push
+//! touched this signature's trace files), the gate, the optimizer, the A/B on
+//! fresh held-out traces, the decision, then publishing: promptc's rolling
+//! branch (git2) and one pull request (octocrab), or with `--dry-run` the
+//! branch plan and the PR body written to a folder. `review`: for each pack a
+//! pull request edits, the A/B of base against head, posted as one sticky
+//! comment.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::ab::Decision;
+use crate::actions::{Actions, Level};
+use crate::commands::optimize::{OptimizeArgs, optimize};
+use crate::commands::{Context, Global, Output, UsageError};
+use crate::config::{Config, DraftPolicy, OptimizerName};
+use crate::git::{GitError, Publish, Repo};
+use crate::github::{Github, PrContent, REVIEW_MARKER};
+use crate::lm::secret::Secret;
+use crate::pack;
+use crate::report::Report;
+
+/// Where promptc runs: what GitHub Actions puts in the environment, each
+/// overridable by a flag.
+#[derive(Debug, Clone, Default)]
+pub struct GithubEnv {
+    /// REST API root (`https://api.github.com`, or `https://HOST/api/v3`).
+    pub api_url: String,
+    /// `owner/name`.
+    pub repository: Option<String>,
+    /// `push`, `workflow_dispatch`, `pull_request`, …
+    pub event_name: Option<String>,
+    /// The event's JSON payload.
+    pub event_path: Option<PathBuf>,
+    /// The commit the run is for.
+    pub sha: Option<String>,
+    /// The ref the run is for.
+    pub git_ref: Option<String>,
+    /// The token for pushing and the API.
+    pub token: Option<Secret>,
+    /// The default branch (else the event's repository, else the remote's HEAD, else `main`).
+    pub base_branch: Option<String>,
+    /// The remote to push to.
+    pub remote: String,
+    /// The pull request to comment on (review; else the event's).
+    pub pr: Option<u64>,
+}
+
+/// What `ci` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct CiArgs {
+    /// Plan and write, push and post nothing.
+    pub dry_run: bool,
+    /// Where run folders, reports and dry-run plans go (default `.promptc/ci` beside the config).
+    pub out: Option<PathBuf>,
+    /// The optimizer (default: the config's).
+    pub optimizer: Option<OptimizerName>,
+    /// The smoke preset.
+    pub smoke: bool,
+}
+
+/// How one signature's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// The gate was not met: too few new traces.
+    Gated,
+    /// Ran, and decided not to publish.
+    Skipped,
+    /// A new pull request.
+    Opened,
+    /// The open pull request was updated.
+    Updated,
+    /// `--dry-run`: the plan is in the out folder.
+    DryRun,
+    /// Something went wrong (the error is in `reason`).
+    Failed,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Gated => "gated",
+            Status::Skipped => "skipped",
+            Status::Opened => "opened",
+            Status::Updated => "updated",
+            Status::DryRun => "dry-run",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Which signature's result the single-valued action outputs describe.
+    fn rank(self) -> u8 {
+        match self {
+            Status::Failed => 5,
+            Status::Opened | Status::Updated => 4,
+            Status::DryRun => 3,
+            Status::Skipped => 2,
+            Status::Gated => 1,
+        }
+    }
+}
+
+/// One signature's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureResult {
+    /// The signature.
+    pub name: String,
+    /// How it ended.
+    pub status: Status,
+    /// The A/B decision, when there was an A/B.
+    pub decision: Option<Decision>,
+    /// Mean lift on held-out, 0..100 points.
+    pub lift: Option<f64>,
+    /// Its confidence interval.
+    pub ci95: Option<(f64, f64)>,
+    /// Held-out examples compared.
+    pub n: Option<usize>,
+    /// The pull request.
+    pub pr_url: Option<String>,
+    /// The branch pushed or planned.
+    pub branch: Option<String>,
+    /// Why it ended so, in a sentence or a few.
+    pub reason: String,
+    /// What else a reader should know (fallbacks, budget, moved branch).
+    pub notes: Vec<String>,
+    /// The run folder (report, pack, trial log).
+    pub run_dir: Option<PathBuf>,
+    #[serde(skip)]
+    summary: String,
+}
+
+impl SignatureResult {
+    fn new(name: &str, status: Status, reason: String) -> SignatureResult {
+        SignatureResult {
+            name: name.into(),
+            status,
+            decision: None,
+            lift: None,
+            ci95: None,
+            n: None,
+            pr_url: None,
+            branch: None,
+            reason,
+            notes: Vec::new(),
+            run_dir: None,
+            summary: String::new(),
+        }
+    }
+}
+
+/// The event's payload, or `null` when there is none.
+fn event_payload(env: &GithubEnv) -> anyhow::Result<Value> {
+    let Some(path) = &env.event_path else {
+        return Ok(Value::Null);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError(format!("{}: the event payload: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{}: the event payload is not JSON: {e}",
+            path.display()
+        ))
+        .into()
+    })
+}
+
+/// Masks every secret promptc knows of before anything prints.
+fn mask_secrets(actions: &Actions, env: &GithubEnv, config: &Config) {
+    if let Some(t) = &env.token {
+        actions.mask(t.expose());
+    }
+    for lm in [&config.lms.task, &config.lms.judge, &config.lms.proposer] {
+        if let Some(var) = crate::lm::client::key_env(lm)
+            && let Ok(v) = std::env::var(&var)
+        {
+            crate::lm::secret::register(&v);
+            actions.mask(&v);
+        }
+    }
+}
+
+fn default_branch(env: &GithubEnv, event: &Value, repo: Option<&Repo>) -> String {
+    if let Some(b) = &env.base_branch {
+        return b.clone();
+    }
+    if let Some(b) = event["repository"]["default_branch"].as_str() {
+        return b.into();
+    }
+    repo.and_then(|r| r.remote_head(&env.remote))
+        .unwrap_or_else(|| "main".into())
+}
+
+/// The config's folder, `.` when the config path has none.
+fn root_dir(config: &Config) -> PathBuf {
+    let r = config.root();
+    if r.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        r.to_path_buf()
+    }
+}
+
+fn out_dir(config: &Config, out: Option<&Path>) -> PathBuf {
+    out.map(Path::to_path_buf)
+        .unwrap_or_else(|| config.root().join(".promptc/ci"))
+}
+
+/// `promptc ci`.
+pub async fn ci(g: &Global, env: &GithubEnv, args: &CiArgs, json_out: bool) -> anyhow::Result<Output> {
+    let config = {
+        let mut c = Config::load(&g.config)?;
+        c.apply_lm_overrides(&g.lm);
+        c
+    };
+    let actions = Actions::from_env(json_out);
+    mask_secrets(&actions, env, &config);
+    let names: Vec<String> = match &g.signature {
+        Some(s) => vec![config.select_signature(Some(s))?.0.to_string()],
+        None => config.signatures.keys().cloned().collect(),
+    };
+    let event = event_payload(env)?;
+    let repo = Repo::discover(&root_dir(&config));
+    let repo = match repo {
+        Ok(r) => Some(r),
+        Err(e) if args.dry_run => {
+            tracing::info!("{e}; the dry run plans without git");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let base_branch = default_branch(env, &event, repo.as_ref());
+    let out = out_dir(&config, args.out.as_deref());
+    let github = if args.dry_run {
+        None
+    } else {
+        let token = env.token.as_ref().ok_or_else(|| {
+            UsageError(
+                "publishing needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)"
+                    .into(),
+            )
+        })?;
+        let repository = env.repository.as_deref().ok_or_else(|| {
+            UsageError(
+                "publishing needs the repository: set GITHUB_REPOSITORY or pass --repository"
+                    .into(),
+            )
+        })?;
+        Some(Github::new(&env.api_url, repository, token)?)
+    };
+
+    let mut results = Vec::new();
+    for name in &names {
+        let g1 = Global {
+            signature: Some(name.clone()),
+            ..g.clone()
+        };
+        let step = Step {
+            env,
+            event: &event,
+            repo: repo.as_ref(),
+            github: github.as_ref(),
+            base_branch: &base_branch,
+            out: &out,
+            args,
+            actions: &actions,
+        };
+        let r = match step.run(&g1, name).await {
+            Ok(r) => r,
+            Err(e) => {
+                let msg = crate::lm::secret::redact(&format!("{e:#}"));
+                actions.annotate(Level::Error, &format!("promptc: {name}"), &msg);
+                let mut r = SignatureResult::new(name, Status::Failed, msg.clone());
+                r.summary = format!("### {name}: failed\n\n{}\n", crate::report::inline(&msg));
+                r
+            }
+        };
+        results.push(r);
+    }
+    finish_ci(&actions, results, args)
+}
+
+fn finish_ci(actions: &Actions, results: Vec<SignatureResult>, args: &CiArgs) -> anyhow::Result<Output> {
+    let lead = results.iter().max_by_key(|r| r.status.rank());
+    if let Some(r) = lead {
+        let mut outputs = vec![
+            ("status", r.status.as_str().to_string()),
+            (
+                "decision",
+                r.decision.map(|d| d.as_str().to_string()).unwrap_or_default(),
+            ),
+            (
+                "lift",
+                r.lift.map(|l| format!("{l:.2}")).unwrap_or_default(),
+            ),
+            ("pr-url", r.pr_url.clone().unwrap_or_default()),
+        ];
+        outputs.push((
+            "signatures",
+            serde_json::to_string(&results).unwrap_or_default(),
+        ));
+        actions.set_outputs(&outputs)?;
+    }
+    let mut summary = String::from("## promptc\n\n");
+    for r in &results {
+        summary.push_str(&r.summary);
+        summary.push('\n');
+    }
+    actions.summary(&summary)?;
+
+    let mut human = String::new();
+    for r in &results {
+        let _ = writeln!(human, "{}: {} — {}", r.name, r.status.as_str(), r.reason);
+        for n in &r.notes {
+            let _ = writeln!(human, "  note: {n}");
+        }
+        if let Some(u) = &r.pr_url {
+            let _ = writeln!(human, "  pull request: {u}");
+        }
+        if let Some(d) = &r.run_dir {
+            let _ = writeln!(human, "  run folder: {}", d.display());
+        }
+    }
+    let failed = results.iter().any(|r| r.status == Status::Failed);
+    let mut out = Output::ok(
+        json!({"signatures": results, "dry_run": args.dry_run}),
+        human,
+    );
+    if failed {
+        out.exit = 1;
+    }
+    Ok(out)
+}
+
+/// What every signature's run shares.
+struct Step<'a> {
+    env: &'a GithubEnv,
+    event: &'a Value,
+    repo: Option<&'a Repo>,
+    github: Option<&'a Github>,
+    base_branch: &'a str,
+    out: &'a Path,
+    args: &'a CiArgs,
+    actions: &'a Actions,
+}
+
+impl Step<'_> {
+    async fn run(&self, g: &Global, name: &str) -> anyhow::Result<SignatureResult> {
+        let ctx = Context::load(g)?;
+        let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
+        let base = pack::load(&pack_path, Some(&ctx.signature))?;
+        let cutoff = base.pack.train_cutoff();
+        let files = ctx.trace_files(&[])?;
+        let mut notes = Vec::new();
+
+        // On a push, run only when the push touched this signature's traces.
+        if self.env.event_name.as_deref() == Some("push")
+            && let Some(repo) = self.repo
+        {
+            let before = self.event["before"].as_str();
+            let after = self.event["after"]
+                .as_str()
+                .or(self.env.sha.as_deref());
+            match (before, after) {
+                (Some(b), Some(a)) => match repo.changed_files(b, a) {
+                    Ok(changed) => {
+                        let ours: Vec<PathBuf> = files
+                            .iter()
+                            .filter_map(|f| repo.relative(f))
+                            .filter(|f| changed.contains(f))
+                            .collect();
+                        if ours.is_empty() {
+                            let reason = format!(
+                                "this push ({}..{}) changed no trace file of `{name}`",
+                                short(b),
+                                short(a)
+                            );
+                            let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
+                            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+                            return Ok(r);
+                        }
+                        notes.push(format!(
+                            "this push changed {}",
+                            ours.iter()
+                                .map(|p| p.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    Err(GitError::MissingHistory { .. }) => notes.push(format!(
+                        "the push's previous commit is not in this checkout (a depth-1 clone), so new traces are those after the pack's train_cutoff ({})",
+                        cutoff
+                            .map(|c| c.to_rfc3339())
+                            .unwrap_or_else(|| "none recorded: the newest threads".into())
+                    )),
+                    Err(e) => return Err(e.into()),
+                },
+                _ => notes.push(
+                    "the push event names no before/after commits; new traces are those after the pack's train_cutoff".into(),
+                ),
+            }
+        }
+
+        // The gate.
+        let stats = crate::traces::stats::compute(&files, &ctx.stats_input(cutoff))?;
+        if !stats.gate.met {
+            let reason = format!(
+                "gate not met: {} ({} fresh turns in {} threads since the pack's cutoff)",
+                stats.gate.reasons.join("; "),
+                stats.fresh_turns,
+                stats.fresh_threads
+            );
+            self.actions
+                .annotate(Level::Notice, &format!("promptc: {name} gated"), &reason);
+            let mut r = SignatureResult::new(name, Status::Gated, reason.clone());
+            r.summary = format!("### {name}: gated\n\n{}\n", bullets(&stats.gate.reasons));
+            r.notes = notes;
+            return Ok(r);
+        }
+
+        // Optimize.
+        let run_dir = self.out.join("runs").join(name);
+        let opt = optimize(
+            &ctx,
+            &OptimizeArgs {
+                optimizer: self.args.optimizer,
+                smoke: self.args.smoke,
+                per_persona: false,
+                out: Some(run_dir.clone()),
+                resume: false,
+            },
+        )
+        .await?;
+        eprint!("{}", opt.human);
+        if let Some(why) = opt.json["stopped"].as_str() {
+            let n = format!("the optimizer stopped early: budget exhausted ({why}); the best candidate so far was tested");
+            self.actions
+                .annotate(Level::Warning, &format!("promptc: {name} budget"), &n);
+            notes.push(n);
+        }
+        let (baseline_val, best_val) = (
+            opt.json["baseline_val"].as_f64().unwrap_or(0.0),
+            opt.json["best_val"].as_f64().unwrap_or(0.0),
+        );
+        if opt.json["improved"] != Value::Bool(true) {
+            let reason = format!(
+                "no candidate beat today's pack on validation ({baseline_val:.1} today, {best_val:.1} best); nothing to propose"
+            );
+            self.actions
+                .annotate(Level::Notice, &format!("promptc: {name} skipped"), &reason);
+            let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
+            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+            r.notes = notes;
+            r.run_dir = Some(run_dir);
+            return Ok(r);
+        }
+        let cand_path = run_dir.join("pack.json");
+
+        // A/B on fresh held-out traces.
+        let (report, _usage) = crate::commands::ab::compare(&ctx, &pack_path, &cand_path).await?;
+        crate::commands::ab::write_report(&report, &run_dir)?;
+        let v = &report.verdict;
+        let mut r = SignatureResult::new(name, Status::Skipped, String::new());
+        r.decision = Some(v.decision);
+        r.lift = Some(v.stats.lift);
+        r.ci95 = Some(v.stats.ci);
+        r.n = Some(v.stats.n);
+        r.run_dir = Some(run_dir.clone());
+        r.notes = notes;
+        let lift_phrase = format!(
+            "{:+.1} on {} fresh turns, {:.0}% CI [{:+.1}, {:+.1}], {}",
+            v.stats.lift,
+            v.stats.n,
+            v.stats.confidence * 100.0,
+            v.stats.ci.0,
+            v.stats.ci.1,
+            p_phrase(v.stats.p_value)
+        );
+        if v.decision == Decision::Skip {
+            r.reason = format!("A/B decided skip: {lift_phrase} ({})", v.reasons.join("; "));
+            self.actions
+                .annotate(Level::Notice, &format!("promptc: {name} skipped"), &r.reason);
+            r.summary = format!(
+                "### {name}: skipped\n\n{}\n\n<details><summary>The A/B report</summary>\n\n{}\n</details>\n",
+                r.reason,
+                report.markdown()
+            );
+            return Ok(r);
+        }
+
+        // The pack to publish carries its own A/B evidence.
+        let mut cand = pack::load(&cand_path, Some(&ctx.signature))?.pack;
+        if let Some(p) = cand.prompt_mut() {
+            p.provenance.ab = Some(json!({
+                "n": v.stats.n,
+                "base": v.stats.base,
+                "candidate": v.stats.candidate,
+                "lift": v.stats.lift,
+                "ci95": [v.stats.ci.0, v.stats.ci.1],
+                "confidence": v.stats.confidence,
+                "p_value": v.stats.p_value,
+                "decision": v.decision,
+                "heldout_threads": report.heldout.threads,
+            }));
+        }
+        cand.refresh_rendered();
+        let pack_bytes = cand.to_json().into_bytes();
+        std::fs::write(&cand_path, &pack_bytes)?;
+
+        let draft = match ctx.config.github.draft {
+            DraftPolicy::Always => true,
+            DraftPolicy::Never => false,
+            DraftPolicy::Verdict => v.decision == Decision::Draft,
+        };
+        let branch = format!("{}{name}", ctx.config.github.branch_prefix);
+        let title = report.title();
+        let body = pr_body(&report, &branch);
+        let message = commit_message(&report, &lift_phrase);
+
+        let rel = |p: &Path| -> anyhow::Result<PathBuf> {
+            match self.repo {
+                Some(repo) => repo.relative(p).ok_or_else(|| {
+                    UsageError(format!(
+                        "{} is outside the repository at {}",
+                        p.display(),
+                        repo.workdir().display()
+                    ))
+                    .into()
+                }),
+                None => Ok(p.to_path_buf()),
+            }
+        };
+        let mut files = vec![(rel(&pack_path)?, pack_bytes)];
+        if let Some(rp) = &ctx.config.github.report_path {
+            let rp = rp.to_string_lossy().replace("{signature}", name);
+            files.push((rel(&ctx.resolve(Path::new(&rp)))?, report.markdown().into_bytes()));
+        }
+
+        if self.args.dry_run {
+            let plan_dir = self.out.join("dry-run").join(name);
+            std::fs::create_dir_all(&plan_dir)?;
+            let publish = Publish {
+                remote: &self.env.remote,
+                base_branch: self.base_branch,
+                branch: &branch,
+                files: &files,
+                message: &message,
+                author_name: &ctx.config.github.author_name,
+                author_email: &ctx.config.github.author_email,
+                token: None,
+            };
+            let git_plan = match self.repo {
+                Some(repo) => serde_json::to_value(repo.plan(&publish)?)?,
+                None => json!({"branch": branch, "base_branch": self.base_branch, "remote_url": null,
+                    "files": files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
+                    "message": message, "author": format!("{} <{}>", ctx.config.github.author_name, ctx.config.github.author_email)}),
+            };
+            let plan = json!({
+                "git": git_plan,
+                "pull_request": {
+                    "repository": self.env.repository,
+                    "title": title,
+                    "head": branch,
+                    "base": self.base_branch,
+                    "draft": draft,
+                    "labels": ctx.config.github.labels,
+                    "reviewers": ctx.config.github.reviewers,
+                    "body_file": "pr-body.md",
+                },
+            });
+            std::fs::write(
+                plan_dir.join("branch-plan.json"),
+                serde_json::to_string_pretty(&plan)? + "\n",
+            )?;
+            std::fs::write(plan_dir.join("pr-body.md"), &body)?;
+            for (path, bytes) in &files {
+                let dest = plan_dir.join("files").join(path);
+                if let Some(parent) = dest.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(dest, bytes)?;
+            }
+            r.status = Status::DryRun;
+            r.branch = Some(branch);
+            r.reason = format!(
+                "would {} a pull request: \"{title}\" ({lift_phrase}); plan in {}",
+                if draft { "open a draft" } else { "open" },
+                plan_dir.display()
+            );
+            r.summary = format!("### {name}: dry run — {title}\n\n{body}\n");
+            return Ok(r);
+        }
+
+        let (Some(repo), Some(github)) = (self.repo, self.github) else {
+            return Err(UsageError("publishing needs a git repository and a GitHub client".into()).into());
+        };
+        let published = repo.publish(&Publish {
+            remote: &self.env.remote,
+            base_branch: self.base_branch,
+            branch: &branch,
+            files: &files,
+            message: &message,
+            author_name: &ctx.config.github.author_name,
+            author_email: &ctx.config.github.author_email,
+            token: self.env.token.as_ref(),
+        })?;
+        if let Some(why) = &published.moved {
+            self.actions
+                .annotate(Level::Warning, &format!("promptc: {name} branch"), why);
+            r.notes.push(why.clone());
+        }
+        let body = if published.branch != branch {
+            pr_body(&report, &published.branch)
+        } else {
+            body
+        };
+        let pr = github
+            .upsert_pr(&PrContent {
+                head_branch: &published.branch,
+                base_branch: self.base_branch,
+                title: &title,
+                body: &body,
+                draft,
+                labels: &ctx.config.github.labels,
+                reviewers: &ctx.config.github.reviewers,
+            })
+            .await?;
+        r.status = if pr.created {
+            Status::Opened
+        } else {
+            Status::Updated
+        };
+        r.branch = Some(published.branch.clone());
+        r.pr_url = Some(pr.url.clone());
+        r.reason = format!(
+            "{} {}: \"{title}\" ({lift_phrase})",
+            if pr.created { "opened" } else { "updated" },
+            pr.url
+        );
+        self.actions
+            .annotate(Level::Notice, &format!("promptc: {name}"), &r.reason);
+        r.summary = format!(
+            "### {name}: [{}]({}) {}\n\n{lift_phrase}\n",
+            crate::report::inline(&title),
+            pr.url,
+            if pr.created { "opened" } else { "updated" }
+        );
+        Ok(r)
+    }
+}
+
+/// A p-value as measured: never printed as 0.
+fn p_phrase(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+fn bullets(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("- {}\n", crate::report::inline(l)))
+        .collect()
+}
+
+/// The pull request body: the report, then how the branch behaves.
+fn pr_body(report: &Report, branch: &str) -> String {
+    format!(
+        "{}\n---\n\nThis is promptc's rolling branch `{branch}`: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
+        report.markdown().trim_end()
+    )
+}
+
+/// A conventional-commit message with the evidence in the body.
+fn commit_message(report: &Report, lift_phrase: &str) -> String {
+    let s = &report.verdict.stats;
+    format!(
+        "chore(promptc): update the {} pack\n\nHeld-out A/B: {lift_phrase}.\nToday's pack {:.1}, candidate {:.1}; {} wins, {} ties, {} losses; decision {}.\n",
+        report.signature,
+        s.base,
+        s.candidate,
+        s.wins,
+        s.ties,
+        s.losses,
+        report.verdict.decision.as_str()
+    )
+}
+
+/// One pack a pull request changed, and how it compared.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewedPack {
+    /// Repository-relative path.
+    pub path: PathBuf,
+    /// The signature it serves.
+    pub signature: String,
+    /// Mean lift of head over base, when compared.
+    pub lift: Option<f64>,
+    /// Its interval.
+    pub ci95: Option<(f64, f64)>,
+    /// The decision the policy gives.
+    pub decision: Option<Decision>,
+    /// Why it was not compared, when it was not.
+    pub note: Option<String>,
+    /// The sticky comment.
+    pub comment_url: Option<String>,
+}
+
+/// `promptc review --base REV --head REV`.
+pub async fn review(
+    g: &Global,
+    env: &GithubEnv,
+    base_rev: Option<&str>,
+    head_rev: Option<&str>,
+    dry_run: bool,
+    out: Option<&Path>,
+    json_out: bool,
+) -> anyhow::Result<Output> {
+    let config = {
+        let mut c = Config::load(&g.config)?;
+        c.apply_lm_overrides(&g.lm);
+        c
+    };
+    let actions = Actions::from_env(json_out);
+    mask_secrets(&actions, env, &config);
+    let event = event_payload(env)?;
+    let base_rev = base_rev
+        .map(str::to_string)
+        .or_else(|| event["pull_request"]["base"]["sha"].as_str().map(str::to_string))
+        .ok_or_else(|| UsageError("review needs --base REV (or a pull_request event)".into()))?;
+    let head_rev = head_rev
+        .map(str::to_string)
+        .or_else(|| event["pull_request"]["head"]["sha"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "HEAD".into());
+    let repo = Repo::discover(&root_dir(&config))?;
+    let changed = repo.changed_files(&base_rev, &head_rev).map_err(|e| match e {
+        GitError::MissingHistory { rev } => UsageError(format!(
+            "commit {rev} is not in this checkout: review compares two revisions, so check out with history (actions/checkout with fetch-depth: 0)"
+        ))
+        .into(),
+        other => anyhow::Error::from(other),
+    })?;
+    let out = out_dir(&config, out).join("review");
+    let names: Vec<String> = match &g.signature {
+        Some(s) => vec![config.select_signature(Some(s))?.0.to_string()],
+        None => config.signatures.keys().cloned().collect(),
+    };
+
+    let mut packs = Vec::new();
+    let mut sections = Vec::new();
+    for name in &names {
+        let ctx = Context::load(&Global {
+            signature: Some(name.clone()),
+            ..g.clone()
+        })?;
+        let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
+        let Some(rel) = repo.relative(&pack_path) else {
+            continue;
+        };
+        if !changed.contains(&rel) {
+            continue;
+        }
+        let mut rp = ReviewedPack {
+            path: rel.clone(),
+            signature: name.clone(),
+            lift: None,
+            ci95: None,
+            decision: None,
+            note: None,
+            comment_url: None,
+        };
+        let (old, new) = (repo.file_at(&base_rev, &rel)?, repo.file_at(&head_rev, &rel)?);
+        let (old, new) = match (old, new) {
+            (Some(o), Some(n)) => (o, n),
+            (None, _) => {
+                rp.note = Some("a new pack: there is nothing in production to compare it with".into());
+                sections.push(format!("### `{}`\n\nA new pack: nothing in production to compare it with.\n", rel.display()));
+                packs.push(rp);
+                continue;
+            }
+            (_, None) => {
+                rp.note = Some("the pack is deleted".into());
+                sections.push(format!("### `{}`\n\nDeleted.\n", rel.display()));
+                packs.push(rp);
+                continue;
+            }
+        };
+        let dir = out.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let (bp, hp) = (dir.join("base.json"), dir.join("head.json"));
+        std::fs::write(&bp, old)?;
+        std::fs::write(&hp, new)?;
+        let (mut report, _usage) = crate::commands::ab::compare(&ctx, &bp, &hp).await?;
+        report.base.path = format!("{} @ {}", rel.display(), short(&base_rev));
+        report.candidate.path = format!("{} @ {}", rel.display(), short(&head_rev));
+        report.reproduce = format!(
+            "promptc review --base {} --head {}",
+            short(&base_rev),
+            short(&head_rev)
+        );
+        crate::commands::ab::write_report(&report, &dir)?;
+        let v = &report.verdict;
+        rp.lift = Some(v.stats.lift);
+        rp.ci95 = Some(v.stats.ci);
+        rp.decision = Some(v.decision);
+        sections.push(report.markdown());
+        packs.push(rp);
+    }
+
+    let body = if sections.is_empty() {
+        format!("{REVIEW_MARKER}\n## promptc review\n\nThis pull request changes no pack promptc manages.\n")
+    } else {
+        let mut b = format!("{REVIEW_MARKER}\n## promptc review\n\nEach pack this pull request edits, scored against the version on the base branch on the same fresh held-out traces.\n\n");
+        let budget = crate::report::BODY_BUDGET / sections.len().max(1);
+        for s in &sections {
+            b.push_str(&crate::actions::truncate_markdown(s, budget));
+            b.push_str("\n\n");
+        }
+        b
+    };
+    let mut comment_url = None;
+    if dry_run {
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("comment.md"), &body)?;
+    } else if !packs.is_empty() {
+        let number = env
+            .pr
+            .or_else(|| event["pull_request"]["number"].as_u64())
+            .ok_or_else(|| UsageError("review needs --pr N (or a pull_request event) to comment on".into()))?;
+        let token = env.token.as_ref().ok_or_else(|| {
+            UsageError("commenting needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)".into())
+        })?;
+        let repository = env.repository.as_deref().ok_or_else(|| {
+            UsageError("commenting needs the repository: set GITHUB_REPOSITORY or pass --repository".into())
+        })?;
+        let gh = Github::new(&env.api_url, repository, token)?;
+        comment_url = Some(gh.upsert_sticky_comment(number, &body).await?);
+    }
+    for p in &mut packs {
+        p.comment_url = comment_url.clone();
+    }
+    let lead = packs.iter().find(|p| p.lift.is_some());
+    actions.set_outputs(&[
+        ("status", if packs.is_empty() { "no-packs" } else if dry_run { "dry-run" } else { "commented" }.to_string()),
+        ("decision", lead.and_then(|p| p.decision).map(|d| d.as_str().to_string()).unwrap_or_default()),
+        ("lift", lead.and_then(|p| p.lift).map(|l| format!("{l:.2}")).unwrap_or_default()),
+        ("pr-url", String::new()),
+        ("comment-url", comment_url.clone().unwrap_or_default()),
+    ])?;
+    actions.summary(&body)?;
+    let mut human = String::new();
+    if packs.is_empty() {
+        human.push_str("review: no pack managed by promptc changed between the revisions\n");
+    }
+    for p in &packs {
+        match (p.lift, p.ci95) {
+            (Some(l), Some(ci)) => {
+                let _ = writeln!(human, "{}: {:+.1} [{:+.1}, {:+.1}] ({})", p.path.display(), l, ci.0, ci.1, p.decision.map(|d| d.as_str()).unwrap_or("?"));
+            }
+            _ => {
+                let _ = writeln!(human, "{}: {}", p.path.display(), p.note.as_deref().unwrap_or(""));
+            }
+        }
+    }
+    if let Some(u) = &comment_url {
+        let _ = writeln!(human, "comment: {u}");
+    } else if dry_run {
+        let _ = writeln!(human, "comment written to {}", out.join("comment.md").display());
+    }
+    Ok(Output::ok(json!({"packs": packs, "comment_url": comment_url, "dry_run": dry_run}), human))
+}
