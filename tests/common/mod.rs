@@ -104,3 +104,4 @@ Before you answer:
 1. Read the goal.
 2. Pick the move the room needs now.
 3. Check every claim against the evidence.";
+pub mod git_http;
