@@ -105,3 +105,4 @@ Before you answer:
 2. Pick the move the room needs now.
 3. Check every claim against the evidence.";
 pub mod git_http;
+pub mod fake_github;
