@@ -108,7 +108,9 @@ impl Actions {
         let Some(path) = &self.summary else {
             return Ok(());
         };
-        let used = std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0);
+        let used = std::fs::metadata(path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
         let room = SUMMARY_LIMIT.saturating_sub(used);
         append(path, &truncate_markdown(markdown, room))
     }
@@ -157,10 +159,7 @@ mod tests {
 
     #[test]
     fn annotations_cannot_smuggle_a_second_command() {
-        assert_eq!(
-            escape_data("50%\n::add-mask::x"),
-            "50%25%0A::add-mask::x"
-        );
+        assert_eq!(escape_data("50%\n::add-mask::x"), "50%25%0A::add-mask::x");
         assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
     }
 

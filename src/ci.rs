@@ -212,7 +212,12 @@ fn out_dir(config: &Config, out: Option<&Path>) -> PathBuf {
 }
 
 /// `promptc ci`.
-pub async fn ci(g: &Global, env: &GithubEnv, args: &CiArgs, json_out: bool) -> anyhow::Result<Output> {
+pub async fn ci(
+    g: &Global,
+    env: &GithubEnv,
+    args: &CiArgs,
+    json_out: bool,
+) -> anyhow::Result<Output> {
     let config = {
         let mut c = Config::load(&g.config)?;
         c.apply_lm_overrides(&g.lm);
@@ -285,14 +290,20 @@ pub async fn ci(g: &Global, env: &GithubEnv, args: &CiArgs, json_out: bool) -> a
     finish_ci(&actions, results, args)
 }
 
-fn finish_ci(actions: &Actions, results: Vec<SignatureResult>, args: &CiArgs) -> anyhow::Result<Output> {
+fn finish_ci(
+    actions: &Actions,
+    results: Vec<SignatureResult>,
+    args: &CiArgs,
+) -> anyhow::Result<Output> {
     let lead = results.iter().max_by_key(|r| r.status.rank());
     if let Some(r) = lead {
         let mut outputs = vec![
             ("status", r.status.as_str().to_string()),
             (
                 "decision",
-                r.decision.map(|d| d.as_str().to_string()).unwrap_or_default(),
+                r.decision
+                    .map(|d| d.as_str().to_string())
+                    .unwrap_or_default(),
             ),
             (
                 "lift",
@@ -363,9 +374,7 @@ impl Step<'_> {
             && let Some(repo) = self.repo
         {
             let before = self.event["before"].as_str();
-            let after = self.event["after"]
-                .as_str()
-                .or(self.env.sha.as_deref());
+            let after = self.event["after"].as_str().or(self.env.sha.as_deref());
             match (before, after) {
                 (Some(b), Some(a)) => match repo.changed_files(b, a) {
                     Ok(changed) => {
@@ -438,7 +447,9 @@ impl Step<'_> {
         .await?;
         eprint!("{}", opt.human);
         if let Some(why) = opt.json["stopped"].as_str() {
-            let n = format!("the optimizer stopped early: budget exhausted ({why}); the best candidate so far was tested");
+            let n = format!(
+                "the optimizer stopped early: budget exhausted ({why}); the best candidate so far was tested"
+            );
             self.actions
                 .annotate(Level::Warning, &format!("promptc: {name} budget"), &n);
             notes.push(n);
@@ -483,8 +494,11 @@ impl Step<'_> {
         );
         if v.decision == Decision::Skip {
             r.reason = format!("A/B decided skip: {lift_phrase} ({})", v.reasons.join("; "));
-            self.actions
-                .annotate(Level::Notice, &format!("promptc: {name} skipped"), &r.reason);
+            self.actions.annotate(
+                Level::Notice,
+                &format!("promptc: {name} skipped"),
+                &r.reason,
+            );
             r.summary = format!(
                 "### {name}: skipped\n\n{}\n\n<details><summary>The A/B report</summary>\n\n{}\n</details>\n",
                 r.reason,
@@ -538,7 +552,10 @@ impl Step<'_> {
         let mut files = vec![(rel(&pack_path)?, pack_bytes)];
         if let Some(rp) = &ctx.config.github.report_path {
             let rp = rp.to_string_lossy().replace("{signature}", name);
-            files.push((rel(&ctx.resolve(Path::new(&rp)))?, report.markdown().into_bytes()));
+            files.push((
+                rel(&ctx.resolve(Path::new(&rp)))?,
+                report.markdown().into_bytes(),
+            ));
         }
 
         if self.args.dry_run {
@@ -553,12 +570,15 @@ impl Step<'_> {
                 author_name: &ctx.config.github.author_name,
                 author_email: &ctx.config.github.author_email,
                 token: None,
+                equivalent: None,
             };
             let git_plan = match self.repo {
                 Some(repo) => serde_json::to_value(repo.plan(&publish)?)?,
-                None => json!({"branch": branch, "base_branch": self.base_branch, "remote_url": null,
+                None => {
+                    json!({"branch": branch, "base_branch": self.base_branch, "remote_url": null,
                     "files": files.iter().map(|f| f.0.clone()).collect::<Vec<_>>(),
-                    "message": message, "author": format!("{} <{}>", ctx.config.github.author_name, ctx.config.github.author_email)}),
+                    "message": message, "author": format!("{} <{}>", ctx.config.github.author_name, ctx.config.github.author_email)})
+                }
             };
             let plan = json!({
                 "git": git_plan,
@@ -597,7 +617,9 @@ impl Step<'_> {
         }
 
         let (Some(repo), Some(github)) = (self.repo, self.github) else {
-            return Err(UsageError("publishing needs a git repository and a GitHub client".into()).into());
+            return Err(
+                UsageError("publishing needs a git repository and a GitHub client".into()).into(),
+            );
         };
         let published = repo.publish(&Publish {
             remote: &self.env.remote,
@@ -608,6 +630,7 @@ impl Step<'_> {
             author_name: &ctx.config.github.author_name,
             author_email: &ctx.config.github.author_email,
             token: self.env.token.as_ref(),
+            equivalent: Some(&same_but_timestamp),
         })?;
         if let Some(why) = &published.moved {
             self.actions
@@ -651,6 +674,22 @@ impl Step<'_> {
             if pr.created { "opened" } else { "updated" }
         );
         Ok(r)
+    }
+}
+
+/// Two versions of a published file that differ at most in when they were
+/// made (a pack's `provenance.created_at`, the report's run time).
+fn same_but_timestamp(_path: &Path, old: &[u8], new: &[u8]) -> bool {
+    fn strip(bytes: &[u8]) -> Option<Value> {
+        let mut v: Value = serde_json::from_slice(bytes).ok()?;
+        if let Some(p) = v.get_mut("provenance").and_then(Value::as_object_mut) {
+            p.remove("created_at");
+        }
+        Some(v)
+    }
+    match (strip(old), strip(new)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 
@@ -736,11 +775,19 @@ pub async fn review(
     let event = event_payload(env)?;
     let base_rev = base_rev
         .map(str::to_string)
-        .or_else(|| event["pull_request"]["base"]["sha"].as_str().map(str::to_string))
+        .or_else(|| {
+            event["pull_request"]["base"]["sha"]
+                .as_str()
+                .map(str::to_string)
+        })
         .ok_or_else(|| UsageError("review needs --base REV (or a pull_request event)".into()))?;
     let head_rev = head_rev
         .map(str::to_string)
-        .or_else(|| event["pull_request"]["head"]["sha"].as_str().map(str::to_string))
+        .or_else(|| {
+            event["pull_request"]["head"]["sha"]
+                .as_str()
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "HEAD".into());
     let repo = Repo::discover(&root_dir(&config))?;
     let changed = repo.changed_files(&base_rev, &head_rev).map_err(|e| match e {
@@ -779,12 +826,19 @@ pub async fn review(
             note: None,
             comment_url: None,
         };
-        let (old, new) = (repo.file_at(&base_rev, &rel)?, repo.file_at(&head_rev, &rel)?);
+        let (old, new) = (
+            repo.file_at(&base_rev, &rel)?,
+            repo.file_at(&head_rev, &rel)?,
+        );
         let (old, new) = match (old, new) {
             (Some(o), Some(n)) => (o, n),
             (None, _) => {
-                rp.note = Some("a new pack: there is nothing in production to compare it with".into());
-                sections.push(format!("### `{}`\n\nA new pack: nothing in production to compare it with.\n", rel.display()));
+                rp.note =
+                    Some("a new pack: there is nothing in production to compare it with".into());
+                sections.push(format!(
+                    "### `{}`\n\nA new pack: nothing in production to compare it with.\n",
+                    rel.display()
+                ));
                 packs.push(rp);
                 continue;
             }
@@ -818,9 +872,13 @@ pub async fn review(
     }
 
     let body = if sections.is_empty() {
-        format!("{REVIEW_MARKER}\n## promptc review\n\nThis pull request changes no pack promptc manages.\n")
+        format!(
+            "{REVIEW_MARKER}\n## promptc review\n\nThis pull request changes no pack promptc manages.\n"
+        )
     } else {
-        let mut b = format!("{REVIEW_MARKER}\n## promptc review\n\nEach pack this pull request edits, scored against the version on the base branch on the same fresh held-out traces.\n\n");
+        let mut b = format!(
+            "{REVIEW_MARKER}\n## promptc review\n\nEach pack this pull request edits, scored against the version on the base branch on the same fresh held-out traces.\n\n"
+        );
         let budget = crate::report::BODY_BUDGET / sections.len().max(1);
         for s in &sections {
             b.push_str(&crate::actions::truncate_markdown(s, budget));
@@ -836,12 +894,20 @@ pub async fn review(
         let number = env
             .pr
             .or_else(|| event["pull_request"]["number"].as_u64())
-            .ok_or_else(|| UsageError("review needs --pr N (or a pull_request event) to comment on".into()))?;
+            .ok_or_else(|| {
+                UsageError("review needs --pr N (or a pull_request event) to comment on".into())
+            })?;
         let token = env.token.as_ref().ok_or_else(|| {
-            UsageError("commenting needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)".into())
+            UsageError(
+                "commenting needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)"
+                    .into(),
+            )
         })?;
         let repository = env.repository.as_deref().ok_or_else(|| {
-            UsageError("commenting needs the repository: set GITHUB_REPOSITORY or pass --repository".into())
+            UsageError(
+                "commenting needs the repository: set GITHUB_REPOSITORY or pass --repository"
+                    .into(),
+            )
         })?;
         let gh = Github::new(&env.api_url, repository, token)?;
         comment_url = Some(gh.upsert_sticky_comment(number, &body).await?);
@@ -851,9 +917,29 @@ pub async fn review(
     }
     let lead = packs.iter().find(|p| p.lift.is_some());
     actions.set_outputs(&[
-        ("status", if packs.is_empty() { "no-packs" } else if dry_run { "dry-run" } else { "commented" }.to_string()),
-        ("decision", lead.and_then(|p| p.decision).map(|d| d.as_str().to_string()).unwrap_or_default()),
-        ("lift", lead.and_then(|p| p.lift).map(|l| format!("{l:.2}")).unwrap_or_default()),
+        (
+            "status",
+            if packs.is_empty() {
+                "no-packs"
+            } else if dry_run {
+                "dry-run"
+            } else {
+                "commented"
+            }
+            .to_string(),
+        ),
+        (
+            "decision",
+            lead.and_then(|p| p.decision)
+                .map(|d| d.as_str().to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "lift",
+            lead.and_then(|p| p.lift)
+                .map(|l| format!("{l:.2}"))
+                .unwrap_or_default(),
+        ),
         ("pr-url", String::new()),
         ("comment-url", comment_url.clone().unwrap_or_default()),
     ])?;
@@ -865,17 +951,37 @@ pub async fn review(
     for p in &packs {
         match (p.lift, p.ci95) {
             (Some(l), Some(ci)) => {
-                let _ = writeln!(human, "{}: {:+.1} [{:+.1}, {:+.1}] ({})", p.path.display(), l, ci.0, ci.1, p.decision.map(|d| d.as_str()).unwrap_or("?"));
+                let _ = writeln!(
+                    human,
+                    "{}: {:+.1} [{:+.1}, {:+.1}] ({})",
+                    p.path.display(),
+                    l,
+                    ci.0,
+                    ci.1,
+                    p.decision.map(|d| d.as_str()).unwrap_or("?")
+                );
             }
             _ => {
-                let _ = writeln!(human, "{}: {}", p.path.display(), p.note.as_deref().unwrap_or(""));
+                let _ = writeln!(
+                    human,
+                    "{}: {}",
+                    p.path.display(),
+                    p.note.as_deref().unwrap_or("")
+                );
             }
         }
     }
     if let Some(u) = &comment_url {
         let _ = writeln!(human, "comment: {u}");
     } else if dry_run {
-        let _ = writeln!(human, "comment written to {}", out.join("comment.md").display());
+        let _ = writeln!(
+            human,
+            "comment written to {}",
+            out.join("comment.md").display()
+        );
     }
-    Ok(Output::ok(json!({"packs": packs, "comment_url": comment_url, "dry_run": dry_run}), human))
+    Ok(Output::ok(
+        json!({"packs": packs, "comment_url": comment_url, "dry_run": dry_run}),
+        human,
+    ))
 }

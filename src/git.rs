@@ -67,6 +67,9 @@ pub struct Repo {
     workdir: PathBuf,
 }
 
+/// Decides whether two versions of a file (path, old, new) say the same.
+pub type Equivalent = dyn Fn(&Path, &[u8], &[u8]) -> bool;
+
 /// What to publish and where.
 pub struct Publish<'a> {
     /// The remote to push to (`origin` in a checkout).
@@ -85,6 +88,9 @@ pub struct Publish<'a> {
     pub author_email: &'a str,
     /// Sent as the password of HTTP basic auth when the remote asks.
     pub token: Option<&'a Secret>,
+    /// Whether a file already on the branch (first argument) says the same
+    /// as the new one, so a re-run that only moved a timestamp pushes nothing.
+    pub equivalent: Option<&'a Equivalent>,
 }
 
 /// What [`Repo::publish`] did.
@@ -211,11 +217,14 @@ impl Repo {
 
     /// A remote's URL with any credentials masked.
     pub fn remote_url(&self, remote: &str) -> Result<String, GitError> {
-        let r = self.repo.find_remote(remote).map_err(|e| GitError::Remote {
-            remote: remote.into(),
-            url: String::new(),
-            message: e.message().into(),
-        })?;
+        let r = self
+            .repo
+            .find_remote(remote)
+            .map_err(|e| GitError::Remote {
+                remote: remote.into(),
+                url: String::new(),
+                message: e.message().into(),
+            })?;
         Ok(safe_url(r.url().unwrap_or("")))
     }
 
@@ -248,11 +257,14 @@ impl Repo {
     /// that is not on the default branch is promptc's; otherwise a fresh name
     /// (`<branch>-2`, `-3`, …) is used and [`Published::moved`] says why.
     pub fn publish(&self, p: &Publish<'_>) -> Result<Published, GitError> {
-        let mut remote = self.repo.find_remote(p.remote).map_err(|e| GitError::Remote {
-            remote: p.remote.into(),
-            url: String::new(),
-            message: e.message().into(),
-        })?;
+        let mut remote = self
+            .repo
+            .find_remote(p.remote)
+            .map_err(|e| GitError::Remote {
+                remote: p.remote.into(),
+                url: String::new(),
+                message: e.message().into(),
+            })?;
         let url = safe_url(remote.url().unwrap_or(""));
         let remote_err = |message: String| GitError::Remote {
             remote: p.remote.into(),
@@ -332,7 +344,9 @@ impl Repo {
         let tree_oid = self.tree_with(&base.tree()?, p.files)?;
         if let Some(tip) = existing {
             let tip = self.repo.find_commit(tip)?;
-            if tip.tree_id() == tree_oid && tip.parent_ids().eq([base_oid]) {
+            if tip.parent_ids().eq([base_oid])
+                && (tip.tree_id() == tree_oid || self.same_files(&tip, p)?)
+            {
                 return Ok(Published {
                     branch,
                     commit: tip.id().to_string(),
@@ -344,14 +358,9 @@ impl Repo {
         }
         let sig = Signature::now(p.author_name, p.author_email)?;
         let tree = self.repo.find_tree(tree_oid)?;
-        let commit = self.repo.commit(
-            None,
-            &sig,
-            &sig,
-            &full_message(p.message),
-            &tree,
-            &[&base],
-        )?;
+        let commit =
+            self.repo
+                .commit(None, &sig, &sig, &full_message(p.message), &tree, &[&base])?;
 
         let local = format!("refs/promptc/push/{branch}");
         self.repo
@@ -366,10 +375,7 @@ impl Repo {
         });
         let mut po = PushOptions::new();
         po.remote_callbacks(cb);
-        let pushed = remote.push(
-            &[format!("+{local}:refs/heads/{branch}")],
-            Some(&mut po),
-        );
+        let pushed = remote.push(&[format!("+{local}:refs/heads/{branch}")], Some(&mut po));
         drop(po);
         if let Ok(mut r) = self.repo.find_reference(&local) {
             let _ = r.delete();
@@ -385,6 +391,39 @@ impl Repo {
             pushed: true,
             moved,
         })
+    }
+
+    /// True when `tip` holds every file of `p` in an equivalent version and
+    /// changes nothing else against its parent.
+    fn same_files(&self, tip: &git2::Commit<'_>, p: &Publish<'_>) -> Result<bool, GitError> {
+        let Some(eq) = p.equivalent else {
+            return Ok(false);
+        };
+        let tree = tip.tree()?;
+        let parent_tree = tip.parent(0)?.tree()?;
+        let diff = self
+            .repo
+            .diff_tree_to_tree(Some(&parent_tree), Some(&tree), None)?;
+        let touched: Vec<PathBuf> = diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().map(Path::to_path_buf))
+            .collect();
+        if touched.len() != p.files.len() {
+            return Ok(false);
+        }
+        for (path, new) in p.files {
+            if !touched.contains(path) {
+                return Ok(false);
+            }
+            let old = match tree.get_path(path) {
+                Ok(e) => e.to_object(&self.repo)?.peel_to_blob()?.content().to_vec(),
+                Err(_) => return Ok(false),
+            };
+            if old != *new && !eq(path, &old, new) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The first commit reachable from `tip` but not from `base` that lacks
@@ -403,10 +442,7 @@ impl Repo {
                 let who = c.author();
                 return Ok(Some((
                     oid.to_string(),
-                    format!(
-                        "by {}",
-                        who.name().unwrap_or("an unnamed author").to_string()
-                    ),
+                    format!("by {}", who.name().unwrap_or("an unnamed author")),
                 )));
             }
         }
@@ -414,7 +450,11 @@ impl Repo {
     }
 
     /// `base` with each file replaced or added, written to the object database.
-    fn tree_with(&self, base: &git2::Tree<'_>, files: &[(PathBuf, Vec<u8>)]) -> Result<Oid, GitError> {
+    fn tree_with(
+        &self,
+        base: &git2::Tree<'_>,
+        files: &[(PathBuf, Vec<u8>)],
+    ) -> Result<Oid, GitError> {
         let mut index = git2::Index::new()?;
         index.read_tree(base)?;
         for (path, bytes) in files {

@@ -242,7 +242,10 @@ impl GithubArgs {
             api_url: self.api_url.trim_end_matches('/').to_string(),
             repository: blank(&self.repository),
             event_name: blank(&self.event_name),
-            event_path: self.event_path.clone().filter(|p| !p.as_os_str().is_empty()),
+            event_path: self
+                .event_path
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
             sha: blank(&self.sha),
             git_ref: blank(&self.git_ref),
             token: blank(&self.token).map(promptc::lm::secret::Secret::new),

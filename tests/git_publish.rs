@@ -21,6 +21,7 @@ fn publish_req<'a>(files: &'a [(PathBuf, Vec<u8>)], token: Option<&'a Secret>) -
         author_name: "promptc-bot",
         author_email: "bot@example.test",
         token,
+        equivalent: None,
     }
 }
 
@@ -35,7 +36,10 @@ fn bare(root: &Path) -> PathBuf {
 #[test]
 fn publishing_over_file_url_touches_only_promptcs_branch() {
     let dir = tempfile::tempdir().unwrap();
-    let work = repo_with(dir.path(), &[(PACK, "{\"old\": true}\n"), ("README.md", "hi\n")]);
+    let work = repo_with(
+        dir.path(),
+        &[(PACK, "{\"old\": true}\n"), ("README.md", "hi\n")],
+    );
     let main_before = git(&bare(dir.path()), &["rev-parse", "main"]);
     let head_before = git(&work, &["rev-parse", "HEAD"]);
 
@@ -59,11 +63,17 @@ fn publishing_over_file_url_touches_only_promptcs_branch() {
         PACK
     );
     assert_eq!(
-        git(&remote, &["log", "-1", "--format=%an <%ae>|%cn <%ce>", "promptc/speak"]),
+        git(
+            &remote,
+            &["log", "-1", "--format=%an <%ae>|%cn <%ce>", "promptc/speak"]
+        ),
         "promptc-bot <bot@example.test>|promptc-bot <bot@example.test>"
     );
     let msg = git(&remote, &["log", "-1", "--format=%B", "promptc/speak"]);
-    assert!(msg.starts_with("chore(promptc): update the speak pack"), "{msg}");
+    assert!(
+        msg.starts_with("chore(promptc): update the speak pack"),
+        "{msg}"
+    );
     assert!(msg.trim_end().ends_with(TRAILER), "{msg}");
 
     // The default branch, the checkout and its files are as they were.
@@ -103,7 +113,14 @@ fn reruns_rewrite_promptcs_own_branch_but_never_a_foreign_commit() {
     let human = dir.path().join("human");
     git(
         dir.path(),
-        &["clone", "-q", "-b", "promptc/speak", &format!("file://{}", remote.display()), "human"],
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "promptc/speak",
+            &format!("file://{}", remote.display()),
+            "human",
+        ],
     );
     std::fs::write(human.join(PACK), "v2 with a human fix\n").unwrap();
     git(&human, &["commit", "-q", "-am", "tweak the pack by hand"]);
@@ -113,7 +130,10 @@ fn reruns_rewrite_promptcs_own_branch_but_never_a_foreign_commit() {
     let third = repo.publish(&publish_req(&files("v3\n"), None)).unwrap();
     assert_eq!(third.branch, "promptc/speak-2");
     let why = third.moved.expect("the move is explained");
-    assert!(why.contains("promptc/speak") && why.contains("Test Setup"), "{why}");
+    assert!(
+        why.contains("promptc/speak") && why.contains("Test Setup"),
+        "{why}"
+    );
     // The person's work is untouched.
     assert_eq!(git(&remote, &["rev-parse", "promptc/speak"]), human_tip);
     assert_eq!(
@@ -136,7 +156,10 @@ fn publishing_over_smart_http_authenticates_with_the_token() {
     let work = repo_with(dir.path(), &[(PACK, "v0\n")]);
     let token = "ghs_smartHttpToken0123456789";
     let server = GitHttp::start(dir.path(), "x-access-token", token);
-    git(&work, &["remote", "set-url", "origin", &server.url("remote.git")]);
+    git(
+        &work,
+        &["remote", "set-url", "origin", &server.url("remote.git")],
+    );
     let repo = Repo::discover(&work).unwrap();
 
     // No token: a clear error, nothing pushed.
@@ -154,13 +177,13 @@ fn publishing_over_smart_http_authenticates_with_the_token() {
     };
     assert!(err.contains("refused the token"), "{err}");
     assert!(!err.contains("ghs_wrongToken"), "{err}");
-    let refusals = server
-        .refused
-        .load(std::sync::atomic::Ordering::SeqCst);
+    let refusals = server.refused.load(std::sync::atomic::Ordering::SeqCst);
     assert!(refusals <= 3, "{refusals} refused requests: a retry loop");
 
     let good = Secret::new(token.into());
-    let p = repo.publish(&publish_req(&files("v1\n"), Some(&good))).unwrap();
+    let p = repo
+        .publish(&publish_req(&files("v1\n"), Some(&good)))
+        .unwrap();
     assert!(p.pushed);
     let remote = bare(dir.path());
     assert_eq!(git(&remote, &["rev-parse", "promptc/speak"]), p.commit);
@@ -186,7 +209,15 @@ fn a_depth_one_checkout_has_no_push_range_but_still_publishes() {
     let remote = bare(dir.path());
     // A second commit on main, so a push range exists upstream.
     let extra = dir.path().join("extra");
-    git(dir.path(), &["clone", "-q", &format!("file://{}", remote.display()), "extra"]);
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", remote.display()),
+            "extra",
+        ],
+    );
     std::fs::write(extra.join("traces.jsonl"), "{}\n").unwrap();
     git(&extra, &["add", "-A"]);
     git(&extra, &["commit", "-q", "-m", "new traces"]);
@@ -196,7 +227,14 @@ fn a_depth_one_checkout_has_no_push_range_but_still_publishes() {
 
     git(
         dir.path(),
-        &["clone", "-q", "--depth", "1", &format!("file://{}", remote.display()), "shallow"],
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &format!("file://{}", remote.display()),
+            "shallow",
+        ],
     );
     let shallow = dir.path().join("shallow");
     let repo = Repo::discover(&shallow).unwrap();

@@ -36,7 +36,12 @@ fn the_validator_rejects_what_github_does_not_document() {
     let v = validate(
         &s,
         "",
-        &req("POST", "/repos/acme/gossip/issues/comments/5", &[], Some(json!({"body": "x"}))),
+        &req(
+            "POST",
+            "/repos/acme/gossip/issues/comments/5",
+            &[],
+            Some(json!({"body": "x"})),
+        ),
         10,
     );
     assert!(v.len() == 1 && v[0].contains("documents no POST"), "{v:?}");
@@ -44,7 +49,12 @@ fn the_validator_rejects_what_github_does_not_document() {
     let v = validate(
         &s,
         "",
-        &req("POST", "/repos/acme/gossip/pulls", &[], Some(json!({"title": "t", "base": "main"}))),
+        &req(
+            "POST",
+            "/repos/acme/gossip/pulls",
+            &[],
+            Some(json!({"title": "t", "base": "main"})),
+        ),
         10,
     );
     assert!(v.iter().any(|m| m.contains("`head` is missing")), "{v:?}");
@@ -52,21 +62,46 @@ fn the_validator_rejects_what_github_does_not_document() {
     let v = validate(
         &s,
         "",
-        &req("GET", "/repos/acme/gossip/pulls", &[("state", "opened"), ("hed", "x")], None),
+        &req(
+            "GET",
+            "/repos/acme/gossip/pulls",
+            &[("state", "opened"), ("hed", "x")],
+            None,
+        ),
         0,
     );
     assert_eq!(v.len(), 2, "{v:?}");
-    let v = validate(&s, "", &req("PATCH", "/repos/acme/gossip/pulls/abc", &[], Some(json!({}))), 2);
+    let v = validate(
+        &s,
+        "",
+        &req(
+            "PATCH",
+            "/repos/acme/gossip/pulls/abc",
+            &[],
+            Some(json!({})),
+        ),
+        2,
+    );
     assert!(v.iter().any(|m| m.contains("pull_number")), "{v:?}");
     // An empty label list, and a path GitHub does not have.
     let v = validate(
         &s,
         "",
-        &req("POST", "/repos/acme/gossip/issues/3/labels", &[], Some(json!({"labels": []}))),
+        &req(
+            "POST",
+            "/repos/acme/gossip/issues/3/labels",
+            &[],
+            Some(json!({"labels": []})),
+        ),
         13,
     );
     assert!(!v.is_empty(), "{v:?}");
-    let v = validate(&s, "", &req("GET", "/repos/acme/gossip/pulls/3/commentz", &[], None), 0);
+    let v = validate(
+        &s,
+        "",
+        &req("GET", "/repos/acme/gossip/pulls/3/commentz", &[], None),
+        0,
+    );
     assert!(v[0].contains("no such path"), "{v:?}");
     // What promptc sends is fine.
     let v = validate(
@@ -75,7 +110,11 @@ fn the_validator_rejects_what_github_does_not_document() {
         &req(
             "GET",
             "/api/v3/repos/acme/gossip/pulls",
-            &[("state", "open"), ("head", "acme:promptc/speak"), ("per_page", "100")],
+            &[
+                ("state", "open"),
+                ("head", "acme:promptc/speak"),
+                ("per_page", "100"),
+            ],
             None,
         ),
         0,
@@ -83,7 +122,12 @@ fn the_validator_rejects_what_github_does_not_document() {
     assert!(v.is_empty(), "{v:?}");
 }
 
-fn content<'a>(title: &'a str, body: &'a str, labels: &'a [String], reviewers: &'a [String]) -> PrContent<'a> {
+fn content<'a>(
+    title: &'a str,
+    body: &'a str,
+    labels: &'a [String],
+    reviewers: &'a [String],
+) -> PrContent<'a> {
     PrContent {
         head_branch: "promptc/speak",
         base_branch: "main",
@@ -100,17 +144,32 @@ async fn one_pull_request_per_branch_created_then_updated_on_enterprise_paths() 
     let fake = FakeGithub::start("/api/v3");
     // A person's open PR: a head filter GitHub ignored would return it.
     fake.add_pull("feature/tweak");
-    let gh = Github::new(&fake.api_url(), "acme/gossip", &Secret::new("ghs_fakeToken000111".into())).unwrap();
+    let gh = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_fakeToken000111".into()),
+    )
+    .unwrap();
     let labels = vec!["promptc".to_string(), "prompts".to_string()];
     let reviewers = vec!["octocat".to_string()];
 
     let pr = gh
-        .upsert_pr(&content("speak: +1.3 on 64 fresh turns", "body one", &labels, &reviewers))
+        .upsert_pr(&content(
+            "speak: +1.3 on 64 fresh turns",
+            "body one",
+            &labels,
+            &reviewers,
+        ))
         .await
         .unwrap();
     assert!(pr.created);
     let again = gh
-        .upsert_pr(&content("speak: +2.0 on 70 fresh turns", "body two", &labels, &reviewers))
+        .upsert_pr(&content(
+            "speak: +2.0 on 70 fresh turns",
+            "body two",
+            &labels,
+            &reviewers,
+        ))
         .await
         .unwrap();
     assert!(!again.created);
@@ -119,7 +178,11 @@ async fn one_pull_request_per_branch_created_then_updated_on_enterprise_paths() 
 
     let st = fake.state.lock().unwrap();
     assert!(st.violations.is_empty(), "{:#?}", st.violations);
-    let ours: Vec<&Value> = st.pulls.iter().filter(|p| p["head"]["ref"] == "promptc/speak").collect();
+    let ours: Vec<&Value> = st
+        .pulls
+        .iter()
+        .filter(|p| p["head"]["ref"] == "promptc/speak")
+        .collect();
     assert_eq!(ours.len(), 1);
     assert_eq!(ours[0]["title"], "speak: +2.0 on 70 fresh turns");
     assert_eq!(ours[0]["body"], "body two");
@@ -129,23 +192,43 @@ async fn one_pull_request_per_branch_created_then_updated_on_enterprise_paths() 
     assert_eq!(st.pulls[0]["title"], "a person's change");
     // Updates went out as PATCH, the list calls carried `owner:branch`.
     assert!(st.requests.iter().all(|r| r.path.starts_with("/api/v3/")));
-    assert_eq!(st.requests.iter().filter(|r| r.method == "PATCH").count(), 1);
+    assert_eq!(
+        st.requests.iter().filter(|r| r.method == "PATCH").count(),
+        1
+    );
     let heads: Vec<&String> = st
         .requests
         .iter()
         .flat_map(|r| r.query.iter().filter(|(k, _)| k == "head").map(|(_, v)| v))
         .collect();
-    assert!(!heads.is_empty() && heads.iter().all(|h| *h == "acme:promptc/speak"), "{heads:?}");
-    assert!(st.requests.iter().all(|r| r.authorization.as_deref().is_some_and(|a| a.contains("ghs_fakeToken000111"))));
+    assert!(
+        !heads.is_empty() && heads.iter().all(|h| *h == "acme:promptc/speak"),
+        "{heads:?}"
+    );
+    assert!(st.requests.iter().all(|r| {
+        r.authorization
+            .as_deref()
+            .is_some_and(|a| a.contains("ghs_fakeToken000111"))
+    }));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_that_succeeded_behind_a_5xx_is_found_and_updated() {
     let fake = FakeGithub::start("");
     fake.state.lock().unwrap().create_then_502 = true;
-    let gh = Github::new(&fake.api_url(), "acme/gossip", &Secret::new("ghs_fakeToken000111".into())).unwrap();
+    let gh = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_fakeToken000111".into()),
+    )
+    .unwrap();
     let pr = gh
-        .upsert_pr(&content("speak: +1.3 on 64 fresh turns", "the body", &[], &[]))
+        .upsert_pr(&content(
+            "speak: +1.3 on 64 fresh turns",
+            "the body",
+            &[],
+            &[],
+        ))
         .await
         .unwrap();
     let st = fake.state.lock().unwrap();
@@ -159,7 +242,12 @@ async fn a_create_that_succeeded_behind_a_5xx_is_found_and_updated() {
 async fn the_review_comment_is_sticky() {
     let fake = FakeGithub::start("");
     let n = fake.add_pull("feature/tweak");
-    let gh = Github::new(&fake.api_url(), "acme/gossip", &Secret::new("ghs_fakeToken000111".into())).unwrap();
+    let gh = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_fakeToken000111".into()),
+    )
+    .unwrap();
     // Someone else's comment first.
     fake.state
         .lock()
@@ -184,16 +272,33 @@ async fn the_review_comment_is_sticky() {
 #[tokio::test(flavor = "multi_thread")]
 async fn api_errors_say_what_to_check_and_hide_the_token() {
     let fake = FakeGithub::start("");
-    let gh = Github::new(&fake.api_url(), "acme/gossip", &Secret::new("ghs_fakeToken000111".into())).unwrap();
+    let gh = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_fakeToken000111".into()),
+    )
+    .unwrap();
     drop(gh);
-    let revoked = Github::new(&fake.api_url(), "acme/gossip", &Secret::new("ghs_revokedToken000222".into())).unwrap();
+    let revoked = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_revokedToken000222".into()),
+    )
+    .unwrap();
     let msg = match revoked.upsert_sticky_comment(1, "x").await {
         Err(e) => e.to_string(),
         Ok(u) => panic!("commented with a revoked token: {u}"),
     };
-    assert!(msg.contains("401") && msg.contains("is the token valid"), "{msg}");
+    assert!(
+        msg.contains("401") && msg.contains("is the token valid"),
+        "{msg}"
+    );
     assert!(!msg.contains("ghs_revoked"), "{msg}");
-    let bad = Github::new(&fake.api_url(), "acme", &Secret::new("ghs_fakeToken000111".into()));
+    let bad = Github::new(
+        &fake.api_url(),
+        "acme",
+        &Secret::new("ghs_fakeToken000111".into()),
+    );
     let msg = match bad {
         Err(e) => e.to_string(),
         Ok(_) => panic!("accepted a repository without an owner"),

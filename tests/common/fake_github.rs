@@ -249,7 +249,11 @@ fn decode(s: &str) -> String {
 }
 
 fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value) {
-    if req.authorization.as_deref().is_none_or(|a| a.contains("revoked")) {
+    if req
+        .authorization
+        .as_deref()
+        .is_none_or(|a| a.contains("revoked"))
+    {
         return (401, json!({"message": "Requires authentication"}));
     }
     let path = req.path.strip_prefix(prefix).unwrap_or(&req.path);
@@ -257,7 +261,11 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
     let body = req.body.clone().unwrap_or(Value::Null);
     match (req.method.as_str(), seg.as_slice()) {
         ("GET", ["repos", _, _, "pulls"]) => {
-            let head = req.query.iter().find(|(k, _)| k == "head").map(|(_, v)| v.clone());
+            let head = req
+                .query
+                .iter()
+                .find(|(k, _)| k == "head")
+                .map(|(_, v)| v.clone());
             let list: Vec<Value> = st
                 .pulls
                 .iter()
@@ -273,8 +281,16 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
         }
         ("POST", ["repos", _, _, "pulls"]) => {
             let head = body["head"].as_str().unwrap_or("").to_string();
-            let label = if head.contains(':') { head.clone() } else { format!("acme:{head}") };
-            if st.pulls.iter().any(|p| p["state"] == "open" && p["head"]["label"] == label) {
+            let label = if head.contains(':') {
+                head.clone()
+            } else {
+                format!("acme:{head}")
+            };
+            if st
+                .pulls
+                .iter()
+                .any(|p| p["state"] == "open" && p["head"]["label"] == label)
+            {
                 return (
                     422,
                     json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom", "message": format!("A pull request already exists for {label}.")}], "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request", "status": "422"}),
@@ -316,7 +332,8 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
             let n: u64 = n.parse().unwrap_or(0);
             match st.pulls.iter_mut().find(|p| p["number"] == n) {
                 Some(p) => {
-                    let mut labels: Vec<Value> = p["labels"].as_array().cloned().unwrap_or_default();
+                    let mut labels: Vec<Value> =
+                        p["labels"].as_array().cloned().unwrap_or_default();
                     for l in body["labels"].as_array().cloned().unwrap_or_default() {
                         let name = l.as_str().unwrap_or("").to_string();
                         if !labels.iter().any(|x| x["name"] == name) {
@@ -350,7 +367,11 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
             let list: Vec<Value> = st
                 .comments
                 .iter()
-                .filter(|c| c["issue_url"].as_str().is_some_and(|u| u.ends_with(&format!("/issues/{n}"))))
+                .filter(|c| {
+                    c["issue_url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with(&format!("/issues/{n}")))
+                })
                 .cloned()
                 .collect();
             (200, Value::Array(list))
@@ -373,7 +394,10 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
                 None => (404, json!({"message": "Not Found"})),
             }
         }
-        _ => (404, json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})),
+        _ => (
+            404,
+            json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}),
+        ),
     }
 }
 
@@ -395,7 +419,10 @@ pub fn validate(spec: &Value, prefix: &str, req: &Request, body_len: usize) -> V
         let mut params = Vec::new();
         for (a, b) in t.iter().zip(&segs) {
             if a.starts_with('{') {
-                params.push((a.trim_matches(|c| c == '{' || c == '}').to_string(), b.to_string()));
+                params.push((
+                    a.trim_matches(|c| c == '{' || c == '}').to_string(),
+                    b.to_string(),
+                ));
             } else if a != b {
                 return None;
             }
@@ -414,16 +441,32 @@ pub fn validate(spec: &Value, prefix: &str, req: &Request, body_len: usize) -> V
     };
     let params = op["parameters"].as_array().cloned().unwrap_or_default();
     for (name, value) in &path_params {
-        if let Some(p) = params.iter().find(|p| p["in"] == "path" && p["name"] == *name) {
+        if let Some(p) = params
+            .iter()
+            .find(|p| p["in"] == "path" && p["name"] == *name)
+        {
             let v = coerce(value, &p["schema"]);
-            check(&p["schema"], &v, &format!("{what}: path parameter {name}"), &mut out);
+            check(
+                &p["schema"],
+                &v,
+                &format!("{what}: path parameter {name}"),
+                &mut out,
+            );
         }
     }
     for (name, value) in &req.query {
-        match params.iter().find(|p| p["in"] == "query" && p["name"] == *name) {
+        match params
+            .iter()
+            .find(|p| p["in"] == "query" && p["name"] == *name)
+        {
             Some(p) => {
                 let v = coerce(value, &p["schema"]);
-                check(&p["schema"], &v, &format!("{what}: query parameter {name}"), &mut out);
+                check(
+                    &p["schema"],
+                    &v,
+                    &format!("{what}: query parameter {name}"),
+                    &mut out,
+                );
             }
             None => out.push(format!("{what}: undocumented query parameter `{name}`")),
         }
@@ -454,7 +497,10 @@ pub fn validate(spec: &Value, prefix: &str, req: &Request, body_len: usize) -> V
 
 fn coerce(raw: &str, schema: &Value) -> Value {
     match schema["type"].as_str() {
-        Some("integer") => raw.parse::<i64>().map(Value::from).unwrap_or(Value::String(raw.into())),
+        Some("integer") => raw
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::String(raw.into())),
         Some("boolean") => match raw {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),

@@ -32,8 +32,13 @@ impl GitHttp {
         let user = user.to_string();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (root, expected, r, a, user) =
-                    (root.clone(), expected.clone(), r2.clone(), a2.clone(), user.clone());
+                let (root, expected, r, a, user) = (
+                    root.clone(),
+                    expected.clone(),
+                    r2.clone(),
+                    a2.clone(),
+                    user.clone(),
+                );
                 std::thread::spawn(move || {
                     let _ = serve(stream, &root, &expected, &r, &a, &user);
                 });
@@ -78,12 +83,7 @@ fn serve(
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let header = |k: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
         loop {

@@ -57,6 +57,39 @@ pub fn promptc_in(dir: &Path, args: &[&str]) -> Run {
     run
 }
 
+/// Runs `promptc` in `dir` with no GitHub Actions variables but `envs`
+/// (a test may itself run under Actions).
+pub fn promptc_env(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_promptc"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("PROMPTC_CONFIG")
+        .env_remove("PROMPTC_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GITHUB_") || k == "CI" || k.starts_with("RUNNER_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the promptc binary runs");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_ne!(run.code, 101, "promptc panicked:\n{}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked at"),
+        "promptc panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
 /// Runs `promptc` from the repository root.
 pub fn promptc(args: &[&str]) -> Run {
     promptc_in(&root(), args)
@@ -104,5 +137,5 @@ Before you answer:
 1. Read the goal.
 2. Pick the move the room needs now.
 3. Check every claim against the evidence.";
-pub mod git_http;
 pub mod fake_github;
+pub mod git_http;

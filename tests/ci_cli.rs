@@ -1,0 +1,472 @@
+//! `promptc ci` and `promptc review` end to end: the example repository with
+//! a commit of new traces, a smart-HTTP git remote with basic auth, a fake
+//! GitHub checked against GitHub's OpenAPI description, and the sim LMs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::fake_github::FakeGithub;
+use common::git_http::{GitHttp, git};
+use common::{BETTER, copy_tree, example, promptc_env};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "ghs_e2eToken_0123456789abcdef";
+
+/// The user's repository: a bare remote served over smart HTTP, whose main
+/// has the example with last month's traces in a second commit; a checkout
+/// of it as actions/checkout leaves one.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    work: PathBuf,
+    bare: PathBuf,
+    before: String,
+    after: String,
+    http: GitHttp,
+    fake: FakeGithub,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let bare = root.join("gossip.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "--bare", "-q", "-b", "main"]);
+    let seed = root.join("seed");
+    copy_tree(&example(), &seed);
+    let november = seed.join("traces/2026-11.jsonl");
+    let new_traces = std::fs::read(&november).unwrap();
+    std::fs::remove_file(&november).unwrap();
+    git(&seed, &["init", "-q", "-b", "main"]);
+    git(&seed, &["add", "-A"]);
+    git(
+        &seed,
+        &["commit", "-q", "-m", "the example, September and October"],
+    );
+    let before = git(&seed, &["rev-parse", "HEAD"]);
+    std::fs::write(&november, new_traces).unwrap();
+    git(&seed, &["add", "-A"]);
+    git(&seed, &["commit", "-q", "-m", "November's traces"]);
+    let after = git(&seed, &["rev-parse", "HEAD"]);
+    git(&seed, &["push", "-q", bare.to_str().unwrap(), "main"]);
+
+    let http = GitHttp::start(&root, "x-access-token", TOKEN);
+    git(
+        &root,
+        &["clone", "-q", &format!("file://{}", bare.display()), "work"],
+    );
+    let work = root.join("work");
+    git(
+        &work,
+        &["remote", "set-url", "origin", &http.url("gossip.git")],
+    );
+    Fixture {
+        _dir: dir,
+        root,
+        work,
+        bare,
+        before,
+        after,
+        http,
+        fake: FakeGithub::start(""),
+    }
+}
+
+impl Fixture {
+    fn event(&self, name: &str, payload: Value) -> PathBuf {
+        let p = self.root.join(format!("{name}-event.json"));
+        std::fs::write(&p, payload.to_string()).unwrap();
+        p
+    }
+
+    /// Runs promptc in `dir` as GitHub Actions would, returning the run and the
+    /// outputs and summary files' contents.
+    fn run(
+        &self,
+        dir: &Path,
+        args: &[&str],
+        event_name: &str,
+        event: &Path,
+    ) -> (common::Run, String, String) {
+        let out = self.root.join(format!("output-{}", fastrand_name()));
+        let summary = self.root.join(format!("summary-{}", fastrand_name()));
+        let api = self.fake.api_url();
+        let run = promptc_env(
+            dir,
+            args,
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_OUTPUT", out.to_str().unwrap()),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+                ("GITHUB_API_URL", &api),
+                ("GITHUB_REPOSITORY", "acme/gossip"),
+                ("GITHUB_EVENT_NAME", event_name),
+                ("GITHUB_EVENT_PATH", event.to_str().unwrap()),
+                ("GITHUB_SHA", &self.after),
+                ("GITHUB_REF", "refs/heads/main"),
+                ("GITHUB_TOKEN", TOKEN),
+            ],
+        );
+        let o = std::fs::read_to_string(&out).unwrap_or_default();
+        let s = std::fs::read_to_string(&summary).unwrap_or_default();
+        (run, o, s)
+    }
+}
+
+fn fastrand_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::SeqCst).to_string()
+}
+
+fn output(outputs: &str, key: &str) -> String {
+    outputs
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_push_of_new_traces_opens_one_pull_request_and_a_rerun_updates_it() {
+    let f = fixture();
+    let push = f.event(
+        "push",
+        json!({"before": f.before, "after": f.after, "ref": "refs/heads/main",
+               "repository": {"default_branch": "main", "full_name": "acme/gossip"}}),
+    );
+    let main_before = git(&f.bare, &["rev-parse", "main"]);
+
+    let (run, outputs, summary) =
+        f.run(&f.work, &["ci", "--json", "--lm", "all=sim"], "push", &push);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let j = run.json();
+    let s = &j["signatures"][0];
+    assert_eq!(s["name"], "speak");
+    assert_eq!(s["status"], "opened", "{s:#}");
+    assert_eq!(s["decision"], "open");
+    assert_eq!(s["branch"], "promptc/speak");
+    let lift = s["lift"].as_f64().unwrap();
+    assert!(s["ci95"][0].as_f64().unwrap() > 0.0, "{s:#}");
+    assert!(
+        s["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("traces/2026-11.jsonl"),
+        "{s:#}"
+    );
+
+    // The branch: one commit on main's head, by the configured author, the pack only.
+    assert_eq!(git(&f.bare, &["rev-parse", "main"]), main_before);
+    assert_eq!(git(&f.bare, &["rev-parse", "promptc/speak^"]), main_before);
+    assert_eq!(
+        git(
+            &f.bare,
+            &["log", "-1", "--format=%an <%ae>", "promptc/speak"]
+        ),
+        "github-actions[bot] <41898282+github-actions[bot]@users.noreply.github.com>"
+    );
+    assert_eq!(
+        git(&f.bare, &["diff", "--name-only", "main", "promptc/speak"]),
+        "packs/speak.json"
+    );
+    let pushed: Value =
+        serde_json::from_str(&git(&f.bare, &["show", "promptc/speak:packs/speak.json"])).unwrap();
+    assert_eq!(pushed["format"], "promptc.pack/v2");
+    assert_eq!(pushed["provenance"]["ab"]["decision"], "open");
+    assert_eq!(pushed["provenance"]["ab"]["lift"].as_f64().unwrap(), lift);
+    // The checkout is as it was.
+    assert_eq!(git(&f.work, &["status", "--porcelain"]), "");
+
+    // One PR, with the lift in its title, the score table and the diff in its body.
+    {
+        let st = f.fake.state.lock().unwrap();
+        assert!(st.violations.is_empty(), "{:#?}", st.violations);
+        assert_eq!(st.pulls.len(), 1);
+        let pr = &st.pulls[0];
+        assert_eq!(pr["head"]["ref"], "promptc/speak");
+        assert_eq!(pr["base"]["ref"], "main");
+        assert_eq!(pr["draft"], false);
+        let title = pr["title"].as_str().unwrap();
+        assert_eq!(
+            title,
+            format!("speak: {lift:+.1} on {} fresh turns", s["n"])
+        );
+        let body = pr["body"].as_str().unwrap();
+        assert!(body.contains("| **overall** |"), "{body}");
+        assert!(body.contains("```diff"), "{body}");
+        assert!(body.contains("simulated scores"), "{body}");
+        let labels: Vec<&str> = pr["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(labels, ["promptc", "prompts"]);
+        assert_eq!(s["pr_url"], pr["html_url"]);
+    }
+
+    // Actions: outputs, summary, the token masked before anything else.
+    assert_eq!(output(&outputs, "status"), "opened");
+    assert_eq!(output(&outputs, "decision"), "open");
+    assert_eq!(output(&outputs, "lift"), format!("{lift:.2}"));
+    assert_eq!(output(&outputs, "pr-url"), s["pr_url"].as_str().unwrap());
+    assert!(
+        summary.contains("speak: ") && summary.contains("opened"),
+        "{summary}"
+    );
+    assert!(
+        run.stderr.starts_with(&format!("::add-mask::{TOKEN}")),
+        "{}",
+        run.stderr
+    );
+    let shown = run.stderr.replacen(&format!("::add-mask::{TOKEN}"), "", 1);
+    for text in [&run.stdout, &shown, &outputs, &summary] {
+        assert!(!text.contains(TOKEN), "the token leaked: {text}");
+    }
+    assert!(!git(&f.bare, &["log", "-p", "--all"]).contains(TOKEN));
+
+    // Again: the same PR updated, no second one, the branch not rewritten.
+    let tip = git(&f.bare, &["rev-parse", "promptc/speak"]);
+    let (run2, outputs2, _) = f.run(&f.work, &["ci", "--json", "--lm", "all=sim"], "push", &push);
+    assert_eq!(run2.code, 0, "{}", run2.stderr);
+    assert_eq!(run2.json()["signatures"][0]["status"], "updated");
+    assert_eq!(output(&outputs2, "status"), "updated");
+    assert_eq!(git(&f.bare, &["rev-parse", "promptc/speak"]), tip);
+    let st = f.fake.state.lock().unwrap();
+    assert!(st.violations.is_empty(), "{:#?}", st.violations);
+    assert_eq!(st.pulls.len(), 1);
+    assert_eq!(f.fake_patch_count(&st), 1);
+    assert!(
+        f.http
+            .auth_headers
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|h| h.starts_with("Basic "))
+    );
+}
+
+impl Fixture {
+    fn fake_patch_count(&self, st: &common::fake_github::State) -> usize {
+        st.requests.iter().filter(|r| r.method == "PATCH").count()
+    }
+}
+
+#[test]
+fn a_push_without_trace_changes_or_history_is_handled() {
+    let f = fixture();
+    // A push that touched only the README: a normal, quiet outcome.
+    std::fs::write(f.work.join("README.md"), "# gossip\n").unwrap();
+    git(&f.work, &["add", "README.md"]);
+    git(&f.work, &["commit", "-q", "-m", "readme"]);
+    let readme = git(&f.work, &["rev-parse", "HEAD"]);
+    let push = f.event(
+        "push",
+        json!({"before": f.after, "after": readme, "repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, summary) =
+        f.run(&f.work, &["ci", "--json", "--lm", "all=sim"], "push", &push);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "skipped");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("changed no trace file"),
+        "{s}"
+    );
+    assert_eq!(output(&outputs, "status"), "skipped");
+    assert!(summary.contains("changed no trace file"));
+    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+
+    // A depth-1 checkout: the push range is not there, the pack's cutoff decides.
+    git(
+        &f.root,
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &format!("file://{}", f.bare.display()),
+            "shallow",
+        ],
+    );
+    let shallow = f.root.join("shallow");
+    git(
+        &shallow,
+        &["remote", "set-url", "origin", &f.http.url("gossip.git")],
+    );
+    let push = f.event(
+        "push2",
+        json!({"before": f.before, "after": f.after, "repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, _) = f.run(
+        &shallow,
+        &["ci", "--json", "--lm", "all=sim"],
+        "push",
+        &push,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "opened", "{s:#}");
+    assert!(s["notes"][0].as_str().unwrap().contains("depth-1"), "{s}");
+    assert_eq!(output(&outputs, "status"), "opened");
+    assert_eq!(git(&shallow, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn the_gate_not_met_is_a_normal_outcome() {
+    let f = fixture();
+    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
+    std::fs::write(
+        f.work.join("promptc.yaml"),
+        cfg.replace("min_threads: 48", "min_threads: 480"),
+    )
+    .unwrap();
+    let dispatch = f.event(
+        "dispatch",
+        json!({"inputs": {}, "repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, summary) = f.run(
+        &f.work,
+        &["ci", "--json", "--lm", "all=sim"],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "gated");
+    assert!(s["reason"].as_str().unwrap().contains("480"), "{s}");
+    assert_eq!(output(&outputs, "status"), "gated");
+    assert!(summary.contains("gated"));
+    assert!(
+        run.stderr.contains("::notice title=promptc"),
+        "{}",
+        run.stderr
+    );
+    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+}
+
+#[test]
+fn dry_run_writes_the_plan_and_leaves_everything_as_it_was() {
+    let f = fixture();
+    let out = f.root.join("plan");
+    let dispatch = f.event(
+        "dispatch",
+        json!({"repository": {"default_branch": "main"}}),
+    );
+    let (run, _, _) = f.run(
+        &f.work,
+        &[
+            "ci",
+            "--json",
+            "--dry-run",
+            "--out",
+            out.to_str().unwrap(),
+            "--lm",
+            "all=sim",
+        ],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "dry-run");
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("dry-run/speak/branch-plan.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plan["git"]["branch"], "promptc/speak");
+    assert_eq!(plan["git"]["files"], json!(["packs/speak.json"]));
+    assert_eq!(
+        plan["pull_request"]["title"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("speak")
+    );
+    let body = std::fs::read_to_string(out.join("dry-run/speak/pr-body.md")).unwrap();
+    assert!(body.contains("| **overall** |"));
+    // Nothing pushed, nothing posted, the checkout untouched.
+    assert!(git(&f.bare, &["branch", "--list", "promptc/*"]).is_empty());
+    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+    assert_eq!(git(&f.work, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn review_posts_one_sticky_comment_and_updates_it() {
+    let f = fixture();
+    let base = git(&f.work, &["rev-parse", "HEAD"]);
+    git(&f.work, &["checkout", "-q", "-b", "tweak"]);
+    let path = f.work.join("packs/speak.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pack: Value = serde_json::from_str(&text).unwrap();
+    let old = serde_json::to_string(&pack["instructions"]).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(&old, &serde_json::to_string(BETTER).unwrap(), 1),
+    )
+    .unwrap();
+    git(
+        &f.work,
+        &["commit", "-q", "-am", "a better instruction, by hand"],
+    );
+    let head = git(&f.work, &["rev-parse", "HEAD"]);
+    let number = f.fake.add_pull("tweak");
+    let event = f.event(
+        "pr",
+        json!({"number": number, "pull_request": {"number": number, "base": {"sha": base, "ref": "main"}, "head": {"sha": head, "ref": "tweak"}},
+               "repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, _) = f.run(
+        &f.work,
+        &["review", "--json", "--lm", "all=sim"],
+        "pull_request",
+        &event,
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let j = run.json();
+    let p = &j["packs"][0];
+    assert_eq!(p["path"], "packs/speak.json");
+    assert!(p["lift"].as_f64().unwrap() > 0.0, "{p}");
+    let url = p["comment_url"].as_str().unwrap().to_string();
+    assert_eq!(output(&outputs, "comment-url"), url);
+
+    let (run2, _, _) = f.run(
+        &f.work,
+        &[
+            "review",
+            "--json",
+            "--base",
+            &base,
+            "--head",
+            &head,
+            "--pr",
+            &number.to_string(),
+            "--lm",
+            "all=sim",
+        ],
+        "workflow_dispatch",
+        &f.event("none", json!({})),
+    );
+    assert_eq!(run2.code, 0, "{}", run2.stderr);
+    assert_eq!(run2.json()["packs"][0]["comment_url"], url.as_str());
+    let st = f.fake.state.lock().unwrap();
+    assert!(st.violations.is_empty(), "{:#?}", st.violations);
+    assert_eq!(st.comments.len(), 1, "one sticky comment");
+    let body = st.comments[0]["body"].as_str().unwrap();
+    assert!(body.starts_with(promptc::github::REVIEW_MARKER));
+    assert!(
+        body.contains("| **overall** |") && body.contains("```diff"),
+        "{body}"
+    );
+    assert_eq!(
+        st.requests.iter().filter(|r| r.method == "PATCH").count(),
+        1
+    );
+    assert_eq!(st.requests.iter().filter(|r| r.method == "POST").count(), 1);
+}
