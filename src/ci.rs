@@ -62,6 +62,33 @@ pub struct CiArgs {
     pub optimizer: Option<OptimizerName>,
     /// The smoke preset.
     pub smoke: bool,
+    /// Caps that replace the config's `budget:` for this run.
+    pub budget: BudgetCaps,
+}
+
+/// Budget caps given on the command line (the action's inputs).
+#[derive(Debug, Clone, Default)]
+pub struct BudgetCaps {
+    /// LM calls.
+    pub max_calls: Option<u64>,
+    /// US dollars.
+    pub max_cost_usd: Option<f64>,
+    /// Wall-clock minutes.
+    pub max_wall_minutes: Option<f64>,
+}
+
+impl BudgetCaps {
+    fn apply(&self, b: &mut crate::config::BudgetConfig) {
+        if self.max_calls.is_some() {
+            b.max_calls = self.max_calls;
+        }
+        if self.max_cost_usd.is_some() {
+            b.max_cost_usd = self.max_cost_usd;
+        }
+        if self.max_wall_minutes.is_some() {
+            b.max_wall_minutes = self.max_wall_minutes;
+        }
+    }
 }
 
 /// How one signature's run ended.
@@ -362,7 +389,8 @@ struct Step<'a> {
 
 impl Step<'_> {
     async fn run(&self, g: &Global, name: &str) -> anyhow::Result<SignatureResult> {
-        let ctx = Context::load(g)?;
+        let mut ctx = Context::load(g)?;
+        self.args.budget.apply(&mut ctx.config.budget);
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
         let base = pack::load(&pack_path, Some(&ctx.signature))?;
         let cutoff = base.pack.train_cutoff();
@@ -763,6 +791,7 @@ pub async fn review(
     head_rev: Option<&str>,
     dry_run: bool,
     out: Option<&Path>,
+    budget: &BudgetCaps,
     json_out: bool,
 ) -> anyhow::Result<Output> {
     let config = {
@@ -806,10 +835,11 @@ pub async fn review(
     let mut packs = Vec::new();
     let mut sections = Vec::new();
     for name in &names {
-        let ctx = Context::load(&Global {
+        let mut ctx = Context::load(&Global {
             signature: Some(name.clone()),
             ..g.clone()
         })?;
+        budget.apply(&mut ctx.config.budget);
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
         let Some(rel) = repo.relative(&pack_path) else {
             continue;

@@ -138,6 +138,8 @@ enum Command {
         #[arg(long)]
         smoke: bool,
         #[command(flatten)]
+        budget: BudgetArgs,
+        #[command(flatten)]
         github: GithubArgs,
     },
     /// A/B each pack a pull request edits (base against head) and post one
@@ -159,7 +161,23 @@ enum Command {
         #[arg(long)]
         pr: Option<u64>,
         #[command(flatten)]
+        budget: BudgetArgs,
+        #[command(flatten)]
         github: GithubArgs,
+    },
+    /// Start a repository: promptc.yaml, a signature stub (or one derived from
+    /// an existing pack), a metric with one judge, a first pack and the
+    /// workflow. Never overwrites a file that exists.
+    Init {
+        /// The repository root.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The signature's name (default: the pack's, else `answer`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Derive the signature from this v2/v3 pack, and keep it as the pack.
+        #[arg(long)]
+        from_pack: Option<PathBuf>,
     },
     /// Talk to the configured LMs.
     Lm {
@@ -201,6 +219,30 @@ struct EvalTarget {
     /// At most this many examples (the first ones of the split).
     #[arg(long)]
     limit: Option<usize>,
+}
+
+/// Caps for this run, replacing the config's `budget:` entries.
+#[derive(clap::Args, Debug)]
+struct BudgetArgs {
+    /// At most this many LM calls (cache hits are free).
+    #[arg(long)]
+    max_calls: Option<u64>,
+    /// At most this many US dollars (needs `prices:` for every model used).
+    #[arg(long)]
+    max_cost_usd: Option<f64>,
+    /// At most this many minutes of wall time.
+    #[arg(long)]
+    max_wall_minutes: Option<f64>,
+}
+
+impl BudgetArgs {
+    fn caps(&self) -> promptc::ci::BudgetCaps {
+        promptc::ci::BudgetCaps {
+            max_calls: self.max_calls,
+            max_cost_usd: self.max_cost_usd,
+            max_wall_minutes: self.max_wall_minutes,
+        }
+    }
 }
 
 /// Where promptc runs: GitHub Actions sets each of these; a flag overrides it.
@@ -396,6 +438,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             out,
             optimizer,
             smoke,
+            budget,
             github,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -406,6 +449,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
                 out: out.clone(),
                 optimizer: *optimizer,
                 smoke: *smoke,
+                budget: budget.caps(),
             };
             rt.block_on(promptc::ci::ci(&g, &github.env(None), &args, cli.json))
         }
@@ -415,6 +459,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             dry_run,
             out,
             pr,
+            budget,
             github,
         } => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -427,9 +472,19 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
                 head.as_deref(),
                 *dry_run,
                 out.as_deref(),
+                &budget.caps(),
                 cli.json,
             ))
         }
+        Command::Init {
+            dir,
+            name,
+            from_pack,
+        } => commands::init::init(&commands::init::InitArgs {
+            dir: dir.clone(),
+            name: name.clone(),
+            from_pack: from_pack.clone(),
+        }),
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -10,6 +10,7 @@ use crate::config::ConfigError;
 use crate::metric::spec::{MetricError, MetricSpec};
 use crate::pack::{self, PackError};
 use crate::signature::SignatureError;
+use crate::traces::TraceError;
 use crate::traces::stats::compute;
 use crate::yamlerr::YamlError;
 
@@ -246,6 +247,25 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
 
     let files = match ctx.trace_files(trace_globs) {
         Ok(f) => f,
+        // A new repository has no traces yet: say where they go, do not fail.
+        Err(e)
+            if trace_globs.is_empty()
+                && matches!(
+                    e.downcast_ref::<TraceError>(),
+                    Some(TraceError::NoFiles { .. })
+                ) =>
+        {
+            problems.push(Problem {
+                severity: Severity::Warning,
+                file: ctx.config.path.clone(),
+                line: None,
+                key: Some(format!("signatures.{}.traces", ctx.name)),
+                message: format!(
+                    "no traces yet: {e}; log calls there and promptc starts once the gate is met"
+                ),
+            });
+            return;
+        }
         Err(e) => {
             problems.push(Problem::error(
                 &ctx.config.path,

@@ -5,6 +5,7 @@
 pub mod ab;
 pub mod check;
 pub mod eval;
+pub mod init;
 pub mod lm;
 pub mod optimize;
 pub mod pack;
@@ -198,7 +199,13 @@ impl Context {
                 override_globs.join(", ")
             };
             return Err(TraceError::NoFiles {
-                patterns: format!("{patterns} (from {})", self.config.root().display()),
+                patterns: format!(
+                    "{patterns} (from {})",
+                    match self.config.root().display().to_string() {
+                        r if r.is_empty() => ".".to_string(),
+                        r => r,
+                    }
+                ),
             }
             .into());
         }

@@ -1,0 +1,126 @@
+//! `promptc init`: a new repository is ready for `check`, and nothing that
+//! exists is overwritten.
+
+mod common;
+
+use common::git_http::git;
+use common::{example, promptc_in};
+use promptc::signature::Signature;
+
+#[test]
+fn init_in_an_empty_repository_then_check_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    let run = promptc_in(dir.path(), &["init", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    let written: Vec<&str> = j["written"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for f in [
+        "promptc.yaml",
+        "prompts/answer/signature.yaml",
+        "prompts/answer/metric.yaml",
+        "prompts/answer/judges/quality.md",
+        "packs/answer.json",
+        ".github/workflows/promptc.yml",
+        ".gitignore",
+    ] {
+        assert!(written.contains(&f), "{f} not written: {written:?}");
+        assert!(dir.path().join(f).is_file(), "{f}");
+    }
+    let check = promptc_in(dir.path(), &["check", "--json"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let c = check.json();
+    assert_eq!(c["ok"], true, "{c:#}");
+    assert_eq!(c["signatures"], serde_json::json!(["answer"]));
+    // The only remark: no traces yet, and where they go.
+    let problems = c["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0]["severity"], "warning");
+    assert!(
+        problems[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("traces/answer/*.jsonl")
+    );
+    // The workflow is the documented one, and the pack is valid for the stub.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".github/workflows/promptc.yml")).unwrap(),
+        std::fs::read_to_string(common::root().join("examples/workflows/promptc.yml")).unwrap()
+    );
+    let v = promptc_in(
+        dir.path(),
+        &["pack", "validate", "packs/answer.json", "--json"],
+    );
+    assert_eq!(v.json()["ok"], true, "{}", v.stdout);
+    assert!(
+        std::fs::read_to_string(dir.path().join(".gitignore"))
+            .unwrap()
+            .contains(".promptc/")
+    );
+}
+
+#[test]
+fn init_never_overwrites_and_appends_to_gitignore() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("promptc.yaml"), "# mine\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "target/").unwrap();
+    let run = promptc_in(dir.path(), &["init", "--json", "--name", "summarize"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["kept"], serde_json::json!(["promptc.yaml"]));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("promptc.yaml")).unwrap(),
+        "# mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        "target/\n# promptc's LM cache and run outputs\n.promptc/\n"
+    );
+    assert!(
+        dir.path()
+            .join("prompts/summarize/signature.yaml")
+            .is_file()
+    );
+    // Again: everything exists now, nothing is written.
+    let before = std::fs::read_to_string(dir.path().join("packs/summarize.json")).unwrap();
+    let again = promptc_in(dir.path(), &["init", "--json", "--name", "summarize"]).json();
+    assert_eq!(again["written"], serde_json::json!([]));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("packs/summarize.json")).unwrap(),
+        before
+    );
+    // A name that cannot be a branch or a folder is refused.
+    let bad = promptc_in(dir.path(), &["init", "--name", "../x"]);
+    assert_eq!(bad.code, 2);
+}
+
+#[test]
+fn init_derives_the_signature_from_an_existing_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = example().join("packs/speak.json");
+    let run = promptc_in(
+        dir.path(),
+        &["init", "--json", "--from-pack", pack.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["signature"], "speak");
+    let derived = Signature::load(&dir.path().join("prompts/speak/signature.yaml")).unwrap();
+    let original = Signature::load(&example().join("signature.yaml")).unwrap();
+    assert_eq!(
+        derived.hash(),
+        original.hash(),
+        "field order and content survive"
+    );
+    // The pack from outside the repository was copied in, byte for byte.
+    assert_eq!(
+        std::fs::read(dir.path().join("packs/speak.json")).unwrap(),
+        std::fs::read(&pack).unwrap()
+    );
+    let check = promptc_in(dir.path(), &["check", "--json"]);
+    assert_eq!(check.json()["ok"], true, "{}", check.stdout);
+}
