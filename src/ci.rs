@@ -783,17 +783,35 @@ pub struct ReviewedPack {
     pub comment_url: Option<String>,
 }
 
+/// What `review` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewArgs {
+    /// The base revision (default: the pull_request event's base).
+    pub base: Option<String>,
+    /// The head revision (default: the event's head, else HEAD).
+    pub head: Option<String>,
+    /// Write the comment to the out folder instead of posting it.
+    pub dry_run: bool,
+    /// Where reports and the dry-run comment go.
+    pub out: Option<PathBuf>,
+    /// Caps that replace the config's `budget:`.
+    pub budget: BudgetCaps,
+}
+
 /// `promptc review --base REV --head REV`.
 pub async fn review(
     g: &Global,
     env: &GithubEnv,
-    base_rev: Option<&str>,
-    head_rev: Option<&str>,
-    dry_run: bool,
-    out: Option<&Path>,
-    budget: &BudgetCaps,
+    args: &ReviewArgs,
     json_out: bool,
 ) -> anyhow::Result<Output> {
+    let (base_rev, head_rev, dry_run, out, budget) = (
+        args.base.as_deref(),
+        args.head.as_deref(),
+        args.dry_run,
+        args.out.as_deref(),
+        &args.budget,
+    );
     let config = {
         let mut c = Config::load(&g.config)?;
         c.apply_lm_overrides(&g.lm);

@@ -465,16 +465,14 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(promptc::ci::review(
-                &g,
-                &github.env(*pr),
-                base.as_deref(),
-                head.as_deref(),
-                *dry_run,
-                out.as_deref(),
-                &budget.caps(),
-                cli.json,
-            ))
+            let args = promptc::ci::ReviewArgs {
+                base: base.clone(),
+                head: head.clone(),
+                dry_run: *dry_run,
+                out: out.clone(),
+                budget: budget.caps(),
+            };
+            rt.block_on(promptc::ci::review(&g, &github.env(*pr), &args, cli.json))
         }
         Command::Init {
             dir,
