@@ -86,12 +86,10 @@ fn release(root: &Path, tamper: bool) -> PathBuf {
     } else {
         dir.join(&asset)
     };
-    let out = Command::new("sha256sum").arg(&sum_of).output().unwrap();
-    let sum = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let sum = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&sum_of).unwrap()))
+    };
     std::fs::write(
         dir.join(format!("{asset}.sha256")),
         format!("{sum}  {asset}\n"),
