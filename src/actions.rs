@@ -90,6 +90,7 @@ impl Actions {
         };
         let mut text = String::new();
         for (k, v) in outputs {
+            let v = &crate::lm::secret::redact(v);
             if v.contains('\n') {
                 let mut delim = format!("promptc_{}", fastrand::u64(..));
                 while v.contains(&delim) {
@@ -112,7 +113,10 @@ impl Actions {
             .map(|m| m.len() as usize)
             .unwrap_or(0);
         let room = SUMMARY_LIMIT.saturating_sub(used);
-        append(path, &truncate_markdown(markdown, room))
+        append(
+            path,
+            &truncate_markdown(&crate::lm::secret::redact(markdown), room),
+        )
     }
 }
 

@@ -21,6 +21,7 @@ pub mod pack;
 pub mod program;
 pub mod prompts;
 pub mod report;
+pub mod review;
 pub mod schema;
 pub mod signature;
 pub mod traces;

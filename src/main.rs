@@ -465,14 +465,19 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let args = promptc::ci::ReviewArgs {
+            let args = promptc::review::ReviewArgs {
                 base: base.clone(),
                 head: head.clone(),
                 dry_run: *dry_run,
                 out: out.clone(),
                 budget: budget.caps(),
             };
-            rt.block_on(promptc::ci::review(&g, &github.env(*pr), &args, cli.json))
+            rt.block_on(promptc::review::review(
+                &g,
+                &github.env(*pr),
+                &args,
+                cli.json,
+            ))
         }
         Command::Init {
             dir,
