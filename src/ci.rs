@@ -586,20 +586,20 @@ impl Step<'_> {
             ));
         }
 
+        let publish = Publish {
+            remote: &self.env.remote,
+            base_branch: self.base_branch,
+            branch: &branch,
+            files: &files,
+            message: &message,
+            author_name: &ctx.config.github.author_name,
+            author_email: &ctx.config.github.author_email,
+            token: self.env.token.as_ref(),
+            equivalent: Some(&same_but_timestamp),
+        };
         if self.args.dry_run {
             let plan_dir = self.out.join("dry-run").join(name);
             std::fs::create_dir_all(&plan_dir)?;
-            let publish = Publish {
-                remote: &self.env.remote,
-                base_branch: self.base_branch,
-                branch: &branch,
-                files: &files,
-                message: &message,
-                author_name: &ctx.config.github.author_name,
-                author_email: &ctx.config.github.author_email,
-                token: None,
-                equivalent: None,
-            };
             let git_plan = match self.repo {
                 Some(repo) => serde_json::to_value(repo.plan(&publish)?)?,
                 None => {
@@ -634,10 +634,10 @@ impl Step<'_> {
                 std::fs::write(dest, bytes)?;
             }
             r.status = Status::DryRun;
-            r.branch = Some(branch);
+            r.branch = Some(branch.clone());
             r.reason = format!(
-                "would {} a pull request: \"{title}\" ({lift_phrase}); plan in {}",
-                if draft { "open a draft" } else { "open" },
+                "would open {} pull request: \"{title}\" ({lift_phrase}); the plan and the PR body are in {}",
+                if draft { "a draft" } else { "a" },
                 plan_dir.display()
             );
             r.summary = format!("### {name}: dry run — {title}\n\n{body}\n");
@@ -649,17 +649,7 @@ impl Step<'_> {
                 UsageError("publishing needs a git repository and a GitHub client".into()).into(),
             );
         };
-        let published = repo.publish(&Publish {
-            remote: &self.env.remote,
-            base_branch: self.base_branch,
-            branch: &branch,
-            files: &files,
-            message: &message,
-            author_name: &ctx.config.github.author_name,
-            author_email: &ctx.config.github.author_email,
-            token: self.env.token.as_ref(),
-            equivalent: Some(&same_but_timestamp),
-        })?;
+        let published = repo.publish(&publish)?;
         if let Some(why) = &published.moved {
             self.actions
                 .annotate(Level::Warning, &format!("promptc: {name} branch"), why);

@@ -353,6 +353,13 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
+/// The async runtime for a command that talks to LMs, git remotes or GitHub.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
 fn run(cli: &Cli) -> anyhow::Result<Output> {
     let g = Global {
         config: cli.config.clone(),
@@ -385,9 +392,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             target: EvalTarget { pack, split, limit },
         } => {
             let ctx = commands::Context::load(&g)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             rt.block_on(commands::eval::eval(&ctx, pack.as_deref(), *split, *limit))
         }
         Command::Plan {
@@ -409,9 +414,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             resume,
         } => {
             let ctx = commands::Context::load(&g)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let args = commands::optimize::OptimizeArgs {
                 optimizer: *optimizer,
                 smoke: *smoke,
@@ -427,9 +430,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             report,
         } => {
             let ctx = commands::Context::load(&g)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             rt.block_on(commands::ab::ab(&ctx, base, candidate, report.as_deref()))
         }
         Command::Diff { a, b, format } => commands::ab::diff(&g, a, b, *format),
@@ -441,9 +442,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             budget,
             github,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let args = promptc::ci::CiArgs {
                 dry_run: *dry_run,
                 out: out.clone(),
@@ -462,9 +461,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
             budget,
             github,
         } => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             let args = promptc::review::ReviewArgs {
                 base: base.clone(),
                 head: head.clone(),
@@ -490,9 +487,7 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         }),
         Command::Lm { command } => {
             let ctx = commands::Context::load(&g)?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = runtime()?;
             match command {
                 LmCommand::Ping { role } => rt.block_on(commands::lm::ping(&ctx, *role)),
             }

@@ -470,3 +470,41 @@ fn review_posts_one_sticky_comment_and_updates_it() {
     );
     assert_eq!(st.requests.iter().filter(|r| r.method == "POST").count(), 1);
 }
+
+#[test]
+fn an_ab_skip_is_a_normal_outcome_with_its_reason() {
+    let f = fixture();
+    // The candidate is better, but not by the 50 points this policy demands.
+    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
+    std::fs::write(
+        f.work.join("promptc.yaml"),
+        cfg.replace("min_lift: 0.0", "min_lift: 50.0"),
+    )
+    .unwrap();
+    let dispatch = f.event(
+        "dispatch",
+        json!({"repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, summary) = f.run(
+        &f.work,
+        &["ci", "--json", "--lm", "all=sim"],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "skipped", "{s:#}");
+    assert_eq!(s["decision"], "skip");
+    assert!(
+        s["lift"].as_f64().unwrap() > 0.0,
+        "the measured lift is still reported"
+    );
+    assert!(
+        s["reason"].as_str().unwrap().contains("A/B decided skip"),
+        "{s}"
+    );
+    assert_eq!(output(&outputs, "decision"), "skip");
+    assert!(summary.contains("The A/B report"), "{summary}");
+    assert!(git(&f.bare, &["branch", "--list", "promptc/*"]).is_empty());
+    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+}
