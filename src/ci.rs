@@ -397,6 +397,22 @@ impl Step<'_> {
         let files = ctx.trace_files(&[])?;
         let mut notes = Vec::new();
 
+        // A push elsewhere than the default branch: the pull request would be
+        // based on traces the default branch does not have.
+        if self.env.event_name.as_deref() == Some("push")
+            && let Some(r) = self.env.git_ref.as_deref()
+            && r.starts_with("refs/heads/")
+            && r != format!("refs/heads/{}", self.base_branch)
+        {
+            let reason = format!(
+                "this push is to {r}, not the default branch `{}`; promptc optimizes from the default branch's traces",
+                self.base_branch
+            );
+            let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
+            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+            return Ok(r);
+        }
+
         // On a push, run only when the push touched this signature's traces.
         if self.env.event_name.as_deref() == Some("push")
             && let Some(repo) = self.repo
@@ -561,6 +577,8 @@ impl Step<'_> {
         };
         let branch = format!("{}{name}", ctx.config.github.branch_prefix);
         let title = report.title();
+        let mut report = report;
+        report.reproduce = reproduce(&ctx, &pack_path, &branch, self.repo);
         let body = pr_body(&report, &branch);
         let message = commit_message(&report, &lift_phrase);
 
@@ -709,6 +727,19 @@ fn same_but_timestamp(_path: &Path, old: &[u8], new: &[u8]) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// How a reviewer re-runs the A/B from the pull request's branch.
+fn reproduce(ctx: &Context, pack_path: &Path, branch: &str, repo: Option<&Repo>) -> String {
+    let rel = repo
+        .and_then(|r| r.relative(pack_path))
+        .unwrap_or_else(|| pack_path.to_path_buf());
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    format!(
+        "git fetch origin {branch}\ngit show origin/{branch}:{rel} > /tmp/candidate.json\npromptc --config {} ab --base {} --candidate /tmp/candidate.json",
+        ctx.config.path.display(),
+        pack_path.display()
+    )
 }
 
 /// A p-value as measured: never printed as 0.

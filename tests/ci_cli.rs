@@ -197,6 +197,10 @@ fn a_push_of_new_traces_opens_one_pull_request_and_a_rerun_updates_it() {
         assert!(body.contains("| **overall** |"), "{body}");
         assert!(body.contains("```diff"), "{body}");
         assert!(body.contains("simulated scores"), "{body}");
+        assert!(
+            body.contains("git show origin/promptc/speak:packs/speak.json"),
+            "{body}"
+        );
         let labels: Vec<&str> = pr["labels"]
             .as_array()
             .unwrap()
@@ -506,5 +510,50 @@ fn an_ab_skip_is_a_normal_outcome_with_its_reason() {
     assert_eq!(output(&outputs, "decision"), "skip");
     assert!(summary.contains("The A/B report"), "{summary}");
     assert!(git(&f.bare, &["branch", "--list", "promptc/*"]).is_empty());
+    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+}
+
+#[test]
+fn publishing_without_a_token_or_from_another_branch_says_why() {
+    let f = fixture();
+    let push = f.event(
+        "push",
+        json!({"before": f.before, "after": f.after, "repository": {"default_branch": "main"}}),
+    );
+    // No token: a usage error (exit 2) that names the variable, before any work.
+    let run = promptc_env(
+        &f.work,
+        &["ci", "--lm", "all=sim", "--repository", "acme/gossip"],
+        &[
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_EVENT_PATH", push.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("GITHUB_TOKEN"), "{}", run.stderr);
+    assert!(!f.work.join(".promptc").exists(), "no work was done");
+
+    // A push to a feature branch: the default branch's traces are what count.
+    let (run, outputs, _) = f.run(
+        &f.work,
+        &[
+            "ci",
+            "--json",
+            "--lm",
+            "all=sim",
+            "--ref",
+            "refs/heads/feature",
+        ],
+        "push",
+        &push,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "skipped");
+    assert!(
+        s["reason"].as_str().unwrap().contains("refs/heads/feature"),
+        "{s}"
+    );
+    assert_eq!(output(&outputs, "status"), "skipped");
     assert!(f.fake.state.lock().unwrap().requests.is_empty());
 }
