@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::ab::Decision;
 use crate::actions::{Actions, Level};
-use crate::commands::optimize::{OptimizeArgs, optimize};
+use crate::commands::optimize::{OptimizeArgs, optimize_with};
 use crate::commands::{Context, Global, Output, UsageError};
 use crate::config::{Config, DraftPolicy, OptimizerName};
 use crate::git::{GitError, Publish, Repo};
@@ -478,7 +478,9 @@ impl Step<'_> {
 
         // Optimize.
         let run_dir = self.out.join("runs").join(name);
-        let opt = optimize(
+        // One client for the optimizer and the A/B: the budget caps the whole run.
+        let lm = crate::lm::LmClient::from_config(&ctx.config)?;
+        let opt = optimize_with(
             &ctx,
             &OptimizeArgs {
                 optimizer: self.args.optimizer,
@@ -487,6 +489,7 @@ impl Step<'_> {
                 out: Some(run_dir.clone()),
                 resume: false,
             },
+            &lm,
         )
         .await?;
         eprint!("{}", opt.human);
@@ -517,7 +520,8 @@ impl Step<'_> {
         let cand_path = run_dir.join("pack.json");
 
         // A/B on fresh held-out traces.
-        let (report, _usage) = crate::commands::ab::compare(&ctx, &pack_path, &cand_path).await?;
+        let (report, _usage) =
+            crate::commands::ab::compare_with(&ctx, &pack_path, &cand_path, &lm).await?;
         crate::commands::ab::write_report(&report, &run_dir)?;
         let v = &report.verdict;
         let mut r = SignatureResult::new(name, Status::Skipped, String::new());

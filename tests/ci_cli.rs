@@ -557,3 +557,34 @@ fn publishing_without_a_token_or_from_another_branch_says_why() {
     assert_eq!(output(&outputs, "status"), "skipped");
     assert!(f.fake.state.lock().unwrap().requests.is_empty());
 }
+
+#[test]
+fn one_budget_covers_the_optimizer_and_the_ab() {
+    let (_d, repo) = common::example_copy();
+    // Enough for the optimizer (about 3,000 calls here), not for the A/B after it.
+    let run = promptc_env(
+        &repo,
+        &[
+            "ci",
+            "--json",
+            "--dry-run",
+            "--lm",
+            "all=sim",
+            "--max-calls",
+            "3100",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "failed");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("budget exhausted") && reason.contains("3100"),
+        "{reason}"
+    );
+    assert!(
+        !repo.join(".promptc/ci/dry-run").exists(),
+        "no plan without an A/B"
+    );
+}

@@ -73,6 +73,17 @@ pub async fn compare(
     base_path: &Path,
     candidate_path: &Path,
 ) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
+    let lm = LmClient::from_config(&ctx.config)?;
+    compare_with(ctx, base_path, candidate_path, &lm).await
+}
+
+/// [`compare`] with a given LM client (and so a shared budget).
+pub async fn compare_with(
+    ctx: &Context,
+    base_path: &Path,
+    candidate_path: &Path,
+    lm: &LmClient,
+) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
     let load = |p: &Path| -> anyhow::Result<(pack::LoadedPack, Program)> {
         let l = pack::load(p, Some(&ctx.signature))?;
         let prog = Program::from_pack(&l.pack).ok_or_else(|| {
@@ -86,9 +97,8 @@ pub async fn compare(
     let (base, base_prog) = load(base_path)?;
     let (cand, cand_prog) = load(candidate_path)?;
     let heldout = examples(ctx, SplitName::Heldout, None)?;
-    let lm = LmClient::from_config(&ctx.config)?;
     let metric = ctx.metric()?;
-    let ev = ctx.evaluator(&lm, &metric);
+    let ev = ctx.evaluator(lm, &metric);
     let base_report = ev
         .evaluate(&base_prog, &heldout, &progress("ab: today's pack"))
         .await?;

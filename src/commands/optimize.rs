@@ -80,6 +80,17 @@ pub fn run_data(ctx: &Context, base: &Pack, smoke: bool) -> anyhow::Result<RunDa
 
 /// `optimize`.
 pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Output> {
+    let lm = LmClient::from_config(&ctx.config)?;
+    optimize_with(ctx, args, &lm).await
+}
+
+/// `optimize` with a given LM client, whose budget a caller may share with
+/// later stages (`ci` runs the A/B on the same one).
+pub async fn optimize_with(
+    ctx: &Context,
+    args: &OptimizeArgs,
+    lm: &LmClient,
+) -> anyhow::Result<Output> {
     let started = std::time::Instant::now();
     let base_path = ctx.resolve(&ctx.sig_cfg.pack);
     let base = pack::load(&base_path, Some(&ctx.signature))?;
@@ -110,12 +121,11 @@ pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Outp
     );
     let replayed = log.lock().map(|l| l.replayed()).unwrap_or(0);
 
-    let lm = LmClient::from_config(&ctx.config)?;
     let metric = ctx.metric()?;
     let prompts = OwnPrompts::load().map_err(UsageError)?;
-    let progress = progress_line(&lm, ctx.config.budget.max_calls);
+    let progress = progress_line(lm, ctx.config.budget.max_calls);
     let opt_ctx = optimize::Context {
-        lm: &lm,
+        lm,
         metric: &metric,
         signature: &ctx.signature,
         train: &data.train,
