@@ -599,6 +599,7 @@ impl Step<'_> {
                 None => Ok(p.to_path_buf()),
             }
         };
+        let expect = vec![(rel(&pack_path)?, std::fs::read(&pack_path)?)];
         let mut files = vec![(rel(&pack_path)?, pack_bytes)];
         if let Some(rp) = &ctx.config.github.report_path {
             let rp = rp.to_string_lossy().replace("{signature}", name);
@@ -618,6 +619,7 @@ impl Step<'_> {
             author_email: &ctx.config.github.author_email,
             token: self.env.token.as_ref(),
             equivalent: Some(&same_but_timestamp),
+            expect: &expect,
         };
         if self.args.dry_run {
             let plan_dir = self.out.join("dry-run").join(name);
@@ -671,7 +673,24 @@ impl Step<'_> {
                 UsageError("publishing needs a git repository and a GitHub client".into()).into(),
             );
         };
-        let published = repo.publish(&publish)?;
+        let published = match repo.publish(&publish) {
+            Ok(p) => p,
+            Err(e @ GitError::Stale { .. }) => {
+                let why = e.to_string();
+                self.actions.annotate(
+                    Level::Warning,
+                    &format!("promptc: {name} not published"),
+                    &why,
+                );
+                r.reason = format!("not published: {why}");
+                r.summary = format!(
+                    "### {name}: not published\n\n{}\n",
+                    crate::report::inline(&why)
+                );
+                return Ok(r);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(why) = &published.moved {
             self.actions
                 .annotate(Level::Warning, &format!("promptc: {name} branch"), why);

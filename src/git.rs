@@ -56,6 +56,17 @@ pub enum GitError {
         /// What failed.
         message: String,
     },
+    /// A file the run read changed on the default branch since: publishing
+    /// would silently undo that change.
+    #[error(
+        "{path} changed on `{branch}` since this run read it; promptc will not overwrite that change (the next run starts from it)"
+    )]
+    Stale {
+        /// The file.
+        path: PathBuf,
+        /// The default branch.
+        branch: String,
+    },
     /// Any other libgit2 failure.
     #[error("git: {0}")]
     Git(#[from] git2::Error),
@@ -91,6 +102,9 @@ pub struct Publish<'a> {
     /// Whether a file already on the branch (first argument) says the same
     /// as the new one, so a re-run that only moved a timestamp pushes nothing.
     pub equivalent: Option<&'a Equivalent>,
+    /// Files as this run read them: if the default branch now holds another
+    /// version of one, nothing is published ([`GitError::Stale`]).
+    pub expect: &'a [(PathBuf, Vec<u8>)],
 }
 
 /// What [`Repo::publish`] did.
@@ -341,7 +355,20 @@ impl Repo {
         };
 
         let base = self.repo.find_commit(base_oid)?;
-        let tree_oid = self.tree_with(&base.tree()?, p.files)?;
+        let base_tree = base.tree()?;
+        for (path, bytes) in p.expect {
+            let now = match base_tree.get_path(path) {
+                Ok(e) => Some(e.to_object(&self.repo)?.peel_to_blob()?.content().to_vec()),
+                Err(_) => None,
+            };
+            if now.as_deref() != Some(bytes.as_slice()) {
+                return Err(GitError::Stale {
+                    path: path.clone(),
+                    branch: p.base_branch.into(),
+                });
+            }
+        }
+        let tree_oid = self.tree_with(&base_tree, p.files)?;
         if let Some(tip) = existing {
             let tip = self.repo.find_commit(tip)?;
             if tip.parent_ids().eq([base_oid])

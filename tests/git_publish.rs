@@ -22,6 +22,7 @@ fn publish_req<'a>(files: &'a [(PathBuf, Vec<u8>)], token: Option<&'a Secret>) -
         author_email: "bot@example.test",
         token,
         equivalent: None,
+        expect: &[],
     }
 }
 
@@ -252,4 +253,48 @@ fn a_depth_one_checkout_has_no_push_range_but_still_publishes() {
     let p = repo.publish(&publish_req(&files("v1\n"), None)).unwrap();
     assert_eq!(git(&remote, &["rev-parse", "promptc/speak^"]), after);
     assert_eq!(p.base_commit, after);
+}
+
+#[test]
+fn a_pack_changed_on_main_since_the_run_read_it_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = repo_with(dir.path(), &[(PACK, "v0\n")]);
+    let remote = bare(dir.path());
+    // Someone edits the pack on main after this checkout was made.
+    let other = dir.path().join("other");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            &format!("file://{}", remote.display()),
+            "other",
+        ],
+    );
+    std::fs::write(other.join(PACK), "v0 edited by a person\n").unwrap();
+    git(&other, &["commit", "-q", "-am", "edit the pack"]);
+    git(&other, &["push", "-q", "origin", "main"]);
+
+    let repo = Repo::discover(&work).unwrap();
+    let f = files("v1\n");
+    let read = vec![(PathBuf::from(PACK), b"v0\n".to_vec())];
+    let req = Publish {
+        expect: &read,
+        ..publish_req(&f, None)
+    };
+    match repo.publish(&req) {
+        Err(GitError::Stale { path, branch }) => {
+            assert_eq!(path, PathBuf::from(PACK));
+            assert_eq!(branch, "main");
+        }
+        other => panic!("expected a stale pack, got {other:?}"),
+    }
+    assert!(git(&remote, &["branch", "--list", "promptc/*"]).is_empty());
+    // As read, it publishes.
+    let fresh = vec![(PathBuf::from(PACK), b"v0 edited by a person\n".to_vec())];
+    let req = Publish {
+        expect: &fresh,
+        ..publish_req(&f, None)
+    };
+    assert!(repo.publish(&req).unwrap().pushed);
 }
