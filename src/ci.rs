@@ -198,10 +198,24 @@ pub(crate) fn event_payload(env: &GithubEnv) -> anyhow::Result<Value> {
 }
 
 /// Masks every secret promptc knows of before anything prints.
-pub(crate) fn mask_secrets(actions: &Actions, env: &GithubEnv, config: &Config) {
+/// The runner's channels and the config, with every secret masked before
+/// anything can print: the token first, then the LM keys the config names.
+pub(crate) fn start(
+    g: &Global,
+    env: &GithubEnv,
+    json_out: bool,
+) -> anyhow::Result<(Config, Actions)> {
+    let actions = Actions::from_env(json_out);
     if let Some(t) = &env.token {
         actions.mask(t.expose());
     }
+    let mut config = Config::load(&g.config)?;
+    config.apply_lm_overrides(&g.lm);
+    mask_lm_keys(&actions, &config);
+    Ok((config, actions))
+}
+
+fn mask_lm_keys(actions: &Actions, config: &Config) {
     for lm in [&config.lms.task, &config.lms.judge, &config.lms.proposer] {
         if let Some(var) = crate::lm::client::key_env(lm)
             && let Ok(v) = std::env::var(&var)
@@ -245,13 +259,7 @@ pub async fn ci(
     args: &CiArgs,
     json_out: bool,
 ) -> anyhow::Result<Output> {
-    let config = {
-        let mut c = Config::load(&g.config)?;
-        c.apply_lm_overrides(&g.lm);
-        c
-    };
-    let actions = Actions::from_env(json_out);
-    mask_secrets(&actions, env, &config);
+    let (config, actions) = start(g, env, json_out)?;
     let names: Vec<String> = match &g.signature {
         Some(s) => vec![config.select_signature(Some(s))?.0.to_string()],
         None => config.signatures.keys().cloned().collect(),
@@ -789,7 +797,7 @@ fn bullets(lines: &[String]) -> String {
 /// registered secret an LM echoed is redacted.
 fn pr_body(report: &Report, branch: &str) -> String {
     crate::lm::secret::redact(&format!(
-        "{}\n---\n\nThis is promptc's rolling branch `{branch}`: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
+        "{}\n\n---\n\nThis is promptc's rolling branch `{branch}`: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
         report.markdown().trim_end()
     ))
 }

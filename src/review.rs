@@ -9,10 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ab::Decision;
-use crate::actions::Actions;
-use crate::ci::{BudgetCaps, GithubEnv, event_payload, mask_secrets, out_dir, root_dir, short};
+use crate::ci::{BudgetCaps, GithubEnv, event_payload, out_dir, root_dir, short, start};
 use crate::commands::{Context, Global, Output, UsageError};
-use crate::config::Config;
 use crate::git::{GitError, Repo};
 use crate::github::{Github, REVIEW_MARKER};
 
@@ -64,13 +62,7 @@ pub async fn review(
         args.out.as_deref(),
         &args.budget,
     );
-    let config = {
-        let mut c = Config::load(&g.config)?;
-        c.apply_lm_overrides(&g.lm);
-        c
-    };
-    let actions = Actions::from_env(json_out);
-    mask_secrets(&actions, env, &config);
+    let (config, actions) = start(g, env, json_out)?;
     let event = event_payload(env)?;
     let base_rev = base_rev
         .map(str::to_string)
