@@ -10,6 +10,9 @@
 //!   update it".
 //! - A `head` filter must be `owner:branch`; a bare branch name is ignored by
 //!   GitHub and every open pull request comes back.
+//!
+//! REST cannot turn an open pull request into a draft or back; the two
+//! GraphQL mutations for that are the only GraphQL promptc sends.
 
 use octocrab::Octocrab;
 use octocrab::models::pulls::PullRequest;
@@ -52,6 +55,9 @@ pub enum GithubError {
 /// A repository on a GitHub (github.com or Enterprise) API.
 pub struct Github {
     client: Octocrab,
+    /// GraphQL lives at `/graphql` on github.com but at `/api/graphql` (not
+    /// under `/api/v3`) on Enterprise, so it gets its own base.
+    graphql: Octocrab,
     owner: String,
     repo: String,
 }
@@ -77,7 +83,7 @@ pub struct PrContent<'a> {
     pub title: &'a str,
     /// The markdown body.
     pub body: &'a str,
-    /// Open as a draft (only at creation: GitHub's REST API cannot change it later).
+    /// A draft (at creation through REST; later changes through GraphQL).
     pub draft: bool,
     /// Labels to put on it.
     pub labels: &'a [String],
@@ -138,14 +144,19 @@ impl Github {
             })?;
         // Rustls needs a process-wide provider; reqwest's LM client installs the same one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Octocrab::builder()
-            .base_uri(api_url)
-            .map_err(|e| GithubError::Setup(format!("API URL `{api_url}`: {e}")))?
-            .personal_token(token.expose().to_string())
-            .build()
-            .map_err(|e| GithubError::Setup(format!("client: {e}")))?;
+        let build = |base: &str| {
+            Octocrab::builder()
+                .base_uri(base)
+                .map_err(|e| GithubError::Setup(format!("API URL `{base}`: {e}")))?
+                .personal_token(token.expose().to_string())
+                .build()
+                .map_err(|e| GithubError::Setup(format!("client: {e}")))
+        };
+        let api_url = api_url.trim_end_matches('/');
+        let graphql_base = api_url.strip_suffix("/v3").unwrap_or(api_url);
         Ok(Github {
-            client,
+            client: build(api_url)?,
+            graphql: build(graphql_base)?,
             owner: owner.into(),
             repo: repo.into(),
         })
@@ -176,6 +187,7 @@ impl Github {
         let pr = match self.find_open_pr(c.head_branch).await? {
             Some(existing) => {
                 self.update_pr(existing.number, c.title, c.body).await?;
+                self.set_draft(&existing, c.draft).await?;
                 Pr {
                     number: existing.number,
                     url: html_url(&existing),
@@ -230,6 +242,55 @@ impl Github {
             url: html_url(&p),
             created: true,
         })
+    }
+
+    /// Turns an open pull request into a draft or back, as the verdict now
+    /// says. REST cannot change it; GraphQL can.
+    async fn set_draft(&self, pr: &PullRequest, draft: bool) -> Result<(), GithubError> {
+        if pr.draft == Some(draft) {
+            return Ok(());
+        }
+        let Some(node_id) = pr.node_id.as_deref() else {
+            return Ok(());
+        };
+        let mutation = if draft {
+            "mutation($id: ID!) { convertPullRequestToDraft(input: {pullRequestId: $id}) { pullRequest { isDraft } } }"
+        } else {
+            "mutation($id: ID!) { markPullRequestReadyForReview(input: {pullRequestId: $id}) { pullRequest { isDraft } } }"
+        };
+        let what = format!(
+            "marking pull request #{} {}",
+            pr.number,
+            if draft {
+                "as a draft"
+            } else {
+                "ready for review"
+            }
+        );
+        let answer: Value = self
+            .graphql
+            .post(
+                "/graphql",
+                Some(&json!({"query": mutation, "variables": {"id": node_id}})),
+            )
+            .await
+            .map_err(|e| api_error(&what, e))?;
+        // GraphQL reports failures in a 200 body.
+        if let Some(errors) = answer.get("errors").and_then(Value::as_array)
+            && !errors.is_empty()
+        {
+            let message: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e.get("message").and_then(Value::as_str))
+                .collect();
+            return Err(GithubError::Api {
+                what,
+                status: 200,
+                message: message.join("; "),
+                hint: " (GraphQL)",
+            });
+        }
+        Ok(())
     }
 
     async fn update_pr(&self, number: u64, title: &str, body: &str) -> Result<(), GithubError> {

@@ -305,3 +305,40 @@ async fn api_errors_say_what_to_check_and_hide_the_token() {
     };
     assert!(msg.contains("OWNER/NAME"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_draft_state_follows_the_verdict_on_a_rerun() {
+    let fake = FakeGithub::start("/api/v3");
+    let gh = Github::new(
+        &fake.api_url(),
+        "acme/gossip",
+        &Secret::new("ghs_fakeToken000111".into()),
+    )
+    .unwrap();
+    let mut c = content("speak: +0.8 on 40 fresh turns", "promising", &[], &[]);
+    c.draft = true;
+    let pr = gh.upsert_pr(&c).await.unwrap();
+    assert_eq!(fake.state.lock().unwrap().pulls[0]["draft"], true);
+    // Proven on the next run: ready for review, the same PR.
+    c.draft = false;
+    let again = gh.upsert_pr(&c).await.unwrap();
+    assert_eq!(again.number, pr.number);
+    assert_eq!(fake.state.lock().unwrap().pulls[0]["draft"], false);
+    // And back, when a later run is only promising.
+    c.draft = true;
+    gh.upsert_pr(&c).await.unwrap();
+    // Unchanged state: no GraphQL call.
+    gh.upsert_pr(&c).await.unwrap();
+    let st = fake.state.lock().unwrap();
+    assert!(st.violations.is_empty(), "{:#?}", st.violations);
+    assert_eq!(st.pulls.len(), 1);
+    assert_eq!(st.pulls[0]["draft"], true);
+    // Enterprise's GraphQL endpoint is /api/graphql, not under /api/v3.
+    let graphql: Vec<&String> = st
+        .requests
+        .iter()
+        .filter(|r| r.path.ends_with("graphql"))
+        .map(|r| &r.path)
+        .collect();
+    assert_eq!(graphql, ["/api/graphql", "/api/graphql"]);
+}

@@ -198,7 +198,14 @@ fn serve(
             body: body_json,
             authorization: auth,
         };
-        let (status, resp) = {
+        let graphql_path = format!("{}/graphql", prefix.strip_suffix("/v3").unwrap_or(prefix));
+        let (status, resp) = if req.method == "POST" && req.path == graphql_path {
+            let mut st = state.lock().unwrap();
+            let mut v = validate_graphql(&req);
+            st.violations.append(&mut v);
+            st.requests.push(req.clone());
+            graphql(&mut st, &req)
+        } else {
             let mut st = state.lock().unwrap();
             let mut v = validate(spec, prefix, &req, body.len());
             st.violations.append(&mut v);
@@ -246,6 +253,56 @@ fn decode(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// GraphQL is not in the REST description: a request must be one of the two
+/// documented mutations promptc uses, with its `id` variable.
+fn validate_graphql(req: &Request) -> Vec<String> {
+    let Some(b) = &req.body else {
+        return vec!["POST graphql: no body".into()];
+    };
+    let q = b["query"].as_str().unwrap_or("");
+    let known = ["markPullRequestReadyForReview", "convertPullRequestToDraft"];
+    let mut out = Vec::new();
+    if !known
+        .iter()
+        .any(|m| q.contains(&format!("{m}(input: {{pullRequestId: $id}})")))
+    {
+        out.push(format!(
+            "POST graphql: not a mutation promptc should send: {q}"
+        ));
+    }
+    if !b["variables"]["id"].is_string() {
+        out.push("POST graphql: variables.id must be the pull request's node id".into());
+    }
+    out
+}
+
+fn graphql(st: &mut State, req: &Request) -> (u16, Value) {
+    if req
+        .authorization
+        .as_deref()
+        .is_none_or(|a| a.contains("revoked"))
+    {
+        return (401, json!({"message": "Bad credentials"}));
+    }
+    let b = req.body.clone().unwrap_or(Value::Null);
+    let q = b["query"].as_str().unwrap_or("");
+    let id = b["variables"]["id"].clone();
+    let draft = q.contains("convertPullRequestToDraft");
+    match st.pulls.iter_mut().find(|p| p["node_id"] == id) {
+        Some(p) => {
+            p["draft"] = Value::Bool(draft);
+            (
+                200,
+                json!({"data": {"m": {"pullRequest": {"isDraft": draft}}}}),
+            )
+        }
+        None => (
+            200,
+            json!({"data": null, "errors": [{"message": format!("Could not resolve to a node with the global id of '{id}'")}]}),
+        ),
+    }
 }
 
 fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value) {
