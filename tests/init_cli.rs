@@ -37,16 +37,11 @@ fn init_in_an_empty_repository_then_check_is_clean() {
     let c = check.json();
     assert_eq!(c["ok"], true, "{c:#}");
     assert_eq!(c["signatures"], serde_json::json!(["answer"]));
-    // The only remark: no traces yet, and where they go.
-    let problems = c["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0]["severity"], "warning");
-    assert!(
-        problems[0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("traces/answer/*.jsonl")
-    );
+    // No problem at all; a note says where traces go.
+    assert_eq!(c["problems"], serde_json::json!([]), "{c:#}");
+    let notes = c["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(notes[0].as_str().unwrap().contains("traces/answer/*.jsonl"));
     // The workflow is the documented one, and the pack is valid for the stub.
     assert_eq!(
         std::fs::read_to_string(dir.path().join(".github/workflows/promptc.yml")).unwrap(),

@@ -76,12 +76,15 @@ fn keyed(file: &Path, text: &str) -> Problem {
 struct CheckOut<'a> {
     ok: bool,
     problems: &'a [Problem],
+    /// Where things stand that are not problems (a new repository has no traces yet).
+    notes: &'a [String],
     signatures: Vec<String>,
 }
 
 /// Runs every check; never stops at the first problem of a kind.
 pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
     let mut problems = Vec::new();
+    let mut notes = Vec::new();
     let mut checked = Vec::new();
     match crate::config::Config::load(&g.config) {
         Err(e) => problems.push(config_problem(&g.config, &e)),
@@ -98,7 +101,7 @@ pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
                 match Context::load(&g1) {
                     Err(e) => problems.push(context_problem(&g.config, &e)),
                     Ok(ctx) => {
-                        check_signature(&ctx, trace_globs, &mut problems);
+                        check_signature(&ctx, trace_globs, &mut problems, &mut notes);
                         checked.push(name);
                     }
                 }
@@ -136,9 +139,13 @@ pub fn check(g: &Global, trace_globs: &[String]) -> anyhow::Result<Output> {
         },
         problems.len() - errors
     );
+    for n in &notes {
+        let _ = writeln!(h, "note: {n}");
+    }
     let json = CheckOut {
         ok,
         problems: &problems,
+        notes: &notes,
         signatures: checked,
     };
     let mut out = Output::ok(json, h);
@@ -188,7 +195,12 @@ fn context_problem(config: &Path, e: &anyhow::Error) -> Problem {
     Problem::error(config, None, None, e.to_string())
 }
 
-fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Problem>) {
+fn check_signature(
+    ctx: &Context,
+    trace_globs: &[String],
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) {
     let metric_path = ctx.resolve(&ctx.sig_cfg.metric);
     match MetricSpec::load(&metric_path) {
         Ok(_) => {}
@@ -255,15 +267,10 @@ fn check_signature(ctx: &Context, trace_globs: &[String], problems: &mut Vec<Pro
                     Some(TraceError::NoFiles { .. })
                 ) =>
         {
-            problems.push(Problem {
-                severity: Severity::Warning,
-                file: ctx.config.path.clone(),
-                line: None,
-                key: Some(format!("signatures.{}.traces", ctx.name)),
-                message: format!(
-                    "no traces yet: {e}; log calls there and promptc starts once the gate is met"
-                ),
-            });
+            notes.push(format!(
+                "{}: no traces yet: {e}; log calls there and promptc starts once the gate is met",
+                ctx.name
+            ));
             return;
         }
         Err(e) => {
