@@ -146,7 +146,31 @@ pub async fn review(
         let (bp, hp) = (dir.join("base.json"), dir.join("head.json"));
         std::fs::write(&bp, old)?;
         std::fs::write(&hp, new)?;
-        let (mut report, _usage) = crate::commands::ab::compare(&ctx, &bp, &hp).await?;
+        let (mut report, _usage) = match crate::commands::ab::compare(&ctx, &bp, &hp).await {
+            Ok(r) => r,
+            // A pack that does not load (broken JSON, a bad enum, a stale
+            // signature hash) is the review's finding, not a failure of the run.
+            Err(e) if e.chain().any(|c| c.is::<crate::pack::PackError>()) => {
+                let msg = format!("{e:#}")
+                    .replace(
+                        &bp.display().to_string(),
+                        &format!("{} @ {}", rel.display(), short(&base_rev)),
+                    )
+                    .replace(
+                        &hp.display().to_string(),
+                        &format!("{} @ {}", rel.display(), short(&head_rev)),
+                    );
+                rp.note = Some(format!("not compared: {msg}"));
+                sections.push(format!(
+                    "### `{}`\n\nNot compared: this pack does not load.\n\n{}\n",
+                    rel.display(),
+                    crate::report::fenced("text", &msg)
+                ));
+                packs.push(rp);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         report.base.path = format!("{} @ {}", rel.display(), short(&base_rev));
         report.candidate.path = format!("{} @ {}", rel.display(), short(&head_rev));
         report.reproduce = format!(

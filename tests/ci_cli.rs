@@ -588,3 +588,57 @@ fn one_budget_covers_the_optimizer_and_the_ab() {
         "no plan without an A/B"
     );
 }
+
+#[test]
+fn review_reports_a_pack_that_does_not_load_instead_of_failing() {
+    let f = fixture();
+    let base = git(&f.work, &["rev-parse", "HEAD"]);
+    git(&f.work, &["checkout", "-q", "-b", "broken"]);
+    let path = f.work.join("packs/speak.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // A demo tagged with a move the signature does not have.
+    let broken = text.replacen(
+        "\"rhetorical_move\": \"probe\"",
+        "\"rhetorical_move\": \"filibuster\"",
+        1,
+    );
+    assert_ne!(broken, text, "the example pack has a probe demo");
+    std::fs::write(&path, broken).unwrap();
+    git(&f.work, &["commit", "-q", "-am", "a demo with a bad move"]);
+    let head = git(&f.work, &["rev-parse", "HEAD"]);
+    let out = f.root.join("review-out");
+    let run = promptc_env(
+        &f.work,
+        &[
+            "review",
+            "--json",
+            "--dry-run",
+            "--base",
+            &base,
+            "--head",
+            &head,
+            "--out",
+            out.to_str().unwrap(),
+            "--lm",
+            "all=sim",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let p = &run.json()["packs"][0];
+    assert!(p["lift"].is_null());
+    let note = p["note"].as_str().unwrap();
+    assert!(
+        note.contains("filibuster") && note.contains("packs/speak.json @"),
+        "{note}"
+    );
+    assert!(
+        !note.contains("head.json"),
+        "the temp file is not named: {note}"
+    );
+    let comment = std::fs::read_to_string(out.join("review/comment.md")).unwrap();
+    assert!(
+        comment.contains("Not compared") && comment.contains("filibuster"),
+        "{comment}"
+    );
+}
