@@ -164,11 +164,25 @@ impl Repo {
 
     /// `path` relative to the working tree, with `/` separators.
     pub fn relative(&self, path: &Path) -> Option<PathBuf> {
-        let abs = path.canonicalize().ok().or_else(|| {
-            // A file that does not exist yet: canonicalize its folder.
-            let parent = path.parent()?.canonicalize().ok()?;
-            Some(parent.join(path.file_name()?))
-        })?;
+        // A file (or folders) that do not exist yet: canonicalize the nearest
+        // existing ancestor and put the rest back.
+        let mut existing = path.to_path_buf();
+        let mut rest = Vec::new();
+        let abs = loop {
+            match existing.canonicalize() {
+                Ok(p) => break p,
+                Err(_) => {
+                    rest.push(existing.file_name()?.to_os_string());
+                    if !existing.pop() || existing.as_os_str().is_empty() {
+                        existing = PathBuf::from(".");
+                    }
+                }
+            }
+        };
+        let mut abs = abs;
+        for part in rest.iter().rev() {
+            abs.push(part);
+        }
         abs.strip_prefix(&self.workdir).ok().map(Path::to_path_buf)
     }
 

@@ -642,3 +642,44 @@ fn review_reports_a_pack_that_does_not_load_instead_of_failing() {
         "{comment}"
     );
 }
+
+#[test]
+fn the_report_is_committed_beside_the_pack_when_configured() {
+    let f = fixture();
+    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
+    std::fs::write(
+        f.work.join("promptc.yaml"),
+        cfg.replace(
+            "github:\n",
+            "github:\n  report_path: reports/{signature}.md\n  author_name: prompt-bot\n  author_email: prompt-bot@example.test\n  draft: always\n",
+        ),
+    )
+    .unwrap();
+    let dispatch = f.event(
+        "dispatch",
+        json!({"repository": {"default_branch": "main"}}),
+    );
+    let (run, _, _) = f.run(
+        &f.work,
+        &["ci", "--json", "--lm", "all=sim"],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["signatures"][0]["status"], "opened");
+    assert_eq!(
+        git(&f.bare, &["diff", "--name-only", "main", "promptc/speak"]),
+        "packs/speak.json\nreports/speak.md"
+    );
+    let report = git(&f.bare, &["show", "promptc/speak:reports/speak.md"]);
+    assert!(report.contains("| **overall** |"), "{report}");
+    assert_eq!(
+        git(
+            &f.bare,
+            &["log", "-1", "--format=%an <%ae>", "promptc/speak"]
+        ),
+        "prompt-bot <prompt-bot@example.test>"
+    );
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(st.pulls[0]["draft"], true, "github.draft: always");
+}
