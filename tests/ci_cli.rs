@@ -680,6 +680,19 @@ fn the_report_is_committed_beside_the_pack_when_configured() {
         ),
         "prompt-bot <prompt-bot@example.test>"
     );
-    let st = f.fake.state.lock().unwrap();
-    assert_eq!(st.pulls[0]["draft"], true, "github.draft: always");
+    assert_eq!(
+        f.fake.state.lock().unwrap().pulls[0]["draft"],
+        true,
+        "github.draft: always"
+    );
+    // A re-run with the same result: the report alone does not move the branch.
+    let tip = git(&f.bare, &["rev-parse", "promptc/speak"]);
+    let (run, _, _) = f.run(
+        &f.work,
+        &["ci", "--json", "--lm", "all=sim"],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.json()["signatures"][0]["status"], "updated");
+    assert_eq!(git(&f.bare, &["rev-parse", "promptc/speak"]), tip);
 }
