@@ -299,6 +299,11 @@ impl Repo {
             url: url.clone(),
             message: crate::lm::secret::redact(&message),
         };
+        if is_ssh(&url) {
+            return Err(remote_err(
+                "is an SSH URL; promptc pushes over HTTPS (or file://) with a token: add an HTTPS remote and pass --remote NAME".into(),
+            ));
+        }
 
         // What the remote has now.
         let heads: HashMap<String, Oid> = {
@@ -520,6 +525,17 @@ impl Repo {
     }
 }
 
+/// `ssh://…` or scp-like `user@host:path`: this build speaks HTTPS and file only.
+fn is_ssh(url: &str) -> bool {
+    if url.starts_with("ssh://") || url.starts_with("git+ssh://") {
+        return true;
+    }
+    !url.contains("://")
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'))
+}
+
 /// The message with promptc's trailer after a blank line.
 fn full_message(message: &str) -> String {
     format!("{}\n\n{TRAILER}\n", message.trim_end())
@@ -555,6 +571,15 @@ fn callbacks(token: Option<&Secret>) -> RemoteCallbacks<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ssh_remotes_are_recognised() {
+        assert!(is_ssh("git@github.com:acme/gossip.git"));
+        assert!(is_ssh("ssh://git@github.com/acme/gossip.git"));
+        assert!(!is_ssh("https://github.com/acme/gossip.git"));
+        assert!(!is_ssh("file:///tmp/remote.git"));
+        assert!(!is_ssh("/tmp/remote.git"));
+    }
 
     #[test]
     fn the_trailer_closes_the_message() {

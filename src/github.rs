@@ -106,6 +106,9 @@ fn api_error(what: &str, e: octocrab::Error) -> GithubError {
             }
             let hint = match status {
                 401 => " (is the token valid? promptc reads GITHUB_TOKEN or --token)",
+                403 | 429 if message.to_ascii_lowercase().contains("rate limit") => {
+                    " (GitHub's rate limit: re-run the job later)"
+                }
                 403 => {
                     " (does the token have contents: write and pull-requests: write? the workflow's `permissions:` must grant them)"
                 }
