@@ -160,6 +160,9 @@ pub struct SignatureResult {
     pub run_dir: Option<PathBuf>,
     #[serde(skip)]
     summary: String,
+    /// The exit code a failure calls for (2: the input is at fault).
+    #[serde(skip)]
+    exit: i32,
 }
 
 impl SignatureResult {
@@ -177,6 +180,7 @@ impl SignatureResult {
             notes: Vec::new(),
             run_dir: None,
             summary: String::new(),
+            exit: 0,
         }
     }
 }
@@ -316,6 +320,7 @@ pub async fn ci(
                 let msg = crate::lm::secret::redact(&format!("{e:#}"));
                 actions.annotate(Level::Error, &format!("promptc: {name}"), &msg);
                 let mut r = SignatureResult::new(name, Status::Failed, msg.clone());
+                r.exit = crate::commands::exit_code(&e);
                 r.summary = format!("### {name}: failed\n\n{}\n", crate::report::inline(&msg));
                 r
             }
@@ -372,14 +377,12 @@ fn finish_ci(
             let _ = writeln!(human, "  run folder: {}", d.display());
         }
     }
-    let failed = results.iter().any(|r| r.status == Status::Failed);
+    let exit = results.iter().map(|r| r.exit).max().unwrap_or(0);
     let mut out = Output::ok(
         json!({"signatures": results, "dry_run": args.dry_run}),
         human,
     );
-    if failed {
-        out.exit = 1;
-    }
+    out.exit = exit;
     Ok(out)
 }
 

@@ -696,3 +696,23 @@ fn the_report_is_committed_beside_the_pack_when_configured() {
     assert_eq!(run.json()["signatures"][0]["status"], "updated");
     assert_eq!(git(&f.bare, &["rev-parse", "promptc/speak"]), tip);
 }
+
+#[test]
+fn a_broken_pack_fails_its_signature_as_an_input_error() {
+    let (_d, repo) = common::example_copy();
+    let pack = repo.join("packs/speak.json");
+    let text = std::fs::read_to_string(&pack).unwrap();
+    std::fs::write(&pack, &text[..text.len() / 2]).unwrap();
+    let run = promptc_env(
+        &repo,
+        &["ci", "--json", "--dry-run", "--lm", "all=sim"],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "failed");
+    assert!(
+        s["reason"].as_str().unwrap().contains("packs/speak.json"),
+        "{s}"
+    );
+}

@@ -232,6 +232,14 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
                 cause.downcast_ref::<crate::eval::EvalError>(),
                 Some(crate::eval::EvalError::Empty)
             )
+            || matches!(
+                cause.downcast_ref::<crate::github::GithubError>(),
+                Some(crate::github::GithubError::Setup(_))
+            )
+            || matches!(
+                cause.downcast_ref::<crate::git::GitError>(),
+                Some(crate::git::GitError::Open { .. } | crate::git::GitError::Rev { .. })
+            )
         {
             return 2;
         }
