@@ -405,7 +405,24 @@ impl Step<'_> {
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
         let base = pack::load(&pack_path, Some(&ctx.signature))?;
         let cutoff = base.pack.train_cutoff();
-        let files = ctx.trace_files(&[])?;
+        let files = match ctx.trace_files(&[]) {
+            Ok(f) => f,
+            // A signature configured before its first traces: nothing to do yet.
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<crate::traces::TraceError>(),
+                    Some(crate::traces::TraceError::NoFiles { .. })
+                ) =>
+            {
+                let reason = format!("gate not met: {e}");
+                self.actions
+                    .annotate(Level::Notice, &format!("promptc: {name} gated"), &reason);
+                let mut r = SignatureResult::new(name, Status::Gated, reason.clone());
+                r.summary = format!("### {name}: gated\n\n{}\n", crate::report::inline(&reason));
+                return Ok(r);
+            }
+            Err(e) => return Err(e),
+        };
         let mut notes = Vec::new();
 
         // A push elsewhere than the default branch: the pull request would be

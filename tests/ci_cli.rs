@@ -716,3 +716,55 @@ fn a_broken_pack_fails_its_signature_as_an_input_error() {
         "{s}"
     );
 }
+
+#[test]
+fn each_signature_runs_on_its_own_and_the_outputs_name_the_pr() {
+    let f = fixture();
+    // A second signature, started with `init`, that has no traces yet.
+    let init = common::promptc_in(&f.work, &["init", "--name", "answer"]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
+    std::fs::write(
+        f.work.join("promptc.yaml"),
+        cfg.replacen(
+            "signatures:\n",
+            "signatures:\n  answer:\n    signature: prompts/answer/signature.yaml\n    pack: packs/answer.json\n    traces: [\"traces/answer/*.jsonl\"]\n    metric: prompts/answer/metric.yaml\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let dispatch = f.event(
+        "dispatch",
+        json!({"repository": {"default_branch": "main"}}),
+    );
+    let (run, outputs, summary) = f.run(
+        &f.work,
+        &["ci", "--json", "--lm", "all=sim"],
+        "workflow_dispatch",
+        &dispatch,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sigs = run.json()["signatures"].clone();
+    assert_eq!(sigs[0]["name"], "answer");
+    assert_eq!(sigs[0]["status"], "gated");
+    assert!(
+        sigs[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("traces/answer/*.jsonl")
+    );
+    assert_eq!(sigs[1]["name"], "speak");
+    assert_eq!(sigs[1]["status"], "opened");
+    // The single-valued outputs describe the pull request; all results are in `signatures`.
+    assert_eq!(output(&outputs, "status"), "opened");
+    assert_eq!(
+        output(&outputs, "pr-url"),
+        sigs[1]["pr_url"].as_str().unwrap()
+    );
+    let all: Value = serde_json::from_str(&output(&outputs, "signatures")).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    assert!(
+        summary.contains("answer: gated") && summary.contains("speak: ["),
+        "{summary}"
+    );
+}
