@@ -68,14 +68,13 @@ fn release(root: &Path, tamper: bool) -> PathBuf {
     std::fs::create_dir_all(&stage).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_promptc"), stage.join("promptc")).unwrap();
     let asset = format!("promptc-{VERSION}-{TARGET}.tar.gz");
-    let ok = Command::new("tar")
-        .args([
-            "-czf",
-            dir.join(&asset).to_str().unwrap(),
-            "-C",
-            stage.to_str().unwrap(),
-            "promptc",
-        ])
+    // gzip -1: the debug binary is large, and the level does not matter here.
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg("tar -C \"$1\" -cf - promptc | gzip -1 > \"$2\"")
+        .arg("sh")
+        .arg(&stage)
+        .arg(dir.join(&asset))
         .status()
         .unwrap();
     assert!(ok.success());
