@@ -50,6 +50,23 @@ pub struct GithubEnv {
     pub pr: Option<u64>,
 }
 
+impl GithubEnv {
+    /// The API client, or a usage error naming what `doing` lacks.
+    pub(crate) fn client(&self, doing: &str) -> anyhow::Result<Github> {
+        let token = self.token.as_ref().ok_or_else(|| {
+            UsageError(format!(
+                "{doing} needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)"
+            ))
+        })?;
+        let repository = self.repository.as_deref().ok_or_else(|| {
+            UsageError(format!(
+                "{doing} needs the repository: set GITHUB_REPOSITORY or pass --repository"
+            ))
+        })?;
+        Ok(Github::new(&self.api_url, repository, token)?)
+    }
+}
+
 /// What `ci` was asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct CiArgs {
@@ -283,19 +300,7 @@ pub async fn ci(
     let github = if args.dry_run {
         None
     } else {
-        let token = env.token.as_ref().ok_or_else(|| {
-            UsageError(
-                "publishing needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)"
-                    .into(),
-            )
-        })?;
-        let repository = env.repository.as_deref().ok_or_else(|| {
-            UsageError(
-                "publishing needs the repository: set GITHUB_REPOSITORY or pass --repository"
-                    .into(),
-            )
-        })?;
-        Some(Github::new(&env.api_url, repository, token)?)
+        Some(env.client("publishing")?)
     };
 
     let mut results = Vec::new();
@@ -627,8 +632,9 @@ impl Step<'_> {
                 None => Ok(p.to_path_buf()),
             }
         };
-        let expect = vec![(rel(&pack_path)?, std::fs::read(&pack_path)?)];
-        let mut files = vec![(rel(&pack_path)?, pack_bytes)];
+        let pack_rel = rel(&pack_path)?;
+        let expect = vec![(pack_rel.clone(), std::fs::read(&pack_path)?)];
+        let mut files = vec![(pack_rel, pack_bytes)];
         if let Some(rp) = &ctx.config.github.report_path {
             let rp = rp.to_string_lossy().replace("{signature}", name);
             files.push((

@@ -239,6 +239,30 @@ pub struct LoadedPack {
 }
 
 impl Pack {
+    /// A v2 pack with no demos and no run behind it (a first pack, or one of
+    /// promptc's own), rendered.
+    pub fn first(signature: Signature, instructions: &str, tool: String) -> Pack {
+        let mut pack = Pack::V2(PromptPack {
+            signature: EmbeddedSignature {
+                hash: signature.hash(),
+                spec: signature,
+            },
+            instructions: instructions.trim().to_string(),
+            persona_instructions: None,
+            demos: Vec::new(),
+            rendered: Rendered {
+                system: String::new(),
+                personas: None,
+            },
+            provenance: Provenance {
+                tool,
+                ..Provenance::default()
+            },
+        });
+        pack.refresh_rendered();
+        pack
+    }
+
     /// The declared format.
     pub fn format(&self) -> PackFormat {
         match self {

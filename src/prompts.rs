@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::pack::{EmbeddedSignature, Pack, PromptPack, Provenance, Rendered};
+use crate::pack::Pack;
 use crate::signature::Signature;
 
 /// The built-in prompts, by name, as embedded packs.
@@ -29,25 +29,11 @@ pub fn build(src: &Path, name: &str) -> Result<Pack, String> {
     let sig = Signature::load(&dir.join("signature.yaml")).map_err(|e| e.to_string())?;
     let instructions = std::fs::read_to_string(dir.join("instructions.md"))
         .map_err(|e| format!("{}: {e}", dir.join("instructions.md").display()))?;
-    let mut pack = Pack::V2(PromptPack {
-        signature: EmbeddedSignature {
-            hash: sig.hash(),
-            spec: sig,
-        },
-        instructions: instructions.trim().to_string(),
-        persona_instructions: None,
-        demos: Vec::new(),
-        rendered: Rendered {
-            system: String::new(),
-            personas: None,
-        },
-        provenance: Provenance {
-            tool: "promptc built-in prompt".into(),
-            ..Default::default()
-        },
-    });
-    pack.refresh_rendered();
-    Ok(pack)
+    Ok(Pack::first(
+        sig,
+        &instructions,
+        "promptc built-in prompt".into(),
+    ))
 }
 
 /// A built-in prompt pack, or the user's replacement for it.

@@ -12,7 +12,7 @@ use crate::ab::Decision;
 use crate::ci::{BudgetCaps, GithubEnv, event_payload, out_dir, root_dir, short, start};
 use crate::commands::{Context, Global, Output, UsageError};
 use crate::git::{GitError, Repo};
-use crate::github::{Github, REVIEW_MARKER};
+use crate::github::REVIEW_MARKER;
 
 /// One pack a pull request changed, and how it compared.
 #[derive(Debug, Clone, Serialize)]
@@ -55,25 +55,21 @@ pub async fn review(
     args: &ReviewArgs,
     json_out: bool,
 ) -> anyhow::Result<Output> {
-    let (base_rev, head_rev, dry_run, out, budget) = (
-        args.base.as_deref(),
-        args.head.as_deref(),
-        args.dry_run,
-        args.out.as_deref(),
-        &args.budget,
-    );
+    let dry_run = args.dry_run;
     let (config, actions) = start(g, env, json_out)?;
     let event = event_payload(env)?;
-    let base_rev = base_rev
-        .map(str::to_string)
+    let base_rev = args
+        .base
+        .clone()
         .or_else(|| {
             event["pull_request"]["base"]["sha"]
                 .as_str()
                 .map(str::to_string)
         })
         .ok_or_else(|| UsageError("review needs --base REV (or a pull_request event)".into()))?;
-    let head_rev = head_rev
-        .map(str::to_string)
+    let head_rev = args
+        .head
+        .clone()
         .or_else(|| {
             event["pull_request"]["head"]["sha"]
                 .as_str()
@@ -88,7 +84,7 @@ pub async fn review(
         .into(),
         other => anyhow::Error::from(other),
     })?;
-    let out = out_dir(&config, out).join("review");
+    let out = out_dir(&config, args.out.as_deref()).join("review");
     let names: Vec<String> = match &g.signature {
         Some(s) => vec![config.select_signature(Some(s))?.0.to_string()],
         None => config.signatures.keys().cloned().collect(),
@@ -101,7 +97,7 @@ pub async fn review(
             signature: Some(name.clone()),
             ..g.clone()
         })?;
-        budget.apply(&mut ctx.config.budget);
+        args.budget.apply(&mut ctx.config.budget);
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
         let Some(rel) = repo.relative(&pack_path) else {
             continue;
@@ -214,19 +210,7 @@ pub async fn review(
             .ok_or_else(|| {
                 UsageError("review needs --pr N (or a pull_request event) to comment on".into())
             })?;
-        let token = env.token.as_ref().ok_or_else(|| {
-            UsageError(
-                "commenting needs a token: set GITHUB_TOKEN or pass --token (or use --dry-run)"
-                    .into(),
-            )
-        })?;
-        let repository = env.repository.as_deref().ok_or_else(|| {
-            UsageError(
-                "commenting needs the repository: set GITHUB_REPOSITORY or pass --repository"
-                    .into(),
-            )
-        })?;
-        let gh = Github::new(&env.api_url, repository, token)?;
+        let gh = env.client("commenting")?;
         comment_url = Some(gh.upsert_sticky_comment(number, &body).await?);
     }
     for p in &mut packs {

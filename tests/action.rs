@@ -451,46 +451,34 @@ fn a_tampered_release_is_refused_and_never_run() {
 fn no_release_to_download_falls_back_to_a_source_build() {
     let dir = tempfile::tempdir().unwrap();
     let url = release_server(&dir.path().join("empty"));
-    let (repo, _, _) = user_repo(dir.path());
     // Stop before the (slow) build itself: only the install step's decision is checked.
-    let out = Command::new("bash")
-        .arg(common::root().join("action/install.sh"))
-        .current_dir(&repo)
-        .env("GITHUB_OUTPUT", dir.path().join("out"))
-        .env("RUNNER_TEMP", dir.path())
-        .env("RUNNER_OS", "Linux")
-        .env("RUNNER_ARCH", "X64")
-        .env("ACTION_REF", "v1.2.3")
-        .env("PROMPTC_RELEASE_URL", &url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let install = |action_ref: &str, output: &str| {
+        let out = Command::new("bash")
+            .arg(common::root().join("action/install.sh"))
+            .env("GITHUB_OUTPUT", dir.path().join(output))
+            .env("RUNNER_TEMP", dir.path())
+            .env("RUNNER_OS", "Linux")
+            .env("RUNNER_ARCH", "X64")
+            .env("ACTION_REF", action_ref)
+            .env("PROMPTC_RELEASE_URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = std::fs::read_to_string(dir.path().join(output)).unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), written)
+    };
+    let (stdout, written) = install("v1.2.3", "out");
     assert!(
         stdout.contains("could not download") && stdout.contains("building promptc"),
         "{stdout}"
     );
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out")).unwrap(),
-        "build=true\n"
-    );
+    assert_eq!(written, "build=true\n");
     // A branch name is not a release: build too.
-    let out = Command::new("bash")
-        .arg(common::root().join("action/install.sh"))
-        .env("GITHUB_OUTPUT", dir.path().join("out2"))
-        .env("RUNNER_TEMP", dir.path())
-        .env("RUNNER_OS", "Linux")
-        .env("RUNNER_ARCH", "X64")
-        .env("ACTION_REF", "main")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("out2")).unwrap(),
-        "build=true\n"
-    );
+    let (stdout, written) = install("main", "out2");
+    assert!(stdout.contains("no version to download"), "{stdout}");
+    assert_eq!(written, "build=true\n");
 }

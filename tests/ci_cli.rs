@@ -253,6 +253,23 @@ fn a_push_of_new_traces_opens_one_pull_request_and_a_rerun_updates_it() {
 }
 
 impl Fixture {
+    /// Replaces `from` with `to`, once, in the checkout's promptc.yaml.
+    fn edit_config(&self, from: &str, to: &str) {
+        let path = self.work.join("promptc.yaml");
+        let cfg = std::fs::read_to_string(&path).unwrap();
+        assert!(cfg.contains(from), "promptc.yaml has no `{from}`");
+        std::fs::write(path, cfg.replacen(from, to, 1)).unwrap();
+    }
+
+    /// Runs promptc in the checkout on a workflow_dispatch event.
+    fn dispatch(&self, args: &[&str]) -> (common::Run, String, String) {
+        let event = self.event(
+            "dispatch",
+            json!({"inputs": {}, "repository": {"default_branch": "main"}}),
+        );
+        self.run(&self.work, args, "workflow_dispatch", &event)
+    }
+
     fn fake_patch_count(&self, st: &common::fake_github::State) -> usize {
         st.requests.iter().filter(|r| r.method == "PATCH").count()
     }
@@ -324,22 +341,8 @@ fn a_push_without_trace_changes_or_history_is_handled() {
 #[test]
 fn the_gate_not_met_is_a_normal_outcome() {
     let f = fixture();
-    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
-    std::fs::write(
-        f.work.join("promptc.yaml"),
-        cfg.replace("min_threads: 48", "min_threads: 480"),
-    )
-    .unwrap();
-    let dispatch = f.event(
-        "dispatch",
-        json!({"inputs": {}, "repository": {"default_branch": "main"}}),
-    );
-    let (run, outputs, summary) = f.run(
-        &f.work,
-        &["ci", "--json", "--lm", "all=sim"],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    f.edit_config("min_threads: 48", "min_threads: 480");
+    let (run, outputs, summary) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = &run.json()["signatures"][0];
     assert_eq!(s["status"], "gated");
@@ -358,24 +361,15 @@ fn the_gate_not_met_is_a_normal_outcome() {
 fn dry_run_writes_the_plan_and_leaves_everything_as_it_was() {
     let f = fixture();
     let out = f.root.join("plan");
-    let dispatch = f.event(
-        "dispatch",
-        json!({"repository": {"default_branch": "main"}}),
-    );
-    let (run, _, _) = f.run(
-        &f.work,
-        &[
-            "ci",
-            "--json",
-            "--dry-run",
-            "--out",
-            out.to_str().unwrap(),
-            "--lm",
-            "all=sim",
-        ],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    let (run, _, _) = f.dispatch(&[
+        "ci",
+        "--json",
+        "--dry-run",
+        "--out",
+        out.to_str().unwrap(),
+        "--lm",
+        "all=sim",
+    ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = &run.json()["signatures"][0];
     assert_eq!(s["status"], "dry-run");
@@ -479,22 +473,8 @@ fn review_posts_one_sticky_comment_and_updates_it() {
 fn an_ab_skip_is_a_normal_outcome_with_its_reason() {
     let f = fixture();
     // The candidate is better, but not by the 50 points this policy demands.
-    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
-    std::fs::write(
-        f.work.join("promptc.yaml"),
-        cfg.replace("min_lift: 0.0", "min_lift: 50.0"),
-    )
-    .unwrap();
-    let dispatch = f.event(
-        "dispatch",
-        json!({"repository": {"default_branch": "main"}}),
-    );
-    let (run, outputs, summary) = f.run(
-        &f.work,
-        &["ci", "--json", "--lm", "all=sim"],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    f.edit_config("min_lift: 0.0", "min_lift: 50.0");
+    let (run, outputs, summary) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = &run.json()["signatures"][0];
     assert_eq!(s["status"], "skipped", "{s:#}");
@@ -646,25 +626,8 @@ fn review_reports_a_pack_that_does_not_load_instead_of_failing() {
 #[test]
 fn the_report_is_committed_beside_the_pack_when_configured() {
     let f = fixture();
-    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
-    std::fs::write(
-        f.work.join("promptc.yaml"),
-        cfg.replace(
-            "github:\n",
-            "github:\n  report_path: reports/{signature}.md\n  author_name: prompt-bot\n  author_email: prompt-bot@example.test\n  draft: always\n",
-        ),
-    )
-    .unwrap();
-    let dispatch = f.event(
-        "dispatch",
-        json!({"repository": {"default_branch": "main"}}),
-    );
-    let (run, _, _) = f.run(
-        &f.work,
-        &["ci", "--json", "--lm", "all=sim"],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    f.edit_config("github:\n", "github:\n  report_path: reports/{signature}.md\n  author_name: prompt-bot\n  author_email: prompt-bot@example.test\n  draft: always\n");
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["signatures"][0]["status"], "opened");
     assert_eq!(
@@ -687,12 +650,7 @@ fn the_report_is_committed_beside_the_pack_when_configured() {
     );
     // A re-run with the same result: the report alone does not move the branch.
     let tip = git(&f.bare, &["rev-parse", "promptc/speak"]);
-    let (run, _, _) = f.run(
-        &f.work,
-        &["ci", "--json", "--lm", "all=sim"],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
     assert_eq!(run.json()["signatures"][0]["status"], "updated");
     assert_eq!(git(&f.bare, &["rev-parse", "promptc/speak"]), tip);
 }
@@ -723,26 +681,8 @@ fn each_signature_runs_on_its_own_and_the_outputs_name_the_pr() {
     // A second signature, started with `init`, that has no traces yet.
     let init = common::promptc_in(&f.work, &["init", "--name", "answer"]);
     assert_eq!(init.code, 0, "{}", init.stderr);
-    let cfg = std::fs::read_to_string(f.work.join("promptc.yaml")).unwrap();
-    std::fs::write(
-        f.work.join("promptc.yaml"),
-        cfg.replacen(
-            "signatures:\n",
-            "signatures:\n  answer:\n    signature: prompts/answer/signature.yaml\n    pack: packs/answer.json\n    traces: [\"traces/answer/*.jsonl\"]\n    metric: prompts/answer/metric.yaml\n",
-            1,
-        ),
-    )
-    .unwrap();
-    let dispatch = f.event(
-        "dispatch",
-        json!({"repository": {"default_branch": "main"}}),
-    );
-    let (run, outputs, summary) = f.run(
-        &f.work,
-        &["ci", "--json", "--lm", "all=sim"],
-        "workflow_dispatch",
-        &dispatch,
-    );
+    f.edit_config("signatures:\n", "signatures:\n  answer:\n    signature: prompts/answer/signature.yaml\n    pack: packs/answer.json\n    traces: [\"traces/answer/*.jsonl\"]\n    metric: prompts/answer/metric.yaml\n");
+    let (run, outputs, summary) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let sigs = run.json()["signatures"].clone();
     assert_eq!(sigs[0]["name"], "answer");

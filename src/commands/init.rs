@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::commands::{Output, UsageError};
-use crate::pack::{self, EmbeddedSignature, Pack, PromptPack, Provenance, Rendered};
+use crate::pack::{self, Pack};
 use crate::signature::Signature;
 
 const CONFIG: &str = include_str!("../../templates/init/promptc.yaml.j2");
@@ -128,27 +128,12 @@ pub fn init(args: &InitArgs) -> anyhow::Result<Output> {
         files.push((pack_path.clone(), text));
     }
     if derived.is_none() {
-        let instructions = render(INSTRUCTIONS, &json!({"description": description}))?
-            .trim()
-            .to_string();
-        let mut p = Pack::V2(PromptPack {
-            signature: EmbeddedSignature {
-                hash: signature.hash(),
-                spec: signature.clone(),
-            },
-            instructions,
-            persona_instructions: None,
-            demos: Vec::new(),
-            rendered: Rendered {
-                system: String::new(),
-                personas: None,
-            },
-            provenance: Provenance {
-                tool: format!("promptc {} (init)", crate::VERSION),
-                ..Provenance::default()
-            },
-        });
-        p.refresh_rendered();
+        let instructions = render(INSTRUCTIONS, &json!({"description": description}))?;
+        let p = Pack::first(
+            signature.clone(),
+            &instructions,
+            format!("promptc {} (init)", crate::VERSION),
+        );
         files.push((pack_path.clone(), p.to_json()));
     }
 
