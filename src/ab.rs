@@ -92,7 +92,8 @@ pub fn bootstrap_ci(diffs: &[f64], resamples: u32, confidence: f64, seed: u64) -
     }
     let mut rng = fastrand::Rng::with_seed(seed);
     let n = diffs.len();
-    let mut means: Vec<f64> = (0..resamples.max(1))
+    // Clamped here too: the resample count sizes an allocation.
+    let mut means: Vec<f64> = (0..resamples.clamp(1, crate::config::MAX_BOOTSTRAP_RESAMPLES))
         .map(|_| (0..n).map(|_| diffs[rng.usize(..n)]).sum::<f64>() / n as f64)
         .collect();
     means.sort_by(f64::total_cmp);
@@ -132,6 +133,7 @@ pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
     }
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut count = 0u64;
+    let resamples = resamples.clamp(1, crate::config::MAX_BOOTSTRAP_RESAMPLES);
     for _ in 0..resamples {
         let s: f64 = diffs
             .iter()

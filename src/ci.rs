@@ -207,8 +207,8 @@ pub(crate) fn event_payload(env: &GithubEnv) -> anyhow::Result<Value> {
     let Some(path) = &env.event_path else {
         return Ok(Value::Null);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UsageError(format!("{}: the event payload: {e}", path.display())))?;
+    let text = crate::files::read_text(path, 64 << 20)
+        .map_err(|e| UsageError(format!("the event payload: {e}")))?;
     serde_json::from_str(&text).map_err(|e| {
         UsageError(format!(
             "{}: the event payload is not JSON: {e}",
@@ -604,8 +604,9 @@ impl Step<'_> {
             }));
         }
         cand.refresh_rendered();
-        let pack_bytes = cand.to_json().into_bytes();
-        std::fs::write(&cand_path, &pack_bytes)?;
+        // Redacted again here: these bytes are committed and pushed.
+        let pack_bytes = crate::secret::redact(&cand.to_json()).into_bytes();
+        crate::files::write_bytes(&cand_path, &pack_bytes)?;
 
         let draft = match ctx.config.github.draft {
             DraftPolicy::Always => true,
@@ -639,7 +640,7 @@ impl Step<'_> {
             let rp = rp.to_string_lossy().replace("{signature}", name);
             files.push((
                 rel(&ctx.resolve(Path::new(&rp)))?,
-                report.markdown().into_bytes(),
+                crate::secret::redact(&report.markdown()).into_bytes(),
             ));
         }
 
@@ -657,7 +658,6 @@ impl Step<'_> {
         };
         if self.args.dry_run {
             let plan_dir = self.out.join("dry-run").join(name);
-            std::fs::create_dir_all(&plan_dir)?;
             let git_plan = match self.repo {
                 Some(repo) => serde_json::to_value(repo.plan(&publish)?)?,
                 None => {
@@ -679,17 +679,13 @@ impl Step<'_> {
                     "body_file": "pr-body.md",
                 },
             });
-            std::fs::write(
-                plan_dir.join("branch-plan.json"),
-                serde_json::to_string_pretty(&plan)? + "\n",
+            crate::files::write_text(
+                &plan_dir.join("branch-plan.json"),
+                &(serde_json::to_string_pretty(&plan)? + "\n"),
             )?;
-            std::fs::write(plan_dir.join("pr-body.md"), &body)?;
+            crate::files::write_text(&plan_dir.join("pr-body.md"), &body)?;
             for (path, bytes) in &files {
-                let dest = plan_dir.join("files").join(path);
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(dest, bytes)?;
+                crate::files::write_bytes(&plan_dir.join("files").join(path), bytes)?;
             }
             r.status = Status::DryRun;
             r.branch = Some(branch.clone());

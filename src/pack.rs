@@ -418,11 +418,14 @@ impl Pack {
     }
 }
 
+/// The largest pack file promptc reads.
+pub const MAX_PACK_BYTES: u64 = 64 << 20;
+
 /// Reads, validates and (in memory) re-renders a pack file.
 pub fn load(path: &Path, signature: Option<&Signature>) -> Result<LoadedPack, PackError> {
-    let bytes = std::fs::read(path).map_err(|source| PackError::Io {
+    let bytes = crate::files::read_bounded(path, MAX_PACK_BYTES).map_err(|e| PackError::Io {
         path: path.to_path_buf(),
-        source,
+        source: e.source,
     })?;
     let invalid = |problems| PackError::Invalid {
         path: path.to_path_buf(),

@@ -138,10 +138,9 @@ pub async fn review(
             }
         };
         let dir = out.join(name);
-        std::fs::create_dir_all(&dir)?;
         let (bp, hp) = (dir.join("base.json"), dir.join("head.json"));
-        std::fs::write(&bp, old)?;
-        std::fs::write(&hp, new)?;
+        crate::files::write_bytes(&bp, &old)?;
+        crate::files::write_bytes(&hp, &new)?;
         let (mut report, _usage) = match crate::commands::ab::compare(&ctx, &bp, &hp).await {
             Ok(r) => r,
             // A pack that does not load (broken JSON, a bad enum, a stale
@@ -201,8 +200,7 @@ pub async fn review(
     let body = crate::lm::secret::redact(&body);
     let mut comment_url = None;
     if dry_run {
-        std::fs::create_dir_all(&out)?;
-        std::fs::write(out.join("comment.md"), &body)?;
+        crate::files::write_text(&out.join("comment.md"), &body)?;
     } else if !packs.is_empty() {
         let number = env
             .pr

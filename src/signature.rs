@@ -96,9 +96,11 @@ pub enum SignatureError {
 impl Signature {
     /// Reads and validates a signature file.
     pub fn load(path: &Path) -> Result<Signature, SignatureError> {
-        let src = std::fs::read_to_string(path).map_err(|source| SignatureError::Io {
-            path: path.to_path_buf(),
-            source,
+        let src = crate::files::read_text(path, yamlerr::MAX_YAML_BYTES).map_err(|e| {
+            SignatureError::Io {
+                path: path.to_path_buf(),
+                source: e.source,
+            }
         })?;
         let sig: Signature = yamlerr::from_str(path, &src)?;
         sig.validate()

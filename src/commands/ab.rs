@@ -142,12 +142,11 @@ pub async fn compare_with(
 }
 
 /// `report.md` and `report.json` in `dir`.
-pub fn write_report(report: &Report, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("report.md"), report.markdown())?;
-    std::fs::write(
-        dir.join("report.json"),
-        serde_json::to_string_pretty(report).unwrap_or_default() + "\n",
+pub fn write_report(report: &Report, dir: &Path) -> Result<(), crate::files::FileError> {
+    crate::files::write_text(&dir.join("report.md"), &report.markdown())?;
+    crate::files::write_text(
+        &dir.join("report.json"),
+        &(serde_json::to_string_pretty(report).unwrap_or_default() + "\n"),
     )
 }
 

@@ -145,10 +145,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<Output> {
             kept.push(rel.clone());
             continue;
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, text)?;
+        crate::files::write_text(&path, text)?;
         written.push(rel.clone());
     }
     // The cache and run folders stay out of git; add the line, never rewrite the file.
@@ -163,7 +160,7 @@ pub fn init(args: &InitArgs) -> anyhow::Result<Output> {
             text.push('\n');
         }
         text.push_str("# promptc's LM cache and run outputs\n.promptc/\n");
-        std::fs::write(&gitignore, text)?;
+        crate::files::write_text(&gitignore, &text)?;
         written.push(if existing.is_empty() {
             ".gitignore".into()
         } else {

@@ -261,9 +261,8 @@ pub async fn optimize_with(
         Pack::V2(prompt)
     };
     new_pack.refresh_rendered();
-    std::fs::create_dir_all(&out_dir)?;
     let pack_path = out_dir.join("pack.json");
-    std::fs::write(&pack_path, new_pack.to_json())?;
+    crate::files::write_text(&pack_path, &new_pack.to_json())?;
 
     let simulated = Role::ALL.iter().any(|r| lm.label(*r).starts_with("sim:"));
     let improved = outcome.best_val > outcome.baseline_val;
@@ -289,9 +288,9 @@ pub async fn optimize_with(
         "wall_secs": started.elapsed().as_secs_f64(),
         "simulated": simulated,
     });
-    std::fs::write(
-        out_dir.join("report.json"),
-        serde_json::to_string_pretty(&report)? + "\n",
+    crate::files::write_text(
+        &out_dir.join("report.json"),
+        &(serde_json::to_string_pretty(&report)? + "\n"),
     )?;
 
     let mut h = String::new();

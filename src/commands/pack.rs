@@ -112,7 +112,7 @@ pub fn render(
     json.insert("format".into(), Value::from(loaded.pack.format().as_str()));
     if write {
         if loaded.stale_rendered {
-            std::fs::write(path, loaded.pack.to_json())?;
+            crate::files::write_text(path, &loaded.pack.to_json())?;
             let _ = writeln!(h, "{}: rendered brought up to date", path.display());
         } else {
             let _ = writeln!(h, "{}: rendered already up to date", path.display());

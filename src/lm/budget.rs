@@ -119,11 +119,9 @@ impl Budget {
                 s.started
             ));
         }
-        let tokens: u64 = s
-            .roles
-            .values()
-            .map(|r| r.input_tokens + r.output_tokens)
-            .sum();
+        let tokens: u64 = s.roles.values().fold(0u64, |a, r| {
+            a.saturating_add(r.input_tokens.saturating_add(r.output_tokens))
+        });
         if let Some(max) = self.caps.max_tokens
             && tokens >= max
         {
@@ -151,9 +149,10 @@ impl Budget {
         if let Ok(mut s) = self.state.lock() {
             let price = s.prices.get(&role).cloned().flatten();
             let r = s.roles.entry(role).or_default();
+            // Token counts come from the provider's answer: saturate, never wrap.
             r.calls += 1;
-            r.input_tokens += input_tokens;
-            r.output_tokens += output_tokens;
+            r.input_tokens = r.input_tokens.saturating_add(input_tokens);
+            r.output_tokens = r.output_tokens.saturating_add(output_tokens);
             if let (Some(p), Some(c)) = (price, r.cost_usd.as_mut()) {
                 *c += (input_tokens as f64 * p.input_per_mtok
                     + output_tokens as f64 * p.output_per_mtok)
@@ -198,8 +197,8 @@ impl Budget {
         for (role, r) in &s.roles {
             u.calls += r.calls;
             u.cache_hits += r.cache_hits;
-            u.input_tokens += r.input_tokens;
-            u.output_tokens += r.output_tokens;
+            u.input_tokens = u.input_tokens.saturating_add(r.input_tokens);
+            u.output_tokens = u.output_tokens.saturating_add(r.output_tokens);
             u.cost_usd = match (u.cost_usd, r.cost_usd) {
                 (Some(a), Some(b)) => Some(a + b),
                 // A role that made no call costs nothing, known price or not.

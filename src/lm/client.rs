@@ -231,11 +231,11 @@ impl LmClient {
         rc: &RoleClient,
         req: &LmRequest,
     ) -> Result<Completion, String> {
-        let attempts = rc.cfg.max_retries + 1;
+        let attempts = rc.cfg.max_retries.saturating_add(1);
         let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
         // Providers enforce `timeout` themselves and say what timed out; this outer
         // limit only catches one that does not, so it allows a little grace.
-        let outer = timeout + Duration::from_secs(2);
+        let outer = timeout.saturating_add(Duration::from_secs(2));
         let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
         let mut last = String::new();
         for attempt in 0..attempts {

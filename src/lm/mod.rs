@@ -18,7 +18,9 @@ pub use http::safe_url;
 pub mod limits;
 pub mod openai;
 pub mod retry;
-pub mod secret;
+/// Kept at its old path for callers; the module now lives at the crate root,
+/// below every layer that redacts.
+pub use crate::secret;
 pub mod sim;
 pub mod sim_server;
 pub mod spec;

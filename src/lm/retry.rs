@@ -21,20 +21,34 @@ pub fn backoff(
     exp.mul_f64(jitter)
 }
 
-/// Parses a Retry-After header: delta-seconds or an HTTP date.
+/// The longest Retry-After honoured as given; a longer hint (or `1e300`) is
+/// clamped to this, and the client's own backoff cap then applies.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Parses a Retry-After header: delta-seconds or an HTTP date, clamped to
+/// [`MAX_RETRY_AFTER`]. Negative, NaN or unparseable values are no hint.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
+    if let Ok(secs) = v.parse::<f64>() {
+        if !(secs >= 0.0) {
+            return None;
+        }
+        // `try_from` refuses what a Duration cannot hold (1e300, inf) instead of panicking.
+        return Some(
+            Duration::try_from_secs_f64(secs)
+                .unwrap_or(MAX_RETRY_AFTER)
+                .min(MAX_RETRY_AFTER),
+        );
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -57,6 +71,25 @@ mod tests {
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn hostile_retry_after_values_are_clamped_or_ignored() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for v in [
+            "1e300",
+            "inf",
+            "18446744073709551615",
+            "1e19",
+            "99999999999",
+        ] {
+            assert_eq!(parse_retry_after(v, now), Some(MAX_RETRY_AFTER), "{v}");
+        }
+        for v in ["-1", "NaN", "-inf", "", "1e", "0x10"] {
+            assert_eq!(parse_retry_after(v, now), None, "{v}");
+        }
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(10 * 365 * 86_400));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

@@ -155,12 +155,8 @@ impl Metric {
             let kind = match d.kind() {
                 Some(DimensionKind::Judge(p)) => {
                     let full = base.join(&p);
-                    let text = std::fs::read_to_string(&full).map_err(|e| {
-                        invalid(
-                            format!("{key}.judge"),
-                            format!("cannot read {}: {e}", full.display()),
-                        )
-                    })?;
+                    let text = crate::files::read_text(&full, spec::MAX_TEMPLATE_BYTES)
+                        .map_err(|e| invalid(format!("{key}.judge"), e.to_string()))?;
                     env.add_template_owned(name.clone(), text).map_err(|e| {
                         invalid(format!("{key}.judge"), format!("{}: {e}", full.display()))
                     })?;

@@ -19,6 +19,15 @@ pub const BUILTIN_DIMENSIONS: [&str; 5] = [
     "length_band",
 ];
 
+/// The largest weight a dimension may have (weights are relative).
+pub const MAX_WEIGHT: f64 = 1e6;
+/// The largest judge template promptc reads.
+pub const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+/// The most judge samples averaged per dimension.
+pub const MAX_JUDGE_SAMPLES: u32 = 16;
+/// The longest look-back of a trace dimension, in turns.
+pub const MAX_WINDOW: usize = 10_000;
+
 /// A metric file.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,16 +169,18 @@ pub enum MetricError {
 impl MetricSpec {
     /// Reads and checks a metric file, including that judge templates exist and compile.
     pub fn load(path: &Path) -> Result<MetricSpec, MetricError> {
-        let src = std::fs::read_to_string(path).map_err(|source| MetricError::Io {
-            path: path.to_path_buf(),
-            source,
+        let src = crate::files::read_text(path, yamlerr::MAX_YAML_BYTES).map_err(|e| {
+            MetricError::Io {
+                path: path.to_path_buf(),
+                source: e.source,
+            }
         })?;
         let spec: MetricSpec = yamlerr::from_str(path, &src)?;
         let base = path.parent().unwrap_or(Path::new("."));
         spec.validate(base)
             .map_err(|(key, message)| MetricError::Invalid {
                 path: path.to_path_buf(),
-                line: yamlerr::locate_key(&src, &key),
+                line: yamlerr::locate_nearest(&src, &key),
                 key,
                 message,
             })?;
@@ -183,18 +194,32 @@ impl MetricSpec {
                 "promptc scores on 0..100; set scale: 100".into(),
             ));
         }
-        if self.judge.samples == 0 {
-            return Err(("judge.samples".into(), "must be at least 1".into()));
+        if !(1..=MAX_JUDGE_SAMPLES).contains(&self.judge.samples) {
+            return Err((
+                "judge.samples".into(),
+                format!("{} is outside 1..={MAX_JUDGE_SAMPLES}", self.judge.samples),
+            ));
         }
         if self.dimensions.is_empty() {
             return Err(("dimensions".into(), "name at least one dimension".into()));
         }
         for (name, d) in &self.dimensions {
             let key = format!("dimensions.{name}");
-            if !(d.weight.is_finite() && d.weight > 0.0) {
+            // Bounded above so that the sum of weights stays finite.
+            if !(d.weight.is_finite() && d.weight > 0.0 && d.weight <= MAX_WEIGHT) {
                 return Err((
                     format!("{key}.weight"),
-                    format!("{} is not a positive weight", d.weight),
+                    format!(
+                        "{} is not a positive weight up to {}",
+                        yamlerr::show_number(d.weight),
+                        yamlerr::show_number(MAX_WEIGHT)
+                    ),
+                ));
+            }
+            if d.window.is_some_and(|w| w > MAX_WINDOW) {
+                return Err((
+                    format!("{key}.window"),
+                    format!("must be at most {MAX_WINDOW}"),
                 ));
             }
             match d.kind() {
@@ -206,12 +231,8 @@ impl MetricSpec {
                 }
                 Some(DimensionKind::Judge(p)) => {
                     let full = base.join(&p);
-                    let text = std::fs::read_to_string(&full).map_err(|e| {
-                        (
-                            format!("{key}.judge"),
-                            format!("cannot read {}: {e}", full.display()),
-                        )
-                    })?;
+                    let text = crate::files::read_text(&full, MAX_TEMPLATE_BYTES)
+                        .map_err(|e| (format!("{key}.judge"), e.to_string()))?;
                     let mut env = minijinja::Environment::new();
                     env.add_template("judge", &text).map_err(|e| {
                         (
@@ -278,5 +299,42 @@ impl MetricSpec {
             .iter()
             .map(|(n, d)| (n.as_str(), d.weight / total))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(src: &str) -> Result<MetricSpec, MetricError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.yaml");
+        std::fs::write(&p, src).unwrap();
+        MetricSpec::load(&p)
+    }
+
+    #[test]
+    fn weights_that_would_overflow_the_sum_are_refused_with_their_key() {
+        let err = load("dimensions:\n  a: {builtin: json_valid, weight: 1e308}\n  b: {builtin: json_valid, weight: 1e308}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(":2: dimensions.a.weight: "), "{err}");
+        for bad in [".nan", "-1", "0", ".inf"] {
+            let err = load(&format!(
+                "dimensions:\n  a: {{builtin: json_valid, weight: {bad}}}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("dimensions.a.weight"), "{bad}: {err}");
+        }
+        let err = load(
+            "judge: {samples: 4294967295}\ndimensions:\n  a: {builtin: json_valid, weight: 1}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(":1: judge.samples: "), "{err}");
+        let ok = load("dimensions:\n  a: {builtin: json_valid, weight: 1000000}\n  b: {builtin: json_valid, weight: 1000000}\n").unwrap();
+        let w = ok.normalized_weights();
+        assert_eq!(w, vec![("a", 0.5), ("b", 0.5)]);
     }
 }

@@ -50,20 +50,17 @@ impl TrialLog {
                 }
             }
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        // Rewrite the log with what was kept, so a torn last line does not stay.
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Rewrite the log with what was kept (atomically: a kill here keeps the
+        // old log), so a torn last line does not stay; then append to it.
+        let mut kept = String::new();
         for v in std::iter::once(&header).chain(previous.iter()) {
-            writeln!(file, "{v}").map_err(|e| format!("{}: {e}", path.display()))?;
+            kept.push_str(&v.to_string());
+            kept.push('\n');
         }
-        file.flush()
+        crate::files::write_text(path, &kept).map_err(|e| e.to_string())?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(TrialLog {
             path: path.to_path_buf(),
@@ -75,7 +72,8 @@ impl TrialLog {
     /// Appends one entry.
     pub fn write(&mut self, entry: Value) {
         if let Some(f) = self.file.as_mut()
-            && (writeln!(f, "{entry}").is_err() || f.flush().is_err())
+            && (writeln!(f, "{}", crate::secret::redact(&entry.to_string())).is_err()
+                || f.flush().is_err())
         {
             tracing::warn!("cannot write the trial log {}", self.path.display());
         }
