@@ -52,7 +52,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let srv = SimServer::start(ServerOptions { latency: LATENCY, fail_rate: 0.0 }).await.expect("server");
+        let srv = SimServer::start(ServerOptions { latency: LATENCY, ..Default::default() }).await.expect("server");
         let dir = tempfile::tempdir().expect("temp dir");
         let yaml = format!(
             "signatures:\n  s:\n    signature: s.yaml\n    pack: p.json\n    traces: ['t/*.jsonl']\n    metric: m.yaml\nlms:\n  task: {{provider: openai, model: sim-task, base_url: '{}/v1', concurrency: {CONCURRENCY}}}\ncache:\n  path: cache.sqlite\n",

@@ -22,7 +22,7 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let srv = SimServer::start(ServerOptions { latency: LATENCY, fail_rate: 0.0 }).await.expect("server");
+        let srv = SimServer::start(ServerOptions { latency: LATENCY, ..Default::default() }).await.expect("server");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("temp dir");
         let mut ctx = Context::load(&Global { config: root.join("examples/gossip/promptc.yaml"), signature: None, lm: vec![] }).expect("example config");

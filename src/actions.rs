@@ -55,11 +55,12 @@ impl Actions {
         if !self.active {
             return;
         }
-        if self.commands_to_stderr {
-            eprintln!("{line}");
+        let stream = if self.commands_to_stderr {
+            crate::console::Stream::Stderr
         } else {
-            println!("{line}");
-        }
+            crate::console::Stream::Stdout
+        };
+        crate::console::workflow_command(stream, line);
     }
 
     /// Asks the runner to hide `secret` in every later log line.

@@ -525,7 +525,7 @@ impl Step<'_> {
             &lm,
         )
         .await?;
-        eprint!("{}", opt.human);
+        crate::console::write(crate::console::Stream::Stderr, &opt.human);
         if let Some(why) = opt.json["stopped"].as_str() {
             let n = format!(
                 "the optimizer stopped early: budget exhausted ({why}); the best candidate so far was tested"

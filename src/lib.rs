@@ -11,6 +11,7 @@ pub mod actions;
 pub mod ci;
 pub mod commands;
 pub mod config;
+pub mod console;
 pub mod eval;
 pub mod files;
 pub mod git;

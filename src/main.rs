@@ -1,6 +1,6 @@
 //! The `promptc` binary: parse arguments, run one command, print, exit.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use promptc::commands::eval::SplitName;
 use promptc::commands::{self, Global, Output};
 use promptc::config::OptimizerName;
+use promptc::console::{self, Stream};
 use promptc::lm::Role;
 use promptc::lm::spec::LmOverride;
 use promptc::schema::SchemaKind;
@@ -347,7 +348,7 @@ fn init_logging(verbose: u8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(console::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .without_time()
         .try_init();
@@ -505,8 +506,15 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            // `--help` and `--version` go to stdout; usage errors (which
+            // quote the arguments given) to stderr, both through the one
+            // sanitizing output path.
+            let (code, stream) = if e.use_stderr() {
+                (2, Stream::Stderr)
+            } else {
+                (0, Stream::Stdout)
+            };
+            console::write(stream, &e.render().to_string());
             return ExitCode::from(code);
         }
     };
@@ -516,20 +524,19 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = commands::exit_code(&err);
             // Whatever went wrong, a registered secret never reaches the terminal.
-            let message = promptc::lm::secret::redact(&format!("{err:#}"));
+            let message = promptc::secret::redact(&format!("{err:#}"));
             let json = serde_json::json!({"ok": false, "error": message, "exit": code});
             (code, json, format!("error: {message}\n"), true)
         }
     };
     if cli.json {
-        let mut stdout = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut stdout, &json);
-        let _ = writeln!(stdout);
+        console::write(Stream::Stdout, &console::json_line(&json));
     }
-    if to_stderr {
-        let _ = std::io::stderr().write_all(human.as_bytes());
+    let stream = if to_stderr {
+        Stream::Stderr
     } else {
-        let _ = std::io::stdout().write_all(human.as_bytes());
-    }
+        Stream::Stdout
+    };
+    console::write(stream, &human);
     ExitCode::from(code as u8)
 }

@@ -121,7 +121,7 @@ pub fn progress(label: &'static str) -> impl Fn(usize, usize) + Sync {
         None => {
             let step = (total / 10).max(1);
             if done.is_multiple_of(step) || done == total {
-                eprintln!("{label}: {done}/{total} examples");
+                crate::console::eprintln(&format!("{label}: {done}/{total} examples"));
             }
         }
     }

@@ -392,7 +392,7 @@ fn progress_line<'a>(lm: &'a LmClient, max_calls: Option<u64>) -> impl Fn(&Progr
                 if let Ok(mut l) = last.lock()
                     && *l != line
                 {
-                    eprintln!("{line}");
+                    crate::console::eprintln(&line);
                     *l = line;
                 }
             }

@@ -195,7 +195,8 @@ impl LmClient {
             if let Some(hit) = cache.get(&key)? {
                 self.budget.record(role, Event::CacheHit);
                 return Ok(LmResponse {
-                    text: hit.text,
+                    // Rows are written redacted; a key registered since is hidden too.
+                    text: redact(&hit.text),
                     cached: true,
                 });
             }
@@ -205,7 +206,13 @@ impl LmClient {
         }
         self.budget.try_start().map_err(LmError::Budget)?;
         let completion = match self.call_with_retries(rc, &req).await {
-            Ok(c) => c,
+            // Redacted at the source: nothing downstream (scores, proposals,
+            // packs, reports, logs, the cache) ever holds a key the model
+            // repeated, and a cold run sees exactly what a warm one reads back.
+            Ok(c) => Completion {
+                text: redact(&c.text),
+                ..c
+            },
             Err(message) => {
                 self.budget.record(role, Event::Failure);
                 return Err(LmError::Call {

@@ -48,6 +48,12 @@ pub struct ServerOptions {
     pub latency: Duration,
     /// Fraction of requests (deterministic by request number) answered with a 503.
     pub fail_rate: f64,
+    /// A hostile server: every answer's text starts with the request's
+    /// `Authorization` (or `x-api-key`) header, as a model repeating its
+    /// context might.
+    pub echo_auth: bool,
+    /// A header line (`Name: value`) added to every answer, even a 200.
+    pub extra_header: Option<String>,
 }
 
 /// One request as the server saw it.
@@ -227,9 +233,56 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
             write(&mut stream, 503, "application/json", "", &body).await?;
             continue;
         }
-        let (code, body) = route(&method, &path, &body);
-        write(&mut stream, code, "application/json", "", &body).await?;
+        let (code, mut body) = route(&method, &path, &body);
+        if st.opts.echo_auth && code == 200 {
+            let auth = st
+                .log
+                .lock()
+                .ok()
+                .and_then(|l| l.last().cloned())
+                .and_then(|r| {
+                    r.headers
+                        .into_iter()
+                        .find(|(k, _)| k == "authorization" || k == "x-api-key")
+                })
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            body = echo(&body, &auth);
+        }
+        let extra = st
+            .opts
+            .extra_header
+            .as_ref()
+            .map(|h| format!("{h}\r\n"))
+            .unwrap_or_default();
+        write(&mut stream, code, "application/json", &extra, &body).await?;
     }
+}
+
+/// The answer's text with `Authorization: <auth>` in it.
+fn echo(body: &str, auth: &str) -> String {
+    let Ok(mut v) = serde_json::from_str::<Value>(body) else {
+        return body.to_string();
+    };
+    for ptr in [
+        "/choices/0/message/content",
+        "/content/0/text",
+        "/completion",
+    ] {
+        if let Some(Value::String(s)) = v.pointer_mut(ptr) {
+            // Inside the first section of a sections answer (so the echo is
+            // parsed into an output field, as a model repeating it would be),
+            // else in front.
+            *s = match s
+                .strip_prefix("===")
+                .and_then(|r| r.find('\n').map(|i| i + 4))
+            {
+                Some(end) => format!("{}Authorization: {auth} {}", &s[..end], &s[end..]),
+                None => format!("Authorization: {auth}\n{s}"),
+            };
+        }
+    }
+    v.to_string()
 }
 
 /// A deterministic number in 0..1 for request `n`.

@@ -1,0 +1,281 @@
+//! promptc against hostile servers, models and traces: a key the model repeats
+//! reaches no output and no file (and a cold run equals a warm one), absurd
+//! headers do not panic, and nothing a model or a trace says becomes a GitHub
+//! Actions workflow command.
+
+mod common;
+
+use std::path::Path;
+
+use common::{example_copy, promptc_env};
+use promptc::lm::sim_server::{ServerOptions, SimServer};
+
+const KEY: &str = "sk-hostile-test-5f4e3d2c1b0a9988";
+
+/// Points every role of the example at `url` (the sim server's role models),
+/// with the key read from `PROMPTC_TEST_KEY`.
+fn use_server(repo: &Path, url: &str) {
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    for (role, model, conc) in [
+        ("task", "sim-task", 16),
+        ("judge", "sim-judge", 16),
+        ("proposer", "sim-proposer", 4),
+    ] {
+        text = text.replace(
+            &format!("{role}: {{provider: sim, model: sim, concurrency: {conc}}}"),
+            &format!("{role}: {{provider: openai, model: {model}, base_url: '{url}/v1', api_key_env: PROMPTC_TEST_KEY, concurrency: {conc}}}"),
+        );
+    }
+    assert!(!text.contains("provider: sim"), "{text}");
+    std::fs::write(&cfg, text).unwrap();
+}
+
+/// Every file under `dir` (the cache database included) whose bytes hold `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            hits.extend(files_containing(&path, needle));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn a_key_the_server_echoes_reaches_no_output_and_no_file_and_cold_equals_warm() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt
+        .block_on(SimServer::start(ServerOptions {
+            echo_auth: true,
+            ..Default::default()
+        }))
+        .unwrap();
+    let (_d, repo) = example_copy();
+    use_server(&repo, &srv.url());
+    let env = [("PROMPTC_TEST_KEY", KEY), ("PROMPTC_LOG", "debug")];
+    let run = |args: &[&str]| {
+        let r = promptc_env(&repo, args, &env);
+        assert!(
+            !r.stdout.contains(KEY) && !r.stderr.contains(KEY),
+            "{args:?} printed the key:\n{}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        r
+    };
+
+    let ping = run(&["lm", "ping", "--role", "proposer", "--json"]);
+    assert_eq!(ping.code, 0, "{}", ping.stderr);
+    assert!(
+        ping.json()["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("Authorization: Bearer ***"),
+        "the server did not echo: {}",
+        ping.stdout
+    );
+
+    let cold = run(&["eval", "--split", "val", "--limit", "12", "--json"]);
+    assert_eq!(cold.code, 0, "{}", cold.stderr);
+    let warm = run(&["eval", "--split", "val", "--limit", "12", "--json"]);
+    let (cold, warm) = (cold.json(), warm.json());
+    assert!(cold["lm"]["calls"].as_u64().unwrap() > 0);
+    assert_eq!(warm["lm"]["calls"], 0, "the warm run made calls");
+    assert_eq!(cold["score"], warm["score"], "cold and warm runs differ");
+    assert_eq!(cold["worst"], warm["worst"]);
+
+    let opt = run(&["optimize", "--smoke", "--out", "run", "--json"]);
+    assert_eq!(opt.code, 0, "{}", opt.stderr);
+    let pack = std::fs::read_to_string(repo.join("run/pack.json")).unwrap();
+    assert!(
+        pack.contains("Authorization: Bearer ***"),
+        "the proposer's echo should reach the pack, redacted: the test would catch nothing"
+    );
+    let ab = run(&[
+        "ab",
+        "--base",
+        "packs/speak.json",
+        "--candidate",
+        "run/pack.json",
+        "--report",
+        "abrep",
+        "--json",
+    ]);
+    assert_eq!(ab.code, 0, "{}", ab.stderr);
+    let again = run(&[
+        "ab",
+        "--base",
+        "packs/speak.json",
+        "--candidate",
+        "run/pack.json",
+        "--json",
+    ]);
+    assert_eq!(ab.json()["lift"], again.json()["lift"]);
+
+    let ci = run(&["ci", "--dry-run", "--smoke", "--out", "ciout", "--json"]);
+    assert_eq!(ci.code, 0, "{}", ci.stderr);
+
+    assert_eq!(
+        files_containing(&repo, KEY.as_bytes()),
+        Vec::<String>::new(),
+        "files holding the key"
+    );
+    assert!(srv.requests() > 50, "{} requests", srv.requests());
+}
+
+#[test]
+fn an_absurd_retry_after_on_every_answer_does_not_panic() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt
+        .block_on(SimServer::start(ServerOptions {
+            extra_header: Some("Retry-After: 1e300".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    let (_d, repo) = example_copy();
+    use_server(&repo, &srv.url());
+    // A 200 with the header, then a 429 with it: both clamp, neither panics.
+    srv.push_fault(promptc::lm::sim_server::Fault::Status {
+        code: 429,
+        retry_after: Some("1e300".into()),
+        message: "slow down".into(),
+    });
+    let cfg = repo.join("promptc.yaml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("concurrency: 16}", "concurrency: 16, max_retries: 0}");
+    std::fs::write(&cfg, text).unwrap();
+    let r = promptc_env(
+        &repo,
+        &["lm", "ping", "--json"],
+        &[("PROMPTC_TEST_KEY", KEY)],
+    );
+    assert_eq!(
+        r.code, 1,
+        "the 429 fails the ping (no retries): {}",
+        r.stderr
+    );
+    let r = promptc_env(
+        &repo,
+        &["lm", "ping", "--json"],
+        &[("PROMPTC_TEST_KEY", KEY)],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+fn executable(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// No line of `text`, split as the Actions runner splits (at `\n`, `\r\n`
+/// and a lone `\r`), reads as a workflow command.
+fn assert_no_workflow_command(what: &str, text: &str) {
+    for line in text.split(['\n', '\r']) {
+        let t = line.trim_start();
+        assert!(
+            !t.starts_with("::") && !t.starts_with("##["),
+            "{what} printed a workflow command {line:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn nothing_a_model_or_a_trace_says_becomes_a_workflow_command() {
+    let (_d, repo) = example_copy();
+    // A judge whose rationale smuggles commands, and a task model that fails
+    // with a stderr full of them.
+    let judge = repo.join("judge.sh");
+    executable(
+        &judge,
+        "#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' '{\"score\": 0.1, \"rationale\": \"bad\\n::add-mask::x\\r::set-output name=a::b\\r\\n##[error]boom \\u001b]0;t\\u0007\"}'\n",
+    );
+    let judge_spec = format!("judge=command:j@{}", judge.display());
+    let env = [("GITHUB_ACTIONS", "true"), ("PROMPTC_LOG", "debug")];
+    let eval = promptc_env(
+        &repo,
+        &[
+            "--lm",
+            "task=sim",
+            "--lm",
+            &judge_spec,
+            "eval",
+            "--split",
+            "val",
+            "--limit",
+            "6",
+        ],
+        &env,
+    );
+    assert_eq!(eval.code, 0, "{}", eval.stderr);
+    assert!(
+        eval.stdout.contains("add-mask"),
+        "the rationale is shown: {}",
+        eval.stdout
+    );
+    assert_no_workflow_command("eval stdout", &eval.stdout);
+    assert_no_workflow_command("eval stderr", &eval.stderr);
+    assert!(
+        !eval.stdout.contains('\u{1b}'),
+        "a raw escape sequence: {:?}",
+        eval.stdout
+    );
+
+    let task = repo.join("task.sh");
+    executable(
+        &task,
+        "#!/bin/sh\ncat >/dev/null\nprintf 'warming up\\r::error::pwned\\r\\n' >&2\nexit 3\n",
+    );
+    let task_spec = format!("task=command:t@{}", task.display());
+    let failed = promptc_env(
+        &repo,
+        &[
+            "--lm",
+            &task_spec,
+            "--lm",
+            "judge=sim",
+            "eval",
+            "--split",
+            "val",
+            "--limit",
+            "3",
+        ],
+        &env,
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("pwned"), "{}", failed.stderr);
+    assert_no_workflow_command("a failed eval", &failed.stderr);
+
+    // A trace whose persona and thread carry commands.
+    let line = serde_json::json!({
+        "signature": "speak", "thread": "th\r::warning::thread", "workspace": "w\n::error::ws",
+        "ts": "2026-11-20T10:00:00Z", "inputs": {"persona": "x\r\n::add-mask::p"},
+        "outputs": {"utterance": "hi", "rhetorical_move": "probe"}, "status": "ok"
+    });
+    std::fs::write(
+        repo.join("traces/hostile.jsonl"),
+        format!("{line}\n{{bad\n"),
+    )
+    .unwrap();
+    for args in [
+        &["traces", "stats"][..],
+        &["check"][..],
+        &["traces", "stats", "--json"][..],
+    ] {
+        let r = promptc_env(&repo, args, &env);
+        assert_no_workflow_command(&format!("{args:?} stdout"), &r.stdout);
+        assert_no_workflow_command(&format!("{args:?} stderr"), &r.stderr);
+    }
+}
