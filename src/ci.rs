@@ -326,7 +326,11 @@ pub async fn ci(
                 actions.annotate(Level::Error, &format!("promptc: {name}"), &msg);
                 let mut r = SignatureResult::new(name, Status::Failed, msg.clone());
                 r.exit = crate::commands::exit_code(&e);
-                r.summary = format!("### {name}: failed\n\n{}\n", crate::report::inline(&msg));
+                r.summary = format!(
+                    "### {}: failed\n\n{}\n",
+                    crate::markdown::code(name),
+                    crate::report::inline(&msg)
+                );
                 r
             }
         };
@@ -405,6 +409,8 @@ struct Step<'a> {
 
 impl Step<'_> {
     async fn run(&self, g: &Global, name: &str) -> anyhow::Result<SignatureResult> {
+        // The signature name as markdown: a code span, whatever it holds.
+        let name_md = crate::markdown::code(name);
         let mut ctx = Context::load(g)?;
         self.args.budget.apply(&mut ctx.config.budget);
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
@@ -423,7 +429,11 @@ impl Step<'_> {
                 self.actions
                     .annotate(Level::Notice, &format!("promptc: {name} gated"), &reason);
                 let mut r = SignatureResult::new(name, Status::Gated, reason.clone());
-                r.summary = format!("### {name}: gated\n\n{}\n", crate::report::inline(&reason));
+                r.summary = format!(
+                    "### {}: gated\n\n{}\n",
+                    crate::markdown::code(name),
+                    crate::report::inline(&reason)
+                );
                 return Ok(r);
             }
             Err(e) => return Err(e),
@@ -442,7 +452,10 @@ impl Step<'_> {
                 self.base_branch
             );
             let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
-            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+            r.summary = format!(
+                "### {name_md}: skipped\n\n{}.\n",
+                crate::report::inline(&reason)
+            );
             return Ok(r);
         }
 
@@ -467,7 +480,10 @@ impl Step<'_> {
                                 short(a)
                             );
                             let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
-                            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+                            r.summary = format!(
+                "### {name_md}: skipped\n\n{}.\n",
+                crate::report::inline(&reason)
+            );
                             return Ok(r);
                         }
                         notes.push(format!(
@@ -504,7 +520,7 @@ impl Step<'_> {
             self.actions
                 .annotate(Level::Notice, &format!("promptc: {name} gated"), &reason);
             let mut r = SignatureResult::new(name, Status::Gated, reason.clone());
-            r.summary = format!("### {name}: gated\n\n{}\n", bullets(&stats.gate.reasons));
+            r.summary = format!("### {name_md}: gated\n\n{}\n", bullets(&stats.gate.reasons));
             r.notes = notes;
             return Ok(r);
         }
@@ -545,7 +561,10 @@ impl Step<'_> {
             self.actions
                 .annotate(Level::Notice, &format!("promptc: {name} skipped"), &reason);
             let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
-            r.summary = format!("### {name}: skipped\n\n{reason}.\n");
+            r.summary = format!(
+                "### {name_md}: skipped\n\n{}.\n",
+                crate::report::inline(&reason)
+            );
             r.notes = notes;
             r.run_dir = Some(run_dir);
             return Ok(r);
@@ -581,7 +600,7 @@ impl Step<'_> {
                 &r.reason,
             );
             r.summary = format!(
-                "### {name}: skipped\n\n{}\n\n<details><summary>The A/B report</summary>\n\n{}\n</details>\n",
+                "### {name_md}: skipped\n\n{}\n\n<details><summary>The A/B report</summary>\n\n{}\n</details>\n",
                 r.reason,
                 report.markdown()
             );
@@ -694,7 +713,10 @@ impl Step<'_> {
                 if draft { "a draft" } else { "a" },
                 plan_dir.display()
             );
-            r.summary = format!("### {name}: dry run — {title}\n\n{body}\n");
+            r.summary = format!(
+                "### {name_md}: dry run — {}\n\n{body}\n",
+                crate::report::inline(&title)
+            );
             return Ok(r);
         }
 
@@ -714,7 +736,7 @@ impl Step<'_> {
                 );
                 r.reason = format!("not published: {why}");
                 r.summary = format!(
-                    "### {name}: not published\n\n{}\n",
+                    "### {name_md}: not published\n\n{}\n",
                     crate::report::inline(&why)
                 );
                 return Ok(r);
@@ -757,7 +779,7 @@ impl Step<'_> {
         self.actions
             .annotate(Level::Notice, &format!("promptc: {name}"), &r.reason);
         r.summary = format!(
-            "### {name}: [{}]({}) {}\n\n{lift_phrase}\n",
+            "### {name_md}: [{}]({}) {}\n\n{lift_phrase}\n",
             crate::report::inline(&title),
             pr.url,
             if pr.created { "opened" } else { "updated" }
@@ -825,8 +847,9 @@ fn bullets(lines: &[String]) -> String {
 /// registered secret an LM echoed is redacted.
 fn pr_body(report: &Report, branch: &str) -> String {
     crate::lm::secret::redact(&format!(
-        "{}\n\n---\n\nThis is promptc's rolling branch `{branch}`: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
-        report.markdown().trim_end()
+        "{}\n\n---\n\nThis is promptc's rolling branch {}: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
+        report.markdown().trim_end(),
+        crate::markdown::code(branch)
     ))
 }
 

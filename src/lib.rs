@@ -17,6 +17,7 @@ pub mod files;
 pub mod git;
 pub mod github;
 pub mod lm;
+pub mod markdown;
 pub mod metric;
 pub mod optimize;
 pub mod pack;

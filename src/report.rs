@@ -168,68 +168,7 @@ pub fn pack_diff(base: &Pack, candidate: &Pack) -> PackDiff {
 
 // ----------------------------------------------------------- sanitizing ----
 
-const ZWSP: char = '\u{200B}';
-
-/// Text safe to place in markdown prose: HTML escaped, mentions and refs
-/// broken, workflow commands disarmed, markdown control characters escaped.
-pub fn inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    let mut prev: Option<char> = None;
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '@' | '#' => {
-                out.push(c);
-                out.push(ZWSP);
-            }
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            _ => out.push(c),
-        }
-        prev = Some(c);
-    }
-    let _ = prev;
-    disarm_commands(&out)
-}
-
-/// Lines that a runner would read as `::workflow-command::` get a zero-width
-/// space in front, so printing them (job log, summary) executes nothing.
-pub fn disarm_commands(text: &str) -> String {
-    text.split('\n')
-        .map(|l| {
-            if l.trim_start().starts_with("::") {
-                format!("{ZWSP}{l}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// A fenced code block whose fence is longer than any backtick run inside.
-pub fn fenced(info: &str, body: &str) -> String {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in body.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    let fence = "`".repeat((longest + 1).max(3));
-    format!(
-        "{fence}{info}\n{}\n{fence}\n",
-        disarm_commands(body.trim_end_matches('\n'))
-    )
-}
+pub use crate::markdown::{code, code_cell, disarm_commands, fenced, inline};
 
 fn shorten(s: &str, max: usize) -> (String, bool) {
     if s.len() <= max {
@@ -321,8 +260,8 @@ impl Report {
         let mut head = String::new();
         let _ = writeln!(
             head,
-            "## promptc · `{}` {} on {} fresh held-out turns\n",
-            inline(&self.signature),
+            "## promptc · {} {} on {} fresh held-out turns\n",
+            code(&self.signature),
             signed(s.lift),
             s.n
         );
@@ -397,7 +336,7 @@ impl Report {
         }
         for (persona, (old, new)) in &self.diff.persona {
             let (body, cut) = shorten(&line_diff(old, new), 5_000);
-            let _ = writeln!(diff_md, "Persona `{}`:\n", inline(persona).replace('`', ""));
+            let _ = writeln!(diff_md, "Persona {}:\n", code(persona));
             diff_md.push_str(&fenced("diff", &body));
             if cut {
                 notes.push(format!("the {persona} diff"));
@@ -410,12 +349,7 @@ impl Report {
                 ("removed", &self.diff.demos.removed),
             ] {
                 for (id, preview) in list {
-                    let _ = writeln!(
-                        diff_md,
-                        "- {label} `{}`: {}",
-                        id.replace('`', ""),
-                        inline(preview)
-                    );
+                    let _ = writeln!(diff_md, "- {label} {}: {}", code(id), inline(preview));
                 }
             }
             diff_md.push('\n');
@@ -427,8 +361,8 @@ impl Report {
             for r in &v.worst {
                 let _ = writeln!(
                     worst,
-                    "- `{}` {:.1} → {:.1}",
-                    r.id.replace('`', ""),
+                    "- {} {:.1} → {:.1}",
+                    code(&r.id),
                     r.base,
                     r.candidate
                 );
@@ -462,7 +396,7 @@ impl Report {
             let lms: Vec<String> = run
                 .lms
                 .iter()
-                .map(|(r, l)| format!("{r} `{}`", l.replace('`', "")))
+                .map(|(r, l)| format!("{r} {}", code_cell(l)))
                 .collect();
             let _ = writeln!(tail, "| LMs | {} |\n", lms.join(" · "));
             if !run.trial_scores.is_empty() {
@@ -642,17 +576,12 @@ pub fn diff_markdown(d: &PackDiff) -> String {
         let _ = writeln!(out, "\n{}", word_diff_markdown(&d.old, &d.new));
     }
     for (p, (old, new)) in &d.persona {
-        let _ = writeln!(out, "\nPersona `{}`:\n", p.replace('`', ""));
+        let _ = writeln!(out, "\nPersona {}:\n", code(p));
         out.push_str(&fenced("diff", &line_diff(old, new)));
     }
     for (label, list) in [("added", &d.demos.added), ("removed", &d.demos.removed)] {
         for (id, preview) in list {
-            let _ = writeln!(
-                out,
-                "- demo {label} `{}`: {}",
-                id.replace('`', ""),
-                inline(preview)
-            );
+            let _ = writeln!(out, "- demo {label} {}: {}", code(id), inline(preview));
         }
     }
     out

@@ -124,15 +124,18 @@ pub async fn review(
                 rp.note =
                     Some("a new pack: there is nothing in production to compare it with".into());
                 sections.push(format!(
-                    "### `{}`\n\nA new pack: nothing in production to compare it with.\n",
-                    rel.display()
+                    "### {}\n\nA new pack: nothing in production to compare it with.\n",
+                    crate::markdown::code(&rel.display().to_string())
                 ));
                 packs.push(rp);
                 continue;
             }
             (_, None) => {
                 rp.note = Some("the pack is deleted".into());
-                sections.push(format!("### `{}`\n\nDeleted.\n", rel.display()));
+                sections.push(format!(
+                    "### {}\n\nDeleted.\n",
+                    crate::markdown::code(&rel.display().to_string())
+                ));
                 packs.push(rp);
                 continue;
             }
@@ -157,8 +160,8 @@ pub async fn review(
                     );
                 rp.note = Some(format!("not compared: {msg}"));
                 sections.push(format!(
-                    "### `{}`\n\nNot compared: this pack does not load.\n\n{}\n",
-                    rel.display(),
+                    "### {}\n\nNot compared: this pack does not load.\n\n{}\n",
+                    crate::markdown::code(&rel.display().to_string()),
                     crate::report::fenced("text", &msg)
                 ));
                 packs.push(rp);

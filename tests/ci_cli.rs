@@ -704,7 +704,7 @@ fn each_signature_runs_on_its_own_and_the_outputs_name_the_pr() {
     let all: Value = serde_json::from_str(&output(&outputs, "signatures")).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 2);
     assert!(
-        summary.contains("answer: gated") && summary.contains("speak: ["),
+        summary.contains("`answer`: gated") && summary.contains("`speak`: ["),
         "{summary}"
     );
 }

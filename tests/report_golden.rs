@@ -168,3 +168,80 @@ fn a_huge_instruction_is_truncated_under_githubs_limit_and_says_so() {
     );
     assert!(md.contains("### Reproduce"), "the tail survives truncation");
 }
+
+/// `line` without its inline code spans (a run of n backticks up to the next
+/// run of exactly n), where GitHub renders nothing.
+fn without_code_spans(line: &str) -> String {
+    let b: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != '`' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let n = b[i..].iter().take_while(|c| **c == '`').count();
+        let mut j = i + n;
+        let mut closed = None;
+        while j < b.len() {
+            if b[j] == '`' {
+                let m = b[j..].iter().take_while(|c| **c == '`').count();
+                if m == n {
+                    closed = Some(j + m);
+                    break;
+                }
+                j += m;
+            } else {
+                j += 1;
+            }
+        }
+        match closed {
+            Some(end) => i = end,
+            None => {
+                out.extend(&b[i..i + n]);
+                i += n;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn hostile_ids_and_references_cannot_break_out_of_code_or_link() {
+    let evil =
+        "th_1`\n\n@octocat <img src=x> GH-42 https://github.com/acme/app/issues/9 www.github.com/x";
+    let mut r = report("Speak.");
+    r.verdict.worst[0].id = evil.into();
+    r.verdict.worst[0].rationales.insert(
+        "intent".into(),
+        format!("see GH-7 and https://github.com/acme/app/pull/3 {evil}"),
+    );
+    r.diff.demos.added[0].0 = evil.into();
+    r.signature = "speak`\n# @octocat".into();
+    let md = r.markdown();
+    let mut fence: Option<usize> = None;
+    for l in md.lines() {
+        let ticks = l.chars().take_while(|c| *c == '`').count();
+        match fence {
+            None if ticks >= 3 => fence = Some(ticks),
+            Some(n) if ticks == n && l.trim_end().len() == n => fence = None,
+            Some(_) => {}
+            None => {
+                let prose = without_code_spans(l);
+                for needle in [
+                    "@octocat",
+                    "<img",
+                    "GH-42",
+                    "GH-7",
+                    "https://github.com",
+                    "www.github",
+                ] {
+                    assert!(!prose.contains(needle), "{needle} live in {l:?}\n{md}");
+                }
+                assert!(!l.starts_with("# "), "a heading escaped: {l:?}");
+            }
+        }
+    }
+    assert!(md.contains("``th_1`  @octocat <img src=x> GH-42"), "{md}");
+}
