@@ -823,26 +823,67 @@ impl Config {
 
     /// The trace files of a signature: every glob expanded, sorted, deduplicated.
     pub fn trace_files(&self, sig: &SignatureConfig) -> Result<Vec<PathBuf>, ConfigError> {
-        let mut files = Vec::new();
-        for pattern in &sig.traces {
-            let full = self.resolve(Path::new(pattern));
-            let full = full.to_string_lossy();
-            let paths = glob::glob(&full).map_err(|e| ConfigError::Invalid {
-                path: self.path.clone(),
-                key: "signatures.*.traces".into(),
-                line: None,
-                message: format!("`{pattern}`: {e}"),
-            })?;
-            for p in paths.flatten() {
-                if p.is_file() {
-                    files.push(p);
-                }
+        Ok(self.trace_files_noted(sig)?.0)
+    }
+
+    /// [`Config::trace_files`], with a note for each glob that matches nothing
+    /// and each match that is skipped (a directory, a FIFO, an unreadable entry).
+    pub fn trace_files_noted(
+        &self,
+        sig: &SignatureConfig,
+    ) -> Result<(Vec<PathBuf>, Vec<String>), ConfigError> {
+        let patterns: Vec<(String, String)> = sig
+            .traces
+            .iter()
+            .map(|p| {
+                let full = self.resolve(Path::new(p)).to_string_lossy().into_owned();
+                (p.clone(), full)
+            })
+            .collect();
+        expand_globs(&patterns).map_err(|message| ConfigError::Invalid {
+            path: self.path.clone(),
+            key: "signatures.*.traces".into(),
+            line: None,
+            message,
+        })
+    }
+}
+
+/// Expands `(as written, as resolved)` glob patterns into regular files,
+/// sorted and deduplicated, with a note for each pattern that matches nothing
+/// and each match that is not a regular file.
+pub fn expand_globs(patterns: &[(String, String)]) -> Result<(Vec<PathBuf>, Vec<String>), String> {
+    let mut files = Vec::new();
+    let mut notes = Vec::new();
+    for (shown, full) in patterns {
+        let paths = glob::glob(full).map_err(|e| format!("`{shown}`: {e}"))?;
+        let mut matched = 0usize;
+        for p in paths {
+            matched += 1;
+            match p {
+                Ok(p) => match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => files.push(p),
+                    Ok(m) => notes.push(format!(
+                        "{}: skipped: {}, not a trace file (matched by `{shown}`)",
+                        p.display(),
+                        if m.is_dir() {
+                            "a directory"
+                        } else {
+                            "not a regular file"
+                        }
+                    )),
+                    Err(e) => notes.push(format!("{}: skipped: {e}", p.display())),
+                },
+                Err(e) => notes.push(format!("`{shown}`: skipped {}", e)),
             }
         }
-        files.sort();
-        files.dedup();
-        Ok(files)
+        if matched == 0 {
+            notes.push(format!("`{shown}` matches no file"));
+        }
     }
+    files.sort();
+    files.dedup();
+    Ok((files, notes))
 }
 
 /// The most bootstrap resamples an A/B takes (8 MB of means).

@@ -416,3 +416,69 @@ fn a_field_pointer_that_is_not_a_pointer_names_its_key() {
         run.stderr
     );
 }
+
+#[test]
+fn globs_that_match_nothing_or_not_files_are_said_and_bad_lines_are_counted_per_file() {
+    let (_d, repo) = example_copy();
+    // A second, later file full of bad lines: the summary must name it, not the first file.
+    let mut text = String::new();
+    for i in 0..1200 {
+        text.push_str(&format!("{{not json {i}\n"));
+    }
+    std::fs::write(repo.join("traces/zz-broken.jsonl"), text).unwrap();
+    std::fs::create_dir(repo.join("traces/archive.jsonl")).unwrap();
+    #[cfg(unix)]
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(repo.join("traces/pipe.jsonl"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cfg = repo.join("promptc.yaml");
+    let t = std::fs::read_to_string(&cfg).unwrap().replace(
+        r#"traces: ["traces/*.jsonl"]"#,
+        r#"traces: ["traces/*.jsonl", "logs/*.jsonl"]"#,
+    );
+    std::fs::write(&cfg, t).unwrap();
+
+    let check = promptc_in(&repo, &["check", "--json"]);
+    let j = check.json();
+    let problems = j["problems"].as_array().unwrap();
+    let messages: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p["file"].as_str().unwrap(),
+                p["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |needle: &str| messages.iter().any(|m| m.contains(needle));
+    assert!(has("`logs/*.jsonl` matches no file"), "{messages:#?}");
+    assert!(has("archive.jsonl: skipped: a directory"), "{messages:#?}");
+    #[cfg(unix)]
+    assert!(
+        has("pipe.jsonl: skipped: not a regular file"),
+        "{messages:#?}"
+    );
+    assert!(
+        has("zz-broken.jsonl: … and 200 more bad lines in this file (1200 in all)"),
+        "{messages:#?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.contains("2026-09.jsonl: …")),
+        "{messages:#?}"
+    );
+
+    let stats = promptc_in(&repo, &["traces", "stats", "--json"]);
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    assert!(
+        stats.stderr.contains("`logs/*.jsonl` matches no file"),
+        "{}",
+        stats.stderr
+    );
+    let by_file = &stats.json()["bad_lines_by_file"];
+    assert_eq!(by_file["traces/zz-broken.jsonl"], 1200, "{by_file}");
+}

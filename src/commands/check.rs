@@ -203,7 +203,18 @@ fn check_signature(
 ) {
     let metric_path = ctx.resolve(&ctx.sig_cfg.metric);
     match MetricSpec::load(&metric_path) {
-        Ok(_) => {}
+        Ok(spec) => {
+            for t in
+                crate::metric::template_check::check_judges(&metric_path, &spec, &ctx.signature)
+            {
+                problems.push(Problem::error(
+                    &t.file,
+                    t.line.map(|l| l as u64),
+                    None,
+                    format!("{} (from {}: {})", t.message, metric_path.display(), t.key),
+                ));
+            }
+        }
         Err(MetricError::Yaml(y)) => problems.push(from_yaml(&y)),
         Err(MetricError::Invalid {
             path,
@@ -257,8 +268,19 @@ fn check_signature(
         });
     }
 
-    let files = match ctx.trace_files(trace_globs) {
-        Ok(f) => f,
+    let files = match ctx.trace_files_noted(trace_globs) {
+        Ok((f, trace_notes)) => {
+            for n in trace_notes {
+                problems.push(Problem {
+                    severity: Severity::Warning,
+                    file: ctx.config.path.clone(),
+                    line: None,
+                    key: Some(format!("signatures.{}.traces", ctx.name)),
+                    message: n,
+                });
+            }
+            f
+        }
         // A new repository has no traces yet: say where they go, do not fail.
         Err(e)
             if trace_globs.is_empty()
@@ -294,14 +316,17 @@ fn check_signature(
                     b.reason.clone(),
                 ));
             }
-            let unlisted = stats.ingest.bad_lines as usize - stats.ingest.bad.len();
-            if unlisted > 0 {
-                problems.push(Problem::error(
-                    &files[0],
-                    None,
-                    None,
-                    format!("… and {unlisted} more bad lines"),
-                ));
+            for (file, count) in &stats.ingest.bad_by_file {
+                let listed = stats.ingest.bad.iter().filter(|b| &b.file == file).count();
+                let unlisted = *count as usize - listed;
+                if unlisted > 0 {
+                    problems.push(Problem::error(
+                        file,
+                        None,
+                        None,
+                        format!("… and {unlisted} more bad lines in this file ({count} in all)"),
+                    ));
+                }
             }
             if !stats.gate.met {
                 for r in &stats.gate.reasons {

@@ -179,18 +179,27 @@ impl Context {
 
     /// The trace files: `--traces` globs when given, else the config's.
     pub fn trace_files(&self, override_globs: &[String]) -> anyhow::Result<Vec<PathBuf>> {
-        let files = if override_globs.is_empty() {
-            self.config.trace_files(&self.sig_cfg)?
+        let (files, notes) = self.trace_files_noted(override_globs)?;
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        Ok(files)
+    }
+
+    /// [`Context::trace_files`] with its notes (globs that match nothing,
+    /// matches that are skipped) returned instead of logged.
+    pub fn trace_files_noted(
+        &self,
+        override_globs: &[String],
+    ) -> anyhow::Result<(Vec<PathBuf>, Vec<String>)> {
+        let (files, notes) = if override_globs.is_empty() {
+            self.config.trace_files_noted(&self.sig_cfg)?
         } else {
-            let mut files = Vec::new();
-            for g in override_globs {
-                let paths =
-                    glob::glob(g).map_err(|e| UsageError(format!("--traces `{g}`: {e}")))?;
-                files.extend(paths.flatten().filter(|p| p.is_file()));
-            }
-            files.sort();
-            files.dedup();
-            files
+            let pairs: Vec<(String, String)> = override_globs
+                .iter()
+                .map(|g| (g.clone(), g.clone()))
+                .collect();
+            crate::config::expand_globs(&pairs).map_err(|e| UsageError(format!("--traces {e}")))?
         };
         if files.is_empty() {
             let patterns = if override_globs.is_empty() {
@@ -198,9 +207,10 @@ impl Context {
             } else {
                 override_globs.join(", ")
             };
+            let skipped: String = notes.iter().map(|n| format!("; {n}")).collect();
             return Err(TraceError::NoFiles {
                 patterns: format!(
-                    "{patterns} (from {})",
+                    "{patterns} (from {}){skipped}",
                     match self.config.root().display().to_string() {
                         r if r.is_empty() => ".".to_string(),
                         r => r,
@@ -209,7 +219,7 @@ impl Context {
             }
             .into());
         }
-        Ok(files)
+        Ok((files, notes))
     }
 }
 

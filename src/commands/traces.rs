@@ -90,6 +90,11 @@ pub fn stats(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Result<Ou
     if s.ingest.bad_lines > 0 {
         let _ = writeln!(h, "bad lines:");
         list_bad(&mut h, &s.ingest.bad, s.ingest.bad_lines);
+        if s.ingest.bad_by_file.len() > 1 || s.ingest.bad_lines as usize > SHOWN_BAD_LINES {
+            for (file, n) in &s.ingest.bad_by_file {
+                let _ = writeln!(h, "  {}: {n} bad lines", file.display());
+            }
+        }
     }
     Ok(Output::ok(&stats, h))
 }

@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod judge;
 pub mod spec;
+pub mod template_check;
 pub mod trace_dims;
 
 use std::path::Path;
@@ -27,7 +28,8 @@ const JUDGE_REASKS: u32 = 2;
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Judge,
+    /// LM-judged with the template in this file.
+    Judge(std::path::PathBuf),
     MoveRepetition {
         window: usize,
         turns_field: String,
@@ -160,7 +162,7 @@ impl Metric {
                     env.add_template_owned(name.clone(), text).map_err(|e| {
                         invalid(format!("{key}.judge"), format!("{}: {e}", full.display()))
                     })?;
-                    Kind::Judge
+                    Kind::Judge(full)
                 }
                 Some(DimensionKind::Trace(t)) if t == "move_repetition" => {
                     needs_persona()?;
@@ -233,7 +235,7 @@ impl Metric {
     fn judge_dims(&self) -> Vec<&Dim> {
         self.dims
             .iter()
-            .filter(|d| matches!(d.kind, Kind::Judge))
+            .filter(|d| matches!(d.kind, Kind::Judge(_)))
             .collect()
     }
 
@@ -256,6 +258,14 @@ impl Metric {
         example: &Turn,
         prediction: &Map<String, Value>,
     ) -> Result<String, String> {
+        let file = self
+            .dims
+            .iter()
+            .find_map(|d| match &d.kind {
+                Kind::Judge(p) if d.name == dim => Some(p.display().to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| dim.to_string());
         let tmpl = self.env.get_template(dim).map_err(|e| e.to_string())?;
         tmpl.render(minijinja::context! {
             inputs => minijinja::Value::from(minijinja::value::Serde(&example.inputs)),
@@ -263,7 +273,10 @@ impl Metric {
             prediction => minijinja::Value::from(minijinja::value::Serde(prediction)),
             signature => minijinja::context! { name => self.signature.name.clone(), description => self.signature.description.clone() },
         })
-        .map_err(|e| format!("judge template `{dim}`: {e}"))
+        .map_err(|e| {
+            let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+            format!("{file}{line}: judge template of `{dim}` does not render: {e}")
+        })
     }
 
     /// Scores one prediction. Judge calls for the example run in parallel.
@@ -284,7 +297,7 @@ impl Metric {
             .unwrap_or_default();
         for d in &self.dims {
             let raw = match &d.kind {
-                Kind::Judge => {
+                Kind::Judge(_) => {
                     let v = verdicts.get(&d.name).cloned().unwrap_or(Verdict {
                         score: 0.0,
                         rationale: String::new(),

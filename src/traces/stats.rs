@@ -27,6 +27,9 @@ pub struct IngestReport {
     pub bad_lines: u64,
     /// The first bad lines, with file, line and reason.
     pub bad: Vec<BadLine>,
+    /// Bad lines per file (every file with one), so a summary names the right file.
+    #[serde(rename = "bad_lines_by_file")]
+    pub bad_by_file: indexmap::IndexMap<std::path::PathBuf, u64>,
     /// Valid traces of other signatures (skipped).
     pub other_signature: u64,
     /// Lines whose id was already seen (counted once).
@@ -38,6 +41,7 @@ pub struct IngestReport {
 impl IngestReport {
     pub(crate) fn push_bad(&mut self, file: &std::path::Path, line: u64, reason: String) {
         self.bad_lines += 1;
+        *self.bad_by_file.entry(file.to_path_buf()).or_insert(0) += 1;
         if self.bad.len() < MAX_REPORTED_BAD_LINES {
             self.bad.push(BadLine {
                 file: file.to_path_buf(),
