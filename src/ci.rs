@@ -414,7 +414,10 @@ impl Step<'_> {
         let mut ctx = Context::load(g)?;
         self.args.budget.apply(&mut ctx.config.budget);
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
-        let base = pack::load(&pack_path, Some(&ctx.signature))?;
+        let base = ctx.current_pack()?;
+        for w in &base.warnings {
+            tracing::warn!("{w}");
+        }
         let cutoff = base.pack.train_cutoff();
         let files = match ctx.trace_files(&[]) {
             Ok(f) => f,
@@ -498,21 +501,29 @@ impl Step<'_> {
                         "the push's previous commit is not in this checkout (a depth-1 clone), so new traces are those after the pack's train_cutoff ({})",
                         cutoff
                             .map(|c| c.to_rfc3339())
-                            .unwrap_or_else(|| "none recorded: the newest threads".into())
+                            .unwrap_or_else(|| "none yet: every trace is new".into())
                     )),
                     Err(e) => return Err(e.into()),
                 },
-                _ => notes.push(
-                    "the push event names no before/after commits; new traces are those after the pack's train_cutoff".into(),
-                ),
+                _ => notes.push(match cutoff {
+                    Some(c) => format!(
+                        "the push event names no before/after commits; new traces are those after the pack's train_cutoff ({})",
+                        c.to_rfc3339()
+                    ),
+                    None => "the push event names no before/after commits, and the pack has no train_cutoff yet: every trace is new".into(),
+                }),
             }
         }
 
         // The gate.
         let stats = crate::traces::stats::compute(&files, &ctx.stats_input(cutoff))?;
         if !stats.gate.met {
+            let since = match cutoff {
+                Some(_) => "since the pack's train_cutoff",
+                None => "in all: the pack has no train_cutoff yet",
+            };
             let reason = format!(
-                "gate not met: {} ({} fresh turns in {} threads since the pack's cutoff)",
+                "gate not met: {} ({} fresh turns in {} threads {since})",
                 stats.gate.reasons.join("; "),
                 stats.fresh_turns,
                 stats.fresh_threads
@@ -653,7 +664,14 @@ impl Step<'_> {
             }
         };
         let pack_rel = rel(&pack_path)?;
-        let expect = vec![(pack_rel.clone(), std::fs::read(&pack_path)?)];
+        // The pack as this run read it (none: the first pack is being added).
+        let expect = vec![(
+            pack_rel.clone(),
+            pack_path
+                .exists()
+                .then(|| std::fs::read(&pack_path))
+                .transpose()?,
+        )];
         let mut files = vec![(pack_rel, pack_bytes)];
         if let Some(rp) = &ctx.config.github.report_path {
             let rp = rp.to_string_lossy().replace("{signature}", name);

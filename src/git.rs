@@ -104,7 +104,7 @@ pub struct Publish<'a> {
     pub equivalent: Option<&'a Equivalent>,
     /// Files as this run read them: if the default branch now holds another
     /// version of one, nothing is published ([`GitError::Stale`]).
-    pub expect: &'a [(PathBuf, Vec<u8>)],
+    pub expect: &'a [(PathBuf, Option<Vec<u8>>)],
 }
 
 /// What [`Repo::publish`] did.
@@ -380,7 +380,7 @@ impl Repo {
                 Ok(e) => Some(e.to_object(&self.repo)?.peel_to_blob()?.content().to_vec()),
                 Err(_) => None,
             };
-            if now.as_deref() != Some(bytes.as_slice()) {
+            if now != *bytes {
                 return Err(GitError::Stale {
                     path: path.clone(),
                     branch: p.base_branch.into(),

@@ -358,7 +358,7 @@ impl Pack {
                     && current.hash() != p.signature.hash
                 {
                     problems.push(format!(
-                        "signature.hash: the pack was built against {} but the signature file is now {}; re-optimize (or re-render) the pack for the new contract",
+                        "signature.hash: the pack was built against {} but the signature file is now {}; to adopt the edited signature run `promptc pack render` on this pack with --write (demos that no longer fit are dropped), then re-optimize",
                         p.signature.hash,
                         current.hash()
                     ));
@@ -416,6 +416,83 @@ impl Pack {
             }
         }
     }
+}
+
+/// The instructions of a first pack: the signature's description and one
+/// rule that holds for any task. Never a placeholder: this is what a model
+/// is sent until the first optimization replaces it.
+pub fn first_instructions(sig: &Signature) -> String {
+    const TEMPLATE: &str = include_str!("../templates/init/instructions.md.j2");
+    TEMPLATE
+        .replace("{{ description }}", sig.description.trim())
+        .trim()
+        .to_string()
+}
+
+/// What [`Pack::adopt_signature`] changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Adopted {
+    /// The embedded hash before.
+    pub old_hash: String,
+    /// The hash now.
+    pub new_hash: String,
+    /// Demos dropped because they do not fit the new signature, with why.
+    pub dropped_demos: Vec<String>,
+    /// The instructions were the old signature's first instructions and now
+    /// follow its new description.
+    pub instructions_rederived: bool,
+}
+
+impl Pack {
+    /// Embeds `sig` (an edited signature file) in this v2/v3 pack: the spec and
+    /// its hash are replaced, demos that no longer fit (a missing input or
+    /// output, an enum value the signature no longer has) are dropped, and
+    /// instructions that were only the first pack's (derived from the old
+    /// description) are derived again. `None` for a v1 pack.
+    pub fn adopt_signature(&mut self, sig: &Signature) -> Option<Adopted> {
+        let p = self.prompt_mut()?;
+        let old = p.signature.spec.clone();
+        let mut out = Adopted {
+            old_hash: p.signature.hash.0.clone(),
+            new_hash: sig.hash().0,
+            ..Adopted::default()
+        };
+        if p.instructions == first_instructions(&old) {
+            p.instructions = first_instructions(sig);
+            out.instructions_rederived = p.instructions != first_instructions(&old);
+        }
+        p.demos.retain(|d| match demo_misfit(d, sig) {
+            Some(why) => {
+                out.dropped_demos.push(format!("{}: {why}", d.trace_id.0));
+                false
+            }
+            None => true,
+        });
+        p.signature = EmbeddedSignature {
+            hash: sig.hash(),
+            spec: sig.clone(),
+        };
+        self.refresh_rendered();
+        Some(out)
+    }
+}
+
+/// Why a demo does not fit a signature, if it does not.
+fn demo_misfit(d: &Demo, sig: &Signature) -> Option<String> {
+    if let Some(k) = sig.inputs.keys().find(|k| !d.inputs.contains_key(*k)) {
+        return Some(format!("no input `{k}`"));
+    }
+    for (k, f) in &sig.outputs {
+        let Some(v) = d.outputs.get(k) else {
+            return Some(format!("no output `{k}`"));
+        };
+        if let (Some(values), Some(s)) = (&f.enum_values, v.as_str())
+            && !values.iter().any(|e| e == s)
+        {
+            return Some(format!("`{k}` is `{s}`, not one of the enum's values"));
+        }
+    }
+    None
 }
 
 /// The largest pack file promptc reads.

@@ -277,7 +277,7 @@ fn a_pack_changed_on_main_since_the_run_read_it_is_not_overwritten() {
 
     let repo = Repo::discover(&work).unwrap();
     let f = files("v1\n");
-    let read = vec![(PathBuf::from(PACK), b"v0\n".to_vec())];
+    let read = vec![(PathBuf::from(PACK), Some(b"v0\n".to_vec()))];
     let req = Publish {
         expect: &read,
         ..publish_req(&f, None)
@@ -291,7 +291,10 @@ fn a_pack_changed_on_main_since_the_run_read_it_is_not_overwritten() {
     }
     assert!(git(&remote, &["branch", "--list", "promptc/*"]).is_empty());
     // As read, it publishes.
-    let fresh = vec![(PathBuf::from(PACK), b"v0 edited by a person\n".to_vec())];
+    let fresh = vec![(
+        PathBuf::from(PACK),
+        Some(b"v0 edited by a person\n".to_vec()),
+    )];
     let req = Publish {
         expect: &fresh,
         ..publish_req(&f, None)

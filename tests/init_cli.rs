@@ -119,3 +119,108 @@ fn init_derives_the_signature_from_an_existing_pack() {
     let check = promptc_in(dir.path(), &["check", "--json"]);
     assert_eq!(check.json()["ok"], true, "{}", check.stdout);
 }
+
+/// `n` threads of `turns` clean turns each for the init stub plus an
+/// `audience` input, spread over days and three workspaces.
+fn traces_for_edited_stub(n: usize, turns: usize) -> String {
+    let mut out = String::new();
+    for t in 0..n {
+        for k in 0..turns {
+            let line = serde_json::json!({
+                "signature": "answer",
+                "thread": format!("th_{t:03}"),
+                "workspace": format!("ws{}", t % 3),
+                "ts": format!("2026-11-{:02}T10:{:02}:00Z", 1 + t % 27, k),
+                "inputs": {"question": format!("What is item {t}-{k}?"),
+                           "context": format!("Item {t}-{k} is a blue widget."),
+                           "audience": "support staff"},
+                "outputs": {"answer": format!("Item {t}-{k} is a blue widget.")},
+                "status": "ok"
+            });
+            out.push_str(&format!("{line}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn init_then_edit_the_signature_then_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    git(d, &["init", "-q"]);
+    assert_eq!(promptc_in(d, &["init"]).code, 0);
+    let pack_text = std::fs::read_to_string(d.join("packs/answer.json")).unwrap();
+    assert!(
+        !pack_text.contains("Replace this"),
+        "the first pack ships a placeholder: {pack_text}"
+    );
+
+    // The user edits the signature, as the README says to.
+    let sig_path = d.join("prompts/answer/signature.yaml");
+    let sig = std::fs::read_to_string(&sig_path)
+        .unwrap()
+        .replace(
+            "Answer the user's question from the context the application provides.",
+            "Answer a support agent's question about an order from the order record.",
+        )
+        .replace(
+            "outputs:",
+            "  audience:\n    desc: \"Who reads the answer\"\noutputs:",
+        );
+    std::fs::write(&sig_path, sig).unwrap();
+
+    // Every command now names the way out.
+    let check = promptc_in(d, &["check", "--json"]);
+    assert_eq!(check.code, 2, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("run `promptc pack render` on this pack with --write"),
+        "{}",
+        check.stdout
+    );
+    let render = promptc_in(
+        d,
+        &["pack", "render", "packs/answer.json", "--write", "--json"],
+    );
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    let r = render.json();
+    assert_eq!(r["written"], true);
+    assert_eq!(
+        r["adopted_signature"]["instructions_rederived"], true,
+        "{r}"
+    );
+    let pack_text = std::fs::read_to_string(d.join("packs/answer.json")).unwrap();
+    assert!(
+        pack_text.contains("Answer a support agent's question"),
+        "{pack_text}"
+    );
+    assert!(pack_text.contains("\"audience\""), "{pack_text}");
+    let check = promptc_in(d, &["check", "--json"]);
+    assert_eq!(check.json()["ok"], true, "{}", check.stdout);
+
+    // With traces and no pack at all, optimize starts from the signature.
+    std::fs::write(
+        d.join("traces/answer/2026-11.jsonl"),
+        traces_for_edited_stub(40, 6),
+    )
+    .unwrap();
+    std::fs::remove_file(d.join("packs/answer.json")).unwrap();
+    let split = promptc_in(d, &["traces", "split", "--json"]);
+    assert_eq!(
+        split.code, 0,
+        "the init config's sizes fit a small repository: {}",
+        split.stderr
+    );
+    let opt = promptc_in(d, &["optimize", "--smoke", "--json"]);
+    assert_eq!(opt.code, 0, "{}", opt.stderr);
+    assert!(
+        opt.stderr
+            .contains("no pack yet; starting from the signature's description"),
+        "{}",
+        opt.stderr
+    );
+    let written = opt.json()["pack"].as_str().unwrap().to_string();
+    let v = promptc_in(d, &["pack", "validate", &written, "--json"]);
+    assert_eq!(v.json()["ok"], true, "{}", v.stdout);
+}

@@ -77,10 +77,11 @@ pub fn examples(
 
 /// The program of a pack file (default: the signature's configured pack).
 pub fn program(ctx: &Context, pack_path: Option<&Path>) -> anyhow::Result<(PathBuf, Program)> {
-    let path = pack_path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| ctx.resolve(&ctx.sig_cfg.pack));
-    let loaded = pack::load(&path, Some(&ctx.signature))?;
+    let loaded = match pack_path {
+        Some(p) => pack::load(p, Some(&ctx.signature))?,
+        None => ctx.current_pack()?,
+    };
+    let path = loaded.path.clone();
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -229,7 +230,7 @@ pub fn plan_optimizer(
     smoke: bool,
 ) -> anyhow::Result<Output> {
     use crate::config::OptimizerName;
-    let base = pack::load(&ctx.resolve(&ctx.sig_cfg.pack), Some(&ctx.signature))?;
+    let base = ctx.current_pack()?;
     let data = crate::commands::optimize::run_data(ctx, &base.pack, smoke)?;
     let s = crate::optimize::Settings::from_config(&ctx.config.optimizer, name, smoke);
     let metric = ctx.metric()?;

@@ -89,6 +89,33 @@ pub struct Context {
 }
 
 impl Context {
+    /// The pack in production: the configured file, or, before the first pack
+    /// exists, one derived from the signature (its description as the
+    /// instructions, no demos, no cutoff), said in a warning.
+    pub fn current_pack(&self) -> anyhow::Result<crate::pack::LoadedPack> {
+        let path = self.resolve(&self.sig_cfg.pack);
+        if path.exists() {
+            return Ok(crate::pack::load(&path, Some(&self.signature))?);
+        }
+        let pack = crate::pack::Pack::first(
+            self.signature.clone(),
+            &crate::pack::first_instructions(&self.signature),
+            format!("promptc {} (derived from the signature)", crate::VERSION),
+        );
+        let json = pack.to_json();
+        use sha2::Digest;
+        Ok(crate::pack::LoadedPack {
+            pack,
+            sha256: hex::encode(sha2::Sha256::digest(json.as_bytes())),
+            warnings: vec![format!(
+                "{}: no pack yet; starting from the signature's description (no demos, no training cutoff)",
+                path.display()
+            )],
+            path,
+            stale_rendered: false,
+        })
+    }
+
     /// Loads the config and the selected signature.
     pub fn load(g: &Global) -> anyhow::Result<Context> {
         let mut config = Config::load(&g.config)?;

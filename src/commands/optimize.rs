@@ -15,8 +15,7 @@ use crate::config::OptimizerName;
 use crate::lm::{LmClient, Role};
 use crate::optimize::{self, OwnPrompts, Progress, Settings, TrialLog};
 use crate::pack::{
-    self, BasePack, EmbeddedSignature, OptimizerRun, Pack, PromptPack, Provenance, Rendered,
-    SplitSizes,
+    BasePack, EmbeddedSignature, OptimizerRun, Pack, PromptPack, Provenance, Rendered, SplitSizes,
 };
 use crate::traces::Turn;
 use crate::traces::split::split;
@@ -93,7 +92,10 @@ pub async fn optimize_with(
 ) -> anyhow::Result<Output> {
     let started = std::time::Instant::now();
     let base_path = ctx.resolve(&ctx.sig_cfg.pack);
-    let base = pack::load(&base_path, Some(&ctx.signature))?;
+    let base = ctx.current_pack()?;
+    for w in &base.warnings {
+        tracing::warn!("{w}");
+    }
     let Some(base_prompt) = base.pack.prompt().cloned() else {
         return Err(UsageError(format!(
             "{}: a promptc.pack/v1 pack has no instructions to optimize",

@@ -99,7 +99,11 @@ pub fn render(
 ) -> anyhow::Result<Output> {
     let ctx = signature_for(g, path);
     let sig = ctx.as_ref().map(|c| &c.signature);
-    let loaded = pack::load(path, sig)?;
+    let (loaded, adopted) = match sig {
+        // Writing is how a pack follows an edited signature file.
+        Some(s) if write => load_adopting(path, s)?,
+        _ => (pack::load(path, sig)?, None),
+    };
     let Some(p) = loaded.pack.prompt() else {
         return Err(UsageError(format!(
             "{}: a promptc.pack/v1 pack holds only persona voices; there is no prompt to render",
@@ -111,13 +115,36 @@ pub fn render(
     let mut json = serde_json::Map::new();
     json.insert("format".into(), Value::from(loaded.pack.format().as_str()));
     if write {
-        if loaded.stale_rendered {
+        let written = loaded.stale_rendered || adopted.is_some();
+        if let Some(a) = &adopted {
+            let _ = writeln!(
+                h,
+                "{}: adopted the edited signature (hash {} → {}){}",
+                path.display(),
+                a.old_hash,
+                a.new_hash,
+                if a.instructions_rederived {
+                    "; the first instructions follow its new description"
+                } else {
+                    ""
+                }
+            );
+            for d in &a.dropped_demos {
+                let _ = writeln!(h, "  dropped demo {d}");
+            }
+            json.insert(
+                "adopted_signature".into(),
+                serde_json::json!({"old_hash": a.old_hash, "new_hash": a.new_hash,
+                    "dropped_demos": a.dropped_demos, "instructions_rederived": a.instructions_rederived}),
+            );
+        }
+        if written {
             crate::files::write_text(path, &loaded.pack.to_json())?;
-            let _ = writeln!(h, "{}: rendered brought up to date", path.display());
+            let _ = writeln!(h, "{}: written", path.display());
         } else {
             let _ = writeln!(h, "{}: rendered already up to date", path.display());
         }
-        json.insert("written".into(), Value::Bool(loaded.stale_rendered));
+        json.insert("written".into(), Value::Bool(written));
     }
     let msgs: Vec<Message> = match example {
         None => vec![Message {
@@ -158,6 +185,34 @@ pub fn render(
     json.insert("messages".into(), serde_json::to_value(&msgs)?);
     json.insert("stale_rendered".into(), Value::Bool(loaded.stale_rendered));
     Ok(Output::ok(Value::Object(json), h))
+}
+
+/// Loads a pack for writing: when its embedded signature differs from the
+/// signature file, the file's is adopted (see [`pack::Pack::adopt_signature`]);
+/// the result must then validate against the file.
+fn load_adopting(
+    path: &Path,
+    sig: &crate::signature::Signature,
+) -> anyhow::Result<(pack::LoadedPack, Option<pack::Adopted>)> {
+    let mut loaded = pack::load(path, None)?;
+    let differs = loaded
+        .pack
+        .prompt()
+        .is_some_and(|p| p.signature.hash != sig.hash());
+    let adopted = if differs {
+        loaded.pack.adopt_signature(sig)
+    } else {
+        None
+    };
+    let problems = loaded.pack.validate(Some(sig));
+    if !problems.is_empty() {
+        return Err(pack::PackError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+        .into());
+    }
+    Ok((loaded, adopted))
 }
 
 /// `schema pack|config|trace`.

@@ -48,7 +48,7 @@ pub struct Split {
 pub enum SplitError {
     /// Too few fresh turns to prove anything.
     #[error(
-        "the fresh held-out set has {turns} turns in {threads} threads ({rule}); split.min_heldout_turns is {min}. Log more traffic since the cutoff, or lower split.min_heldout_turns"
+        "the fresh held-out set has {turns} turns in {threads} threads ({rule}); split.min_heldout_turns is {min}. {hint}"
     )]
     HeldoutTooSmall {
         /// Held-out turns.
@@ -59,6 +59,8 @@ pub enum SplitError {
         min: usize,
         /// How the threads were chosen, in words.
         rule: String,
+        /// What to do about it, for this rule.
+        hint: String,
     },
     /// Nothing left to train on.
     #[error("no threads are older than the held-out set, so there is nothing to train on ({0})")]
@@ -177,6 +179,10 @@ pub fn split(
             threads: heldout_threads.len(),
             min: cfg.min_heldout_turns,
             rule: rule_words,
+            hint: match cutoff {
+                Some(_) => "Log more traffic since the cutoff, or lower split.min_heldout_turns".into(),
+                None => "With no cutoff yet, log more traffic, raise split.heldout_fraction, or lower split.min_heldout_turns".into(),
+            },
         });
     }
     if pool.len() < 2 {
