@@ -226,14 +226,36 @@ struct EvalTarget {
 #[derive(clap::Args, Debug)]
 struct BudgetArgs {
     /// At most this many LM calls (cache hits are free).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     max_calls: Option<u64>,
     /// At most this many US dollars (needs `prices:` for every model used).
-    #[arg(long)]
+    #[arg(long, value_parser = positive_dollars)]
     max_cost_usd: Option<f64>,
     /// At most this many minutes of wall time.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_minutes)]
     max_wall_minutes: Option<f64>,
+}
+
+/// A finite number in `0 < x <= max`: NaN, infinities, zero and negatives
+/// would disable or break a cap silently.
+fn positive_up_to(text: &str, max: f64) -> Result<f64, String> {
+    let x: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if x.is_finite() && x > 0.0 && x <= max {
+        Ok(x)
+    } else {
+        Err(format!("{text} is not a positive number up to {max}"))
+    }
+}
+
+fn positive_dollars(text: &str) -> Result<f64, String> {
+    positive_up_to(text, 1e6)
+}
+
+fn positive_minutes(text: &str) -> Result<f64, String> {
+    positive_up_to(text, promptc::config::MAX_WALL_MINUTES)
 }
 
 impl BudgetArgs {

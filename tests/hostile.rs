@@ -279,3 +279,62 @@ fn nothing_a_model_or_a_trace_says_becomes_a_workflow_command() {
         assert_no_workflow_command(&format!("{args:?} stderr"), &r.stderr);
     }
 }
+
+/// A server that answers every request with an endless chunked JSON body.
+async fn endless_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 65536];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if s.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                while s.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn endless_answers_are_cut_at_a_bound_not_read_into_memory() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(endless_server());
+    let (_d, repo) = example_copy();
+    let spec = format!("task=openai:m@{url}/v1");
+    let r = promptc_env(&repo, &["--lm", &spec, "lm", "ping"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let said = r.stdout + &r.stderr;
+    assert!(said.contains("larger than 33554432 bytes"), "{said}");
+
+    let script = repo.join("endless.sh");
+    executable(&script, "#!/bin/sh\ncat >/dev/null\nyes 0123456789abcdef\n");
+    let spec = format!("task=command:endless@{}", script.display());
+    let r = promptc_env(&repo, &["--lm", &spec, "lm", "ping"], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let said = r.stdout + &r.stderr;
+    assert!(said.contains("wrote more than 33554432 bytes"), "{said}");
+}
+
+#[test]
+fn budget_flags_refuse_numbers_that_would_disable_a_cap() {
+    let (_d, repo) = example_copy();
+    for (flag, value) in [
+        ("--max-cost-usd", "NaN"),
+        ("--max-cost-usd", "-1"),
+        ("--max-wall-minutes", "inf"),
+        ("--max-wall-minutes", "0"),
+        ("--max-calls", "0"),
+    ] {
+        let arg = format!("{flag}={value}");
+        let r = promptc_env(&repo, &["ci", "--dry-run", &arg], &[]);
+        assert_eq!(r.code, 2, "{flag} {value}: {}", r.stderr);
+        assert!(r.stderr.contains(flag), "{flag} {value}: {}", r.stderr);
+    }
+}

@@ -10,6 +10,34 @@ use crate::lm::http::estimate_tokens;
 use crate::lm::secret::redact;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 
+/// The most a command may write to stdout (or stderr) for one call.
+pub const MAX_OUTPUT_BYTES: u64 = 32 << 20;
+
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Reads a child's stream up to `max` bytes; more is an error (the child is
+/// killed when the call's future is dropped).
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    stream: Option<R>,
+    max: u64,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    if let Some(s) = stream {
+        s.take(max + 1).read_to_end(&mut buf).await?;
+    }
+    if buf.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "wrote more than {max} bytes"
+        )));
+    }
+    Ok(buf)
+}
+
 /// A command provider.
 pub struct CommandLm {
     model: String,
@@ -56,11 +84,34 @@ impl Lm for CommandLm {
             .stdin
             .take()
             .ok_or_else(|| CallError::Fatal("no stdin for the command".into()))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
         let run = async move {
             // A program that exits without reading its input is not an error of ours.
-            let _ = stdin.write_all(prompt.as_bytes()).await;
-            drop(stdin);
-            child.wait_with_output().await
+            let feed = async move {
+                let _ = stdin.write_all(prompt.as_bytes()).await;
+                drop(stdin);
+            };
+            // The first stream over its cap ends the call (and the child) at once.
+            let read = tokio::try_join!(
+                async {
+                    feed.await;
+                    Ok(())
+                },
+                read_capped(stdout, MAX_OUTPUT_BYTES),
+                read_capped(stderr, MAX_OUTPUT_BYTES)
+            );
+            match read {
+                Ok(((), stdout, stderr)) => Ok(Output {
+                    status: child.wait().await?,
+                    stdout,
+                    stderr,
+                }),
+                Err(e) => {
+                    let _ = child.kill().await;
+                    Err(e)
+                }
+            }
         };
         let out = tokio::time::timeout(self.timeout, run)
             .await

@@ -81,13 +81,7 @@ pub(crate) async fn post_json(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let bytes = resp.bytes().await.map_err(|e| {
-        CallError::retryable(redact(&format!(
-            "reading the response body failed ({}): {}",
-            status.as_u16(),
-            error_chain(&e)
-        )))
-    })?;
+    let bytes = read_body(resp, status.as_u16()).await?;
     let text = String::from_utf8_lossy(&bytes);
     if !status.is_success() {
         let detail = short_detail(&text);
@@ -129,6 +123,42 @@ pub(crate) async fn post_json(
             bytes.len()
         ))
     })
+}
+
+/// The largest response body promptc reads from a provider; a server that
+/// sends more (or announces more) gets a retryable error, not our memory.
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+
+async fn read_body(mut resp: reqwest::Response, status: u16) -> Result<Vec<u8>, CallError> {
+    let too_big = || {
+        CallError::retryable(format!(
+            "malformed response: the body ({status}) is larger than {MAX_BODY_BYTES} bytes"
+        ))
+    };
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(too_big());
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(bytes),
+            Err(e) => {
+                return Err(CallError::retryable(redact(&format!(
+                    "reading the response body failed ({status}): {}",
+                    error_chain(&e)
+                ))));
+            }
+        }
+    }
 }
 
 /// The provider's own error message, shortened, as ": message".
