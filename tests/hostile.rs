@@ -338,3 +338,53 @@ fn budget_flags_refuse_numbers_that_would_disable_a_cap() {
         assert!(r.stderr.contains(flag), "{flag} {value}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_field_or_signature_written_twice_is_an_error_naming_both_lines() {
+    let (_d, repo) = example_copy();
+    let sig_path = repo.join("signature.yaml");
+    let sig = std::fs::read_to_string(&sig_path).unwrap();
+    let first_input = sig
+        .lines()
+        .skip_while(|l| !l.starts_with("inputs:"))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    // The same input again at the end of `inputs:`.
+    let doubled = sig.replacen(
+        "outputs:",
+        &format!("{first_input}\n    desc: again\noutputs:"),
+        1,
+    );
+    std::fs::write(&sig_path, &doubled).unwrap();
+    let r = promptc_env(&repo, &["check", "--json"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    let j = r.json();
+    let msg = j["problems"][0]["message"].as_str().unwrap();
+    let name = first_input.trim().trim_end_matches(':');
+    assert!(
+        msg.starts_with(&format!("duplicate key `{name}` (lines ")),
+        "{msg}"
+    );
+    assert_eq!(j["problems"][0]["key"], "inputs", "{j}");
+
+    std::fs::write(&sig_path, sig).unwrap();
+    let cfg = repo.join("promptc.yaml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let block: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("  speak:"))
+        .take_while(|l| l.starts_with("  ") || l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let twice = text.replacen("signatures:\n", &format!("signatures:\n{block}"), 1);
+    std::fs::write(&cfg, twice).unwrap();
+    let r = promptc_env(&repo, &["check"], &[]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("signatures: duplicate key `speak` (lines 6 and 13)"),
+        "{}",
+        r.stdout
+    );
+}
