@@ -101,6 +101,18 @@ pub enum EvalError {
     /// Nothing to evaluate.
     #[error("no examples to evaluate")]
     Empty,
+    /// An LM error no other example could avoid (a wrong key, a missing
+    /// model, a program that does not run): the run stops at once.
+    #[error("evaluation stopped")]
+    Fatal(#[source] LmError),
+    /// Every example failed at the LM level: there is no score to report.
+    #[error("evaluation failed: all {errors} examples failed at the LM level; first: {first}")]
+    AllFailed {
+        /// How many.
+        errors: usize,
+        /// The first error.
+        first: String,
+    },
     /// A shared score table was left unusable by a panicking task.
     #[error("internal error: {0}")]
     Internal(String),
@@ -116,6 +128,7 @@ impl EvalError {
                 done: 0,
                 total: 0,
             },
+            e if e.ends_the_run() => EvalError::Fatal(e),
             other => EvalError::TooManyErrors {
                 errors: 1,
                 max: 0,
@@ -166,6 +179,7 @@ impl Evaluator<'_> {
                         if let Err(e) = &r {
                             let budget = matches!(e, LmError::Budget(_));
                             if budget
+                                || e.ends_the_run()
                                 || errors_seen.fetch_add(1, Ordering::SeqCst) + 1 > self.max_errors
                             {
                                 stop.store(true, Ordering::SeqCst);
@@ -187,9 +201,13 @@ impl Evaluator<'_> {
         let mut examples_out = Vec::new();
         let mut error_messages = Vec::new();
         let mut budget = None;
+        let mut fatal = None;
         for r in ordered.into_iter().flatten() {
             match r {
                 Ok(s) => examples_out.push(s),
+                Err(e) if e.ends_the_run() => {
+                    fatal.get_or_insert(e);
+                }
                 Err(LmError::Budget(reason)) => {
                     if reason != "stopped" {
                         budget.get_or_insert(reason);
@@ -197,6 +215,15 @@ impl Evaluator<'_> {
                 }
                 Err(e) => error_messages.push(e.to_string()),
             }
+        }
+        if let Some(e) = fatal {
+            return Err(EvalError::Fatal(e));
+        }
+        if examples_out.is_empty() && !error_messages.is_empty() {
+            return Err(EvalError::AllFailed {
+                errors: error_messages.len(),
+                first: error_messages[0].clone(),
+            });
         }
         if error_messages.len() > self.max_errors {
             return Err(EvalError::TooManyErrors {

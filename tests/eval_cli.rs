@@ -313,3 +313,56 @@ fn a_run_killed_midway_resumes_from_its_cache() {
         40 + 160
     );
 }
+
+#[test]
+fn a_wrong_key_or_a_missing_program_stops_the_run_and_is_never_a_score() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt
+        .block_on(SimServer::start(ServerOptions::default()))
+        .unwrap();
+    for _ in 0..50 {
+        srv.push_fault(promptc::lm::sim_server::Fault::Status {
+            code: 401,
+            retry_after: None,
+            message: "Incorrect API key provided".into(),
+        });
+    }
+    let (_d, repo) = example_copy();
+    let spec = format!("task=openai:sim-task@{}/v1", srv.url());
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm", &spec, "eval", "--split", "val", "--limit", "2", "--json",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("401 Unauthorized")
+            && run.stdout.contains("Incorrect API key provided"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("\"score\""), "{}", run.stdout);
+    // The first answer stopped it: no retries, and at most the examples already in flight.
+    assert!(srv.requests() <= 2, "{} requests", srv.requests());
+
+    let missing = promptc_in(
+        &repo,
+        &[
+            "--lm",
+            "task=command:m@/nonexistent/harness",
+            "eval",
+            "--split",
+            "val",
+            "--limit",
+            "2",
+        ],
+    );
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("cannot run `/nonexistent/harness`"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!missing.stdout.contains("score"), "{}", missing.stdout);
+}

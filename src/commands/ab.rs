@@ -9,7 +9,7 @@ use crate::ab;
 use crate::commands::eval::{SplitName, examples, progress};
 use crate::commands::{Context, Global, Output};
 use crate::eval::Program;
-use crate::lm::{LmClient, Role};
+use crate::lm::LmClient;
 use crate::pack;
 use crate::report::{self, Heldout, PackRef, Report, RunInfo};
 
@@ -111,7 +111,7 @@ pub async fn compare_with(
     threads.dedup();
     let day =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string());
-    let simulated = Role::ALL.iter().any(|r| lm.label(*r).starts_with("sim:"));
+    let simulated = !lm.simulated_roles().is_empty();
     let report = Report {
         signature: ctx.name.clone(),
         simulated,

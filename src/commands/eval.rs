@@ -94,10 +94,18 @@ pub fn program(ctx: &Context, pack_path: Option<&Path>) -> anyhow::Result<(PathB
     Ok((path, program))
 }
 
-fn simulated(ctx: &Context) -> bool {
-    Role::ALL
-        .iter()
-        .any(|r| ctx.config.lms.get(*r).provider == Provider::Sim)
+/// " — simulated: the task and judge LMs were `sim`", or nothing.
+pub fn simulated_note(roles: &[Role]) -> String {
+    if roles.is_empty() {
+        return String::new();
+    }
+    let names: Vec<String> = roles.iter().map(Role::to_string).collect();
+    format!(
+        " — simulated scores, not a real model's: the {} LM{} {} `sim`",
+        names.join(" and "),
+        if roles.len() > 1 { "s" } else { "" },
+        if roles.len() > 1 { "were" } else { "was" }
+    )
 }
 
 /// A progress reporter: a bar on a terminal, a plain line every tenth in CI.
@@ -144,7 +152,8 @@ pub async fn eval(
         .evaluate(&program, &examples, &progress("eval"))
         .await?;
     let usage = lm.usage();
-    let sim = simulated(ctx);
+    let sim_roles = lm.simulated_roles();
+    let sim = !sim_roles.is_empty();
     let json = json!({
         "score": report.score,
         "n": report.n,
@@ -165,11 +174,7 @@ pub async fn eval(
         path.display(),
         which,
         report.n,
-        if sim {
-            " — sim LMs: simulated scores, not a real model's"
-        } else {
-            ""
-        }
+        simulated_note(&sim_roles)
     );
     let _ = writeln!(
         h,

@@ -266,7 +266,7 @@ pub async fn optimize_with(
     let pack_path = out_dir.join("pack.json");
     crate::files::write_text(&pack_path, &new_pack.to_json())?;
 
-    let simulated = Role::ALL.iter().any(|r| lm.label(*r).starts_with("sim:"));
+    let simulated = !lm.simulated_roles().is_empty();
     let improved = outcome.best_val > outcome.baseline_val;
     let report = json!({
         "pack": pack_path,

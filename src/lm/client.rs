@@ -213,12 +213,13 @@ impl LmClient {
                 text: redact(&c.text),
                 ..c
             },
-            Err(message) => {
+            Err((message, fatal)) => {
                 self.budget.record(role, Event::Failure);
                 return Err(LmError::Call {
                     role,
                     label,
                     message: redact(&message),
+                    fatal,
                 });
             }
         };
@@ -237,7 +238,7 @@ impl LmClient {
         &self,
         rc: &RoleClient,
         req: &LmRequest,
-    ) -> Result<Completion, String> {
+    ) -> Result<Completion, (String, bool)> {
         let attempts = rc.cfg.max_retries.saturating_add(1);
         let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
         // Providers enforce `timeout` themselves and say what timed out; this outer
@@ -258,7 +259,7 @@ impl LmClient {
             drop(permit);
             match result {
                 Ok(c) => return Ok(c),
-                Err(CallError::Fatal(m)) => return Err(m),
+                Err(CallError::Fatal(m)) => return Err((m, true)),
                 Err(CallError::Retryable {
                     message,
                     retry_after,
@@ -280,12 +281,28 @@ impl LmClient {
                 }
             }
         }
-        Err(format!("{last} (gave up after {attempts} attempts)"))
+        Err((format!("{last} (gave up after {attempts} attempts)"), false))
     }
 
     /// Usage so far, per role and in total.
     pub fn usage(&self) -> Usage {
         self.budget.usage()
+    }
+
+    /// The roles served by the offline simulator that answered at least one
+    /// request (a call or a cache hit) so far: what makes a result simulated.
+    /// A configured `sim` role that was never asked does not.
+    pub fn simulated_roles(&self) -> Vec<Role> {
+        let usage = self.usage();
+        Role::ALL
+            .into_iter()
+            .filter(|r| {
+                usage
+                    .roles
+                    .get(&r.to_string())
+                    .is_some_and(|u| u.lm.starts_with("sim:") && u.calls + u.cache_hits > 0)
+            })
+            .collect()
     }
 
     /// Why the budget is exhausted, if it is.

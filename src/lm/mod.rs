@@ -160,6 +160,10 @@ pub enum LmError {
         label: String,
         /// What went wrong (secrets redacted).
         message: String,
+        /// Another call cannot succeed either (authentication, permission, a
+        /// model or route not found, a program that does not run): the run
+        /// stops instead of counting the example as lost.
+        fatal: bool,
     },
     /// A budget cap was reached; no new call was started.
     #[error("budget exhausted: {0}")]
@@ -178,4 +182,17 @@ pub enum LmError {
     /// The LM configuration cannot work (missing key, bad URL, unknown price for a cost cap).
     #[error("{0}")]
     Setup(String),
+}
+
+impl LmError {
+    /// Whether this error ends a whole run rather than one example: a fatal
+    /// call (a wrong key, a missing model), an unusable setup or cache, a miss
+    /// in offline mode.
+    pub fn ends_the_run(&self) -> bool {
+        match self {
+            LmError::Call { fatal, .. } => *fatal,
+            LmError::Budget(_) => false,
+            LmError::OfflineMiss { .. } | LmError::Cache(_) | LmError::Setup(_) => true,
+        }
+    }
 }

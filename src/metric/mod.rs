@@ -477,6 +477,7 @@ async fn ask<T>(
             "unreadable judge answer for {what} after {} tries: {last}",
             JUDGE_REASKS + 1
         ),
+        fatal: false,
     })
 }
 
