@@ -229,12 +229,16 @@ pub struct LmConfig {
     /// Tokens per minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm: Option<u32>,
-    /// Sampling temperature (provider default when absent).
+    /// Sampling temperature (default: 0 for task and judge, 0.7 for the proposer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
-    /// Completion length cap.
+    /// Completion length cap (default: 512 for the judge, the provider's otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Base seed sent to providers that take one (OpenAI-compatible); each
+    /// sample and re-ask adds its index (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Per-call timeout.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -274,6 +278,7 @@ impl LmConfig {
             tpm: None,
             temperature: None,
             max_tokens: None,
+            seed: None,
             timeout_secs: default_timeout(),
             max_retries: default_retries(),
             retry_backoff_ms: default_backoff(),

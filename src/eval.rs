@@ -219,16 +219,16 @@ impl Evaluator<'_> {
         if let Some(e) = fatal {
             return Err(EvalError::Fatal(e));
         }
-        if examples_out.is_empty() && !error_messages.is_empty() {
-            return Err(EvalError::AllFailed {
-                errors: error_messages.len(),
-                first: error_messages[0].clone(),
-            });
-        }
         if error_messages.len() > self.max_errors {
             return Err(EvalError::TooManyErrors {
                 errors: error_messages.len(),
                 max: self.max_errors,
+                first: error_messages[0].clone(),
+            });
+        }
+        if examples_out.is_empty() && !error_messages.is_empty() {
+            return Err(EvalError::AllFailed {
+                errors: error_messages.len(),
                 first: error_messages[0].clone(),
             });
         }

@@ -163,6 +163,9 @@ pub struct Provenance {
     /// The A/B verdict against the base pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ab: Option<Value>,
+    /// role → its sampling (temperature, max_tokens, seed).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub sampling: IndexMap<String, Value>,
     /// role → `provider:model`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub lms: IndexMap<String, String>,

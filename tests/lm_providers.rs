@@ -582,3 +582,58 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sampling_reaches_the_wire_and_each_sample_is_its_own_draw() {
+    let srv = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url();
+    let judge = format!(
+        "judge: {{provider: openai, model: sim-judge, base_url: '{url}/v1', seed: 40}}\n  proposer: {{provider: openai, model: sim-proposer, base_url: '{url}/v1', temperature: 1.1}}\n"
+    );
+    let task = format!("provider: openai, model: sim-task, base_url: '{url}/v1'");
+    let mut cfg = config(dir.path(), &task, "");
+    let extra = Config::from_yaml(
+        &dir.path().join("promptc.yaml"),
+        &format!("signatures:\n  s:\n    signature: s.yaml\n    pack: p.json\n    traces: ['t/*.jsonl']\n    metric: m.yaml\nlms:\n  {judge}"),
+    )
+    .unwrap();
+    cfg.lms.judge = extra.lms.judge;
+    cfg.lms.proposer = extra.lms.proposer;
+    let client = LmClient::from_config(&cfg).unwrap();
+    client.complete(Role::Task, request("one")).await.unwrap();
+    for sample in [0, 1] {
+        let req = LmRequest {
+            sample,
+            ..request("grade")
+        };
+        client.complete(Role::Judge, req).await.unwrap();
+    }
+    client
+        .complete(Role::Proposer, request("propose"))
+        .await
+        .unwrap();
+    let bodies: Vec<serde_json::Value> = srv
+        .recorded()
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    let pick = |b: &serde_json::Value| {
+        (
+            b["model"].as_str().unwrap().to_string(),
+            b["temperature"].as_f64(),
+            b["max_tokens"].as_u64(),
+            b["seed"].as_u64(),
+        )
+    };
+    let seen: Vec<_> = bodies.iter().map(pick).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("sim-task".into(), Some(0.0), None, Some(0)),
+            ("sim-judge".into(), Some(0.0), Some(512), Some(40)),
+            ("sim-judge".into(), Some(0.0), Some(512), Some(41)),
+            ("sim-proposer".into(), Some(1.1), None, Some(0)),
+        ]
+    );
+}

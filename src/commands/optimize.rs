@@ -220,7 +220,12 @@ pub async fn optimize_with(
         .iter()
         .map(|r| (r.to_string(), lm.label(*r)))
         .collect();
+    let sampling: IndexMap<String, serde_json::Value> = Role::ALL
+        .iter()
+        .map(|r| (r.to_string(), json!(lm.sampling(*r))))
+        .collect();
     let provenance = Provenance {
+        sampling,
         tool: format!("promptc {}", crate::VERSION),
         created_at: Some(chrono::Utc::now()),
         optimizer: Some(OptimizerRun {

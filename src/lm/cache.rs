@@ -68,12 +68,13 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 /// The cache key of a request to `label` (`provider:model`).
 pub fn key(label: &str, req: &LmRequest) -> String {
     let canonical = json!({
-        "v": 1,
+        "v": 2,
         "lm": label,
         "messages": req.messages,
         "temperature": req.temperature,
         "max_tokens": req.max_tokens,
         "sample": req.sample,
+        "seed": req.seed,
     });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }

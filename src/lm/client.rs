@@ -27,6 +27,43 @@ struct RoleClient {
     limiter: Limiter,
 }
 
+/// A role's sampling parameters.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Sampling {
+    /// Temperature (`None`: the provider's default).
+    pub temperature: Option<f64>,
+    /// Completion cap (`None`: the provider's default).
+    pub max_tokens: Option<u32>,
+    /// Base seed; each sample adds its index.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Defaults when the config sets nothing: temperature 0 for the task and
+    /// the judge (the same prompt scores the same, run after run, on any
+    /// server), 0.7 for the proposer (candidates should differ); a judge's
+    /// answer capped at 512 tokens, ample for its JSON verdict; seed 0.
+    pub fn default_for(role: Role) -> Sampling {
+        match role {
+            Role::Task => Sampling {
+                temperature: Some(0.0),
+                max_tokens: None,
+                seed: 0,
+            },
+            Role::Judge => Sampling {
+                temperature: Some(0.0),
+                max_tokens: Some(512),
+                seed: 0,
+            },
+            Role::Proposer => Sampling {
+                temperature: Some(0.7),
+                max_tokens: None,
+                seed: 0,
+            },
+        }
+    }
+}
+
 /// What a caller gets back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LmResponse {
@@ -176,12 +213,26 @@ impl LmClient {
         self.role(role).lm.label()
     }
 
-    /// The role's configured sampling defaults applied to a request.
+    /// The role's sampling applied to a request: the request's own values,
+    /// else the role's configured ones, else the role's defaults
+    /// ([`Sampling::default_for`]); the seed is the role's plus the sample index.
     pub fn with_defaults(&self, role: Role, mut req: LmRequest) -> LmRequest {
-        let cfg = &self.role(role).cfg;
-        req.temperature = req.temperature.or(cfg.temperature);
-        req.max_tokens = req.max_tokens.or(cfg.max_tokens);
+        let s = self.sampling(role);
+        req.temperature = req.temperature.or(s.temperature);
+        req.max_tokens = req.max_tokens.or(s.max_tokens);
+        req.seed = Some(s.seed.wrapping_add(u64::from(req.sample)));
         req
+    }
+
+    /// What a role samples with, as recorded in a pack's provenance.
+    pub fn sampling(&self, role: Role) -> Sampling {
+        let cfg = &self.role(role).cfg;
+        let d = Sampling::default_for(role);
+        Sampling {
+            temperature: cfg.temperature.or(d.temperature),
+            max_tokens: cfg.max_tokens.or(d.max_tokens),
+            seed: cfg.seed.unwrap_or(d.seed),
+        }
     }
 
     /// One completion: from the cache when possible, else from the model,

@@ -48,6 +48,11 @@ pub struct LmRequest {
     /// Which sample of the same request this is: k samples of one prompt are
     /// k different cache entries.
     pub sample: u32,
+    /// The seed sent to providers that take one (the role's seed plus the
+    /// sample index, so k samples are k draws even at temperature 0 on a
+    /// caching server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl LmRequest {
@@ -58,6 +63,7 @@ impl LmRequest {
             temperature: None,
             max_tokens: None,
             sample: 0,
+            seed: None,
         }
     }
 

@@ -67,6 +67,9 @@ impl Lm for OpenAi {
         if let Some(n) = req.max_tokens {
             body["max_tokens"] = json!(n);
         }
+        if let Some(s) = req.seed {
+            body["seed"] = json!(s);
+        }
         let mut headers = Vec::new();
         if let Some(k) = &self.key {
             headers.push(("authorization", format!("Bearer {}", k.expose())));
