@@ -82,7 +82,7 @@ fn main() {
     let ctx = Context::load(&Global {
         config: root.join("examples/gossip/promptc.yaml"),
         signature: None,
-        lm: vec![],
+        ..Default::default()
     })
     .expect("the example config loads");
     let example_traces = ctx.trace_files(&[]).expect("example traces");

@@ -25,7 +25,7 @@ fn main() {
         let srv = SimServer::start(ServerOptions { latency: LATENCY, ..Default::default() }).await.expect("server");
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut ctx = Context::load(&Global { config: root.join("examples/gossip/promptc.yaml"), signature: None, lm: vec![] }).expect("example config");
+        let mut ctx = Context::load(&Global { config: root.join("examples/gossip/promptc.yaml"), ..Default::default() }).expect("example config");
         let overrides: Vec<_> = [("task", "sim-task"), ("judge", "sim-judge"), ("proposer", "sim-proposer")]
             .iter()
             .map(|(role, model)| format!("{role}=openai:{model}@{}/v1", srv.url()).parse().expect("spec"))

@@ -53,6 +53,9 @@ pub struct Config {
     /// How evaluations run.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Limits shared by every role.
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Branches, labels and reviewers for the pull requests promptc opens.
     #[serde(default)]
     pub github: GithubConfig,
@@ -465,6 +468,18 @@ impl Default for AbConfig {
     }
 }
 
+/// Limits shared by the roles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// LM requests in flight at once across all roles that use one endpoint
+    /// (a provider and base URL, or a program), beside each role's
+    /// `concurrency`. A real API key has one rate limit, and a local server
+    /// has few slots: `1` for a one-slot llama.cpp server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+}
+
 /// How evaluations run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -728,6 +743,12 @@ impl Config {
             1000,
             u64::from(MAX_BOOTSTRAP_RESAMPLES),
         )?;
+        opt_int(
+            "limits.max_in_flight",
+            self.limits.max_in_flight.map(u64::from),
+            1,
+            MAX_CONCURRENCY,
+        )?;
         int_range(
             "eval.concurrency",
             self.eval.concurrency as u64,
@@ -807,6 +828,33 @@ impl Config {
                     .join(", ")
             ))),
         }
+    }
+
+    /// Applies `--lm-set ROLE.KEY=VALUE` and `--max-in-flight N`, then checks
+    /// the result with the same ranges as the file.
+    pub fn apply_run_settings(
+        &mut self,
+        settings: &[crate::lm::spec::LmSetting],
+        max_in_flight: Option<u32>,
+    ) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: self.path.clone(),
+            key,
+            line: None,
+            message,
+        };
+        for s in settings {
+            for &role in &s.roles {
+                let key = format!("--lm-set {role}.{}", s.key);
+                set_lm_value(self.lms.get_mut(role), &s.key, &s.value)
+                    .map_err(|m| invalid(key.clone(), m))?;
+            }
+        }
+        if max_in_flight.is_some() {
+            self.limits.max_in_flight = max_in_flight;
+        }
+        self.validate()
+            .map_err(|(key, message)| invalid(key, message))
     }
 
     /// Applies `--lm ROLE=SPEC` flags, keeping each role's limits.
@@ -906,6 +954,27 @@ pub const MAX_WALL_MINUTES: f64 = 7.0 * 24.0 * 60.0;
 /// The smallest tokens-per-minute limit: below one request's size it would
 /// silently allow one call a minute.
 pub const MIN_TPM: u32 = 1000;
+
+/// Sets one key of a role's LM config from text (a `--lm-set` value).
+fn set_lm_value(lm: &mut LmConfig, key: &str, value: &str) -> Result<(), String> {
+    fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+        v.parse()
+            .map_err(|_| format!("`{v}` is not a valid number here"))
+    }
+    match key {
+        "concurrency" => lm.concurrency = num(value)?,
+        "timeout_secs" => lm.timeout_secs = num(value)?,
+        "max_retries" => lm.max_retries = num(value)?,
+        "retry_backoff_ms" => lm.retry_backoff_ms = num(value)?,
+        "temperature" => lm.temperature = Some(num(value)?),
+        "max_tokens" => lm.max_tokens = Some(num(value)?),
+        "seed" => lm.seed = Some(num(value)?),
+        "rpm" => lm.rpm = Some(num(value)?),
+        "tpm" => lm.tpm = Some(num(value)?),
+        other => return Err(format!("`{other}` cannot be set per run")),
+    }
+    Ok(())
+}
 
 /// One role's LM settings, each number in its range.
 fn validate_lm(key: &str, lm: &LmConfig) -> Result<(), (String, String)> {

@@ -35,6 +35,15 @@ struct Cli {
     /// openai:MODEL[@BASE_URL], anthropic:MODEL[@BASE_URL], bridge:MODEL@URL, command:MODEL@PROGRAM.
     #[arg(long = "lm", global = true, value_name = "ROLE=SPEC")]
     lm: Vec<LmOverride>,
+    /// Change one LM setting for this run: ROLE.KEY=VALUE, ROLE one of task, judge, proposer,
+    /// all; KEY one of concurrency, timeout_secs, max_retries, retry_backoff_ms, temperature,
+    /// max_tokens, seed, rpm, tpm (e.g. --lm-set all.timeout_secs=600).
+    #[arg(long = "lm-set", global = true, value_name = "ROLE.KEY=VALUE")]
+    lm_set: Vec<promptc::lm::spec::LmSetting>,
+    /// At most N LM requests in flight across all roles of one endpoint (limits.max_in_flight);
+    /// 1 for a local server with one slot.
+    #[arg(long, global = true, value_name = "N")]
+    max_in_flight: Option<u32>,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -388,6 +397,8 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         config: cli.config.clone(),
         signature: cli.signature.clone(),
         lm: cli.lm.clone(),
+        lm_set: cli.lm_set.clone(),
+        max_in_flight: cli.max_in_flight,
     };
     match &cli.command {
         Command::Check { traces } => commands::check::check(&g, traces),

@@ -110,7 +110,7 @@ fn context(repo: &std::path::Path) -> Context {
     Context::load(&Global {
         config: repo.join("promptc.yaml"),
         signature: None,
-        lm: vec![],
+        ..Default::default()
     })
     .unwrap()
 }
@@ -365,4 +365,51 @@ fn a_wrong_key_or_a_missing_program_stops_the_run_and_is_never_a_score() {
         missing.stderr
     );
     assert!(!missing.stdout.contains("score"), "{}", missing.stdout);
+}
+
+#[test]
+fn lm_settings_per_run_are_parsed_and_range_checked() {
+    let (_d, repo) = example_copy();
+    let typo = promptc_in(
+        &repo,
+        &["--lm-set", "judge.temprature=0", "plan", "--split", "val"],
+    );
+    assert_eq!(typo.code, 2, "{}", typo.stderr);
+    assert!(
+        typo.stderr.contains("did you mean `temperature`?"),
+        "{}",
+        typo.stderr
+    );
+    let zero = promptc_in(
+        &repo,
+        &["--lm-set", "all.timeout_secs=0", "plan", "--split", "val"],
+    );
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert!(
+        zero.stderr
+            .contains("lms.task.timeout_secs: 0 is outside 1..=3600"),
+        "{}",
+        zero.stderr
+    );
+    let inflight = promptc_in(&repo, &["--max-in-flight", "0", "plan", "--split", "val"]);
+    assert_eq!(inflight.code, 2, "{}", inflight.stderr);
+    assert!(
+        inflight.stderr.contains("limits.max_in_flight"),
+        "{}",
+        inflight.stderr
+    );
+    let ok = promptc_in(
+        &repo,
+        &[
+            "--lm-set",
+            "all.timeout_secs=600",
+            "--max-in-flight",
+            "1",
+            "plan",
+            "--split",
+            "val",
+            "--json",
+        ],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
 }

@@ -637,3 +637,47 @@ async fn sampling_reaches_the_wire_and_each_sample_is_its_own_draw() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_in_flight_caps_the_requests_of_all_roles_on_one_endpoint() {
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(60),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = srv.url();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |max: Option<u32>| {
+        let url = url.clone();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let lms = format!(
+                "  judge: {{provider: openai, model: sim-judge, base_url: '{url}/v1', concurrency: 8}}\n"
+            );
+            let task =
+                format!("provider: openai, model: sim-task, base_url: '{url}/v1', concurrency: 8");
+            let mut cfg = config(&dir, &task, "  mode: off\n");
+            let j = Config::from_yaml(
+                &dir.join("promptc.yaml"),
+                &format!("signatures:\n  s:\n    signature: s.yaml\n    pack: p.json\n    traces: ['t/*.jsonl']\n    metric: m.yaml\nlms:\n{lms}"),
+            )
+            .unwrap();
+            cfg.lms.judge = j.lms.judge;
+            cfg.apply_run_settings(&[], max).unwrap();
+            let client = LmClient::from_config(&cfg).unwrap();
+            let calls = (0..8).flat_map(|i| {
+                let c = &client;
+                [Role::Task, Role::Judge].map(move |r| async move {
+                    c.complete(r, request(&format!("q{i}"))).await.unwrap()
+                })
+            });
+            futures::future::join_all(calls).await;
+        }
+    };
+    run(Some(2)).await;
+    assert_eq!(srv.requests(), 16);
+    assert_eq!(srv.max_in_flight(), 2, "task and judge together");
+    run(None).await;
+    assert!(srv.max_in_flight() > 2, "{}", srv.max_in_flight());
+}

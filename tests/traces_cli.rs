@@ -108,7 +108,7 @@ fn split_gives_a_fresh_heldout_set_disjoint_from_train_and_val() {
     let ctx = promptc::commands::Context::load(&promptc::commands::Global {
         config: common::root().join(CFG),
         signature: None,
-        lm: vec![],
+        ..Default::default()
     })
     .unwrap();
     let files = ctx.trace_files(&[]).unwrap();

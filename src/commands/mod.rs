@@ -61,7 +61,7 @@ pub fn lm_json(u: &crate::lm::budget::Usage) -> Value {
 }
 
 /// Options every command takes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Global {
     /// `--config`.
     pub config: PathBuf,
@@ -69,6 +69,10 @@ pub struct Global {
     pub signature: Option<String>,
     /// `--lm ROLE=SPEC`, in order.
     pub lm: Vec<LmOverride>,
+    /// `--lm-set ROLE.KEY=VALUE`, in order (after `--lm`).
+    pub lm_set: Vec<crate::lm::spec::LmSetting>,
+    /// `--max-in-flight N`.
+    pub max_in_flight: Option<u32>,
 }
 
 /// A usage problem found by a command (not by clap).
@@ -120,6 +124,7 @@ impl Context {
     pub fn load(g: &Global) -> anyhow::Result<Context> {
         let mut config = Config::load(&g.config)?;
         config.apply_lm_overrides(&g.lm);
+        config.apply_run_settings(&g.lm_set, g.max_in_flight)?;
         let (name, sig_cfg) = config.select_signature(g.signature.as_deref())?;
         let (name, sig_cfg) = (name.to_string(), sig_cfg.clone());
         let signature = Signature::load(&config.resolve(&sig_cfg.signature))?;

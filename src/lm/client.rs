@@ -25,6 +25,24 @@ struct RoleClient {
     cfg: LmConfig,
     lm: Arc<dyn Lm>,
     limiter: Limiter,
+    /// The in-flight budget shared with the other roles of this endpoint
+    /// (`limits.max_in_flight`).
+    shared: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// What roles share an in-flight budget on: the provider and its base URL
+/// (or program); the simulator is its own endpoint per role.
+fn endpoint(role: Role, cfg: &LmConfig) -> String {
+    match cfg.provider {
+        Provider::Sim => format!("sim:{role}"),
+        p => format!(
+            "{p}|{}",
+            cfg.base_url
+                .as_deref()
+                .or(cfg.program.as_deref())
+                .unwrap_or("default")
+        ),
+    }
 }
 
 /// A role's sampling parameters.
@@ -170,6 +188,8 @@ impl LmClient {
             )?)),
         };
         let budget = Arc::new(Budget::new(config.budget.clone()));
+        let mut shared: std::collections::HashMap<String, Arc<tokio::sync::Semaphore>> =
+            std::collections::HashMap::new();
         let mut roles = Vec::new();
         for (role, lm) in Role::ALL.into_iter().zip(providers) {
             let cfg = config.lms.get(role).clone();
@@ -189,8 +209,15 @@ impl LmClient {
                 )));
             }
             budget.register(role, label, price);
+            let shared = config.limits.max_in_flight.map(|n| {
+                shared
+                    .entry(endpoint(role, &cfg))
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n.max(1) as usize)))
+                    .clone()
+            });
             roles.push(RoleClient {
                 role,
+                shared,
                 limiter: Limiter::new(cfg.concurrency, cfg.rpm, cfg.tpm),
                 cfg,
                 lm,
@@ -298,7 +325,14 @@ impl LmClient {
         let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
         let mut last = String::new();
         for attempt in 0..attempts {
+            // Both permits are taken before the clock starts: time spent
+            // waiting in promptc's own queue never counts against the timeout.
             let permit = rc.limiter.acquire(req.estimated_tokens()).await;
+            let shared = match &rc.shared {
+                // The semaphore is never closed, so this is always a permit.
+                Some(s) => s.clone().acquire_owned().await.ok(),
+                None => None,
+            };
             let result = match tokio::time::timeout(outer, rc.lm.complete(req)).await {
                 Ok(r) => r,
                 Err(_) => Err(CallError::retryable(format!(
@@ -307,6 +341,7 @@ impl LmClient {
                     rc.role
                 ))),
             };
+            drop(shared);
             drop(permit);
             match result {
                 Ok(c) => return Ok(c),

@@ -72,6 +72,8 @@ struct State {
     faults: Mutex<VecDeque<Fault>>,
     requests: AtomicU64,
     log: Mutex<Vec<Recorded>>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
 }
 
 /// A running server; stops when dropped.
@@ -91,6 +93,8 @@ impl SimServer {
             faults: Mutex::new(VecDeque::new()),
             requests: AtomicU64::new(0),
             log: Mutex::new(Vec::new()),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -119,6 +123,11 @@ impl SimServer {
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// The most requests the server was answering at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every request received so far.
@@ -180,7 +189,6 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
         let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
         buf.drain(..body_start + len);
 
-        let n = st.requests.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut log) = st.log.lock() {
             log.push(Recorded {
                 path: path.clone(),
@@ -188,6 +196,27 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
                 body: body.clone(),
             });
         }
+        let n = st.requests.fetch_add(1, Ordering::SeqCst);
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let r = answer(&mut stream, &st, n, &method, &path, &body).await;
+        st.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !r? {
+            return Ok(());
+        }
+    }
+}
+
+/// Answers one request; `Ok(false)` when the connection is to be closed.
+async fn answer(
+    stream: &mut TcpStream,
+    st: &State,
+    n: u64,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<bool> {
+    {
         if !st.opts.latency.is_zero() {
             tokio::time::sleep(st.opts.latency).await;
         }
@@ -205,35 +234,35 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
                     .map(|r| format!("Retry-After: {r}\r\n"))
                     .unwrap_or_default();
                 let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
-                write(&mut stream, code, "application/json", &extra, &body).await?;
-                continue;
+                write(stream, code, "application/json", &extra, &body).await?;
+                return Ok(true);
             }
             Some(Fault::Truncate) => {
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
                 stream.write_all(head.as_bytes()).await?;
                 stream.write_all(b"{\"choices\": [{\"mess").await?;
                 stream.shutdown().await?;
-                return Ok(());
+                return Ok(false);
             }
             Some(Fault::WrongContentType) => {
                 write(
-                    &mut stream,
+                    stream,
                     200,
                     "text/html",
                     "",
                     "<html><body>Bad gateway</body></html>",
                 )
                 .await?;
-                continue;
+                return Ok(true);
             }
             None => {}
         }
         if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
             let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
-            write(&mut stream, 503, "application/json", "", &body).await?;
-            continue;
+            write(stream, 503, "application/json", "", &body).await?;
+            return Ok(true);
         }
-        let (code, mut body) = route(&method, &path, &body);
+        let (code, mut body) = route(method, path, body);
         if st.opts.echo_auth && code == 200 {
             let auth = st
                 .log
@@ -255,8 +284,9 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
             .as_ref()
             .map(|h| format!("{h}\r\n"))
             .unwrap_or_default();
-        write(&mut stream, code, "application/json", &extra, &body).await?;
+        write(stream, code, "application/json", &extra, &body).await?;
     }
+    Ok(true)
 }
 
 /// The answer's text with `Authorization: <auth>` in it.

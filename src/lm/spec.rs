@@ -251,3 +251,65 @@ mod tests {
         );
     }
 }
+
+/// One `--lm-set ROLE.KEY=VALUE`: a role's setting changed for one run
+/// (`all.timeout_secs=600`, `judge.temperature=0`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LmSetting {
+    /// Roles it applies to (`all` is the three).
+    pub roles: Vec<Role>,
+    /// The key, one of [`LmSetting::KEYS`].
+    pub key: String,
+    /// The value as given; parsed and range-checked with the config's rules.
+    pub value: String,
+}
+
+impl LmSetting {
+    /// The keys a run may set.
+    pub const KEYS: [&'static str; 9] = [
+        "concurrency",
+        "timeout_secs",
+        "max_retries",
+        "retry_backoff_ms",
+        "temperature",
+        "max_tokens",
+        "seed",
+        "rpm",
+        "tpm",
+    ];
+}
+
+impl FromStr for LmSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = || {
+            format!(
+                "`{s}`: expected ROLE.KEY=VALUE, ROLE one of task, judge, proposer, all; KEY one of {}",
+                LmSetting::KEYS.join(", ")
+            )
+        };
+        let (lhs, value) = s.split_once('=').ok_or_else(usage)?;
+        let (role, key) = lhs.trim().split_once('.').ok_or_else(usage)?;
+        let roles = match role {
+            "all" => Role::ALL.to_vec(),
+            r => vec![
+                Role::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == r)
+                    .ok_or_else(usage)?,
+            ],
+        };
+        if !LmSetting::KEYS.contains(&key) {
+            let hint = crate::yamlerr::suggest(key, LmSetting::KEYS)
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(format!("{}{hint}", usage()));
+        }
+        Ok(LmSetting {
+            roles,
+            key: key.to_string(),
+            value: value.trim().to_string(),
+        })
+    }
+}
