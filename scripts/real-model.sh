@@ -92,7 +92,7 @@ start() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   log "starting llama.cpp on 127.0.0.1:$port"
   nohup "$dir/venv/bin/python" scripts/real_model_server.py "$model" "$port" \
-    "${PROMPTC_REAL_MODEL_THREADS:-2}" "${PROMPTC_REAL_MODEL_CTX:-4096}" >"$logfile" 2>&1 &
+    "${PROMPTC_REAL_MODEL_THREADS:-2}" "${PROMPTC_REAL_MODEL_CTX:-4096}" </dev/null >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   echo "http://127.0.0.1:$port/v1" >"$urlfile"
   for _ in $(seq 1 120); do
