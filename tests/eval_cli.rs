@@ -413,3 +413,36 @@ fn lm_settings_per_run_are_parsed_and_range_checked() {
     );
     assert_eq!(ok.code, 0, "{}", ok.stderr);
 }
+
+#[test]
+fn an_unreadable_combined_answer_falls_back_to_separate_judges_and_is_counted() {
+    let (_d, repo) = example_copy();
+    let metric = repo.join("metric.yaml");
+    let text = std::fs::read_to_string(&metric).unwrap();
+    assert!(text.contains("mode: separate"), "{text}");
+    std::fs::write(&metric, text.replace("mode: separate", "mode: combined")).unwrap();
+    let judge = repo.join("judge.sh");
+    std::fs::write(
+        &judge,
+        "#!/bin/sh\nif grep -q 'separate questions'; then echo 'I think they are all fine.'; else echo '{\"score\": 0.5, \"rationale\": \"ok\"}'; fi\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&judge, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let spec = format!("judge=command:j@{}", judge.display());
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm", "task=sim", "--lm", &spec, "eval", "--split", "val", "--limit", "3", "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["n"], 3, "{j}");
+    assert_eq!(j["errors"], 0, "{j}");
+    assert_eq!(j["judge_fallbacks"], 3, "{j}");
+    assert_eq!(j["dimensions"]["verified_claim_ratio"], 50.0, "{j}");
+}

@@ -165,6 +165,7 @@ pub async fn eval(
         "pack": path,
         "split": which,
         "simulated": sim,
+        "judge_fallbacks": metric.combined_fallbacks(),
     });
     let mut h = String::new();
     let _ = writeln!(

@@ -62,6 +62,9 @@ pub fn parse_verdict(text: &str) -> Result<Verdict, String> {
     if let Some(v) = json_object(text) {
         return verdict_from_object(&v);
     }
+    if let Some(v) = broken_json_verdict(text) {
+        return v;
+    }
     let mut score = None;
     let mut rationale = String::new();
     for line in text.lines() {
@@ -89,16 +92,66 @@ pub fn parse_verdict(text: &str) -> Result<Verdict, String> {
     }
 }
 
-/// Reads a combined answer: one verdict per name, all required.
+/// A verdict from JSON that does not parse as JSON, as small models write
+/// it: cut off before its closing `"}` (a length cap), or with unescaped
+/// quotes inside the rationale. The `"score": <number>` pair must be intact;
+/// the rationale is what follows `"rationale": "` up to the last quote (or
+/// the end). `None` when the text has no such score.
+fn broken_json_verdict(text: &str) -> Option<Result<Verdict, String>> {
+    static SCORE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static RATIONALE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let score_re = SCORE.get_or_init(|| {
+        regex::Regex::new(
+            r#""score"\s*:\s*"?(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)"?\s*[,}\n]"#,
+        )
+        .expect("a valid pattern")
+    });
+    let rationale_re = RATIONALE.get_or_init(|| {
+        regex::Regex::new(r#"(?s)"rationale"\s*:\s*"(.*)"#).expect("a valid pattern")
+    });
+    // A score at the very end of a cut-off answer has no terminator: add one.
+    let padded = format!("{text}\n");
+    let raw = score_re.captures(&padded)?.get(1)?.as_str();
+    let score: f64 = raw.parse().ok()?;
+    let rationale = rationale_re
+        .captures(text)
+        .and_then(|c| c.get(1))
+        .map(|m| {
+            let r = m.as_str();
+            // Up to the quote that closed it, when one is left.
+            let r = match r.rfind('"') {
+                Some(i) => &r[..i],
+                None => r,
+            };
+            r.trim().trim_end_matches(['}', '`']).trim().to_string()
+        })
+        .unwrap_or_default();
+    Some(check_score(score).map(|score| Verdict { score, rationale }))
+}
+
+/// Reads a combined answer: one verdict per name, all required. Accepted
+/// shapes: `{"name": {"score": …, "rationale": …}}`, a bare number per name
+/// (`{"name": 0.6}`), and either of those under a `scores` key.
 pub fn parse_combined(text: &str, names: &[&str]) -> Result<Vec<Verdict>, String> {
-    let v = json_object(text).ok_or("the combined answer is not a JSON object")?;
+    let mut v = json_object(text).ok_or("the combined answer is not a JSON object")?;
+    if names.iter().all(|n| v.get(*n).is_none())
+        && let Some(inner) = v.get("scores").filter(|s| s.is_object()).cloned()
+    {
+        v = inner;
+    }
     names
         .iter()
         .map(|n| {
             let entry = v
                 .get(*n)
                 .ok_or_else(|| format!("the combined answer has no entry for `{n}`"))?;
-            verdict_from_object(entry).map_err(|e| format!("`{n}`: {e}"))
+            let verdict = match entry {
+                Value::Number(_) | Value::String(_) => {
+                    verdict_from_object(&serde_json::json!({ "score": entry }))
+                }
+                _ => verdict_from_object(entry),
+            };
+            verdict.map_err(|e| format!("`{n}`: {e}"))
         })
         .collect()
 }
@@ -151,6 +204,43 @@ mod tests {
             let err = parse_verdict(text).unwrap_err();
             assert!(err.contains(want), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn what_small_models_write_still_parses() {
+        // Cut off before the closing quote and brace (a length cap).
+        let v = parse_verdict(
+            "```json\n{\"score\": 0.7, \"rationale\": \"The claim about E2 is backed by the ver",
+        )
+        .unwrap();
+        assert_eq!(v.score, 0.7);
+        assert_eq!(v.rationale, "The claim about E2 is backed by the ver");
+        // Unescaped quotes inside the rationale.
+        let v = parse_verdict(
+            "{\"score\": 0.4, \"rationale\": \"It says \"users want X\" without evidence.\"}",
+        )
+        .unwrap();
+        assert_eq!(v.score, 0.4);
+        assert_eq!(v.rationale, "It says \"users want X\" without evidence.");
+        // Cut off right after the score.
+        assert_eq!(parse_verdict("{\"score\": 1").unwrap().score, 1.0);
+        // Still never clamped, and a half-written number is not a score.
+        assert!(parse_verdict("{\"score\": 1.5, \"rationale\": \"x").is_err());
+        assert!(parse_verdict("{\"score\": 0.").is_err());
+    }
+
+    #[test]
+    fn combined_answers_in_the_shapes_models_write() {
+        let names = ["a", "b"];
+        let bare = parse_combined("{\"a\": 0.6, \"b\": \"1\"}", &names).unwrap();
+        assert_eq!((bare[0].score, bare[1].score), (0.6, 1.0));
+        let nested = parse_combined(
+            "Here:\n```json\n{\"scores\": {\"a\": {\"score\": 0.2, \"rationale\": \"r\"}, \"b\": 0}}\n```",
+            &names,
+        )
+        .unwrap();
+        assert_eq!((nested[0].score, nested[1].score), (0.2, 0.0));
+        assert_eq!(nested[0].rationale, "r");
     }
 
     #[test]

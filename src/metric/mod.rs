@@ -8,6 +8,7 @@ pub mod template_check;
 pub mod trace_dims;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
 use minijinja::Environment;
@@ -73,6 +74,7 @@ pub struct Metric {
     samples: u32,
     persona_field: Option<String>,
     signature: Signature,
+    combined_fallbacks: AtomicUsize,
 }
 
 /// One example's scores.
@@ -224,6 +226,7 @@ impl Metric {
             samples: spec.judge.samples,
             persona_field: persona_field.map(str::to_string),
             signature: signature.clone(),
+            combined_fallbacks: AtomicUsize::new(0),
         })
     }
 
@@ -386,63 +389,122 @@ impl Metric {
                     .map_err(setup)?,
             });
         }
-        let mut out: IndexMap<String, Verdict> = IndexMap::new();
         match self.mode {
-            JudgeMode::Separate => {
-                let calls = prompts.iter().map(|q| async move {
-                    let mut sum = 0.0;
-                    let mut rationale = String::new();
-                    for s in 0..self.samples {
-                        let v = ask(lm, &q.prompt, s, parse_verdict, &q.name).await?;
-                        sum += v.score;
-                        if rationale.is_empty() {
-                            rationale = v.rationale;
-                        }
-                    }
-                    Ok::<_, LmError>((
-                        q.name.clone(),
-                        Verdict {
-                            score: sum / f64::from(self.samples),
-                            rationale,
-                        },
-                    ))
-                });
-                for (name, v) in futures::future::try_join_all(calls).await? {
-                    out.insert(name, v);
+            JudgeMode::Separate => self.separate(lm, &prompts).await,
+            JudgeMode::Combined => match self.combined(lm, &prompts).await {
+                Err(Asked::Unreadable(why)) => {
+                    // One unreadable combined answer costs this example the
+                    // separate calls, not the run; counted for the report.
+                    self.combined_fallbacks.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("combined judge answer unreadable ({why}); judging separately");
+                    self.separate(lm, &prompts).await
+                }
+                Err(Asked::Lm(e)) => Err(e),
+                Ok(v) => Ok(v),
+            },
+        }
+    }
+
+    /// Examples whose combined judge answer stayed unreadable and were judged
+    /// with separate calls instead, so far.
+    pub fn combined_fallbacks(&self) -> usize {
+        self.combined_fallbacks.load(Ordering::Relaxed)
+    }
+
+    async fn separate(
+        &self,
+        lm: &LmClient,
+        prompts: &[Question],
+    ) -> Result<IndexMap<String, Verdict>, LmError> {
+        let calls = prompts.iter().map(|q| async move {
+            let mut sum = 0.0;
+            let mut rationale = String::new();
+            for s in 0..self.samples {
+                let v = ask(lm, &q.prompt, s, parse_verdict, &q.name)
+                    .await
+                    .map_err(|e| e.into_lm(lm))?;
+                sum += v.score;
+                if rationale.is_empty() {
+                    rationale = v.rationale;
                 }
             }
-            JudgeMode::Combined => {
-                let tmpl = self
-                    .env
-                    .get_template("__combined")
-                    .map_err(|e| setup(e.to_string()))?;
-                let prompt = tmpl
-                    .render(minijinja::context! { questions => minijinja::Value::from(minijinja::value::Serde(&prompts)) })
-                    .map_err(|e| setup(e.to_string()))?;
-                let names: Vec<&str> = prompts.iter().map(|q| q.name.as_str()).collect();
-                let mut sums = vec![0.0; names.len()];
-                let mut rationales = vec![String::new(); names.len()];
-                for s in 0..self.samples {
-                    let vs = ask(lm, &prompt, s, |t| parse_combined(t, &names), "combined").await?;
-                    for (i, v) in vs.into_iter().enumerate() {
-                        sums[i] += v.score;
-                        if rationales[i].is_empty() {
-                            rationales[i] = v.rationale;
-                        }
-                    }
-                }
-                for (i, name) in names.iter().enumerate() {
-                    out.insert(
-                        name.to_string(),
-                        Verdict {
-                            score: sums[i] / f64::from(self.samples),
-                            rationale: rationales[i].clone(),
-                        },
-                    );
+            Ok::<_, LmError>((
+                q.name.clone(),
+                Verdict {
+                    score: sum / f64::from(self.samples),
+                    rationale,
+                },
+            ))
+        });
+        Ok(futures::future::try_join_all(calls)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    async fn combined(
+        &self,
+        lm: &LmClient,
+        prompts: &[Question],
+    ) -> Result<IndexMap<String, Verdict>, Asked> {
+        let setup = |e: minijinja::Error| Asked::Lm(LmError::Setup(e.to_string()));
+        let tmpl = self.env.get_template("__combined").map_err(setup)?;
+        let prompt = tmpl
+            .render(minijinja::context! { questions => minijinja::Value::from(minijinja::value::Serde(prompts)) })
+            .map_err(setup)?;
+        let names: Vec<&str> = prompts.iter().map(|q| q.name.as_str()).collect();
+        let mut sums = vec![0.0; names.len()];
+        let mut rationales = vec![String::new(); names.len()];
+        for s in 0..self.samples {
+            let vs = ask(lm, &prompt, s, |t| parse_combined(t, &names), "combined").await?;
+            for (i, v) in vs.into_iter().enumerate() {
+                sums[i] += v.score;
+                if rationales[i].is_empty() {
+                    rationales[i] = v.rationale;
                 }
             }
         }
-        Ok(out)
+        Ok(names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                (
+                    name.to_string(),
+                    Verdict {
+                        score: sums[i] / f64::from(self.samples),
+                        rationale: rationales[i].clone(),
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+/// Why asking the judge gave no verdict.
+enum Asked {
+    /// The call failed.
+    Lm(LmError),
+    /// Every try answered something unreadable.
+    Unreadable(String),
+}
+
+impl From<LmError> for Asked {
+    fn from(e: LmError) -> Asked {
+        Asked::Lm(e)
+    }
+}
+
+impl Asked {
+    fn into_lm(self, lm: &LmClient) -> LmError {
+        match self {
+            Asked::Lm(e) => e,
+            Asked::Unreadable(message) => LmError::Call {
+                role: Role::Judge,
+                label: lm.label(Role::Judge),
+                message,
+                fatal: false,
+            },
+        }
     }
 }
 
@@ -453,7 +515,7 @@ async fn ask<T>(
     sample: u32,
     parse: impl Fn(&str) -> Result<T, String>,
     what: &str,
-) -> Result<T, LmError> {
+) -> Result<T, Asked> {
     let mut last = String::new();
     for attempt in 0..=JUDGE_REASKS {
         let req = LmRequest {
@@ -467,18 +529,21 @@ async fn ask<T>(
         let r = lm.complete(Role::Judge, req).await?;
         match parse(&r.text) {
             Ok(v) => return Ok(v),
-            Err(e) => last = e,
+            Err(e) => {
+                // The raw answer (already redacted by the client) at -v.
+                tracing::info!(
+                    "unreadable judge answer for {what} (try {}): {e}; it was: {:?}",
+                    attempt + 1,
+                    crate::signature::truncate_for_message(&r.text)
+                );
+                last = e;
+            }
         }
     }
-    Err(LmError::Call {
-        role: Role::Judge,
-        label: lm.label(Role::Judge),
-        message: format!(
-            "unreadable judge answer for {what} after {} tries: {last}",
-            JUDGE_REASKS + 1
-        ),
-        fatal: false,
-    })
+    Err(Asked::Unreadable(format!(
+        "unreadable judge answer for {what} after {} tries: {last}",
+        JUDGE_REASKS + 1
+    )))
 }
 
 #[cfg(test)]
