@@ -486,9 +486,13 @@ pub struct LimitsConfig {
 pub struct EvalConfig {
     /// Examples scored at once (each role's LM concurrency still applies).
     pub concurrency: usize,
-    /// Examples whose LM calls fail for good (after retries) before an evaluation
-    /// aborts; below this they are left out of the score and counted.
+    /// Examples whose LM calls may fail for good (after retries) before an
+    /// evaluation aborts, at least; below the limit they are left out of the
+    /// score and counted.
     pub max_errors: usize,
+    /// The same limit as a share of the examples: an evaluation aborts when
+    /// more than `max(max_errors, ceil(max_error_share × examples))` fail.
+    pub max_error_share: f64,
 }
 
 impl Default for EvalConfig {
@@ -496,6 +500,7 @@ impl Default for EvalConfig {
         EvalConfig {
             concurrency: 16,
             max_errors: 2,
+            max_error_share: 0.05,
         }
     }
 }
@@ -749,6 +754,7 @@ impl Config {
             1,
             MAX_CONCURRENCY,
         )?;
+        float_range("eval.max_error_share", self.eval.max_error_share, 0.0, 1.0)?;
         int_range(
             "eval.concurrency",
             self.eval.concurrency as u64,

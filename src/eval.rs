@@ -78,13 +78,15 @@ pub struct EvalReport {
 pub enum EvalError {
     /// Too many examples failed at the LM level.
     #[error(
-        "evaluation aborted: {errors} examples failed at the LM level, more than eval.max_errors = {max}; first: {first}"
+        "evaluation aborted: {errors} of {total} examples failed at the LM level, more than the {max} allowed (eval.max_errors, eval.max_error_share); first: {first}"
     )]
     TooManyErrors {
         /// How many.
         errors: usize,
-        /// The configured maximum.
+        /// The most allowed for this evaluation.
         max: usize,
+        /// Examples asked for.
+        total: usize,
         /// The first error.
         first: String,
     },
@@ -132,6 +134,7 @@ impl EvalError {
             other => EvalError::TooManyErrors {
                 errors: 1,
                 max: 0,
+                total: 1,
                 first: other.to_string(),
             },
         }
@@ -146,8 +149,10 @@ pub struct Evaluator<'a> {
     pub metric: &'a Metric,
     /// Examples at once.
     pub concurrency: usize,
-    /// LM-level failures tolerated before aborting.
+    /// LM-level failures tolerated before aborting, at least.
     pub max_errors: usize,
+    /// LM-level failures tolerated as a share of the examples.
+    pub max_error_share: f64,
 }
 
 impl Evaluator<'_> {
@@ -162,6 +167,9 @@ impl Evaluator<'_> {
             return Err(EvalError::Empty);
         }
         let total = examples.len();
+        let allowed = self
+            .max_errors
+            .max((self.max_error_share * total as f64).ceil() as usize);
         let stop = Arc::new(AtomicBool::new(false));
         let done = AtomicUsize::new(0);
         let errors_seen = AtomicUsize::new(0);
@@ -180,7 +188,7 @@ impl Evaluator<'_> {
                             let budget = matches!(e, LmError::Budget(_));
                             if budget
                                 || e.ends_the_run()
-                                || errors_seen.fetch_add(1, Ordering::SeqCst) + 1 > self.max_errors
+                                || errors_seen.fetch_add(1, Ordering::SeqCst) + 1 > allowed
                             {
                                 stop.store(true, Ordering::SeqCst);
                             }
@@ -219,10 +227,11 @@ impl Evaluator<'_> {
         if let Some(e) = fatal {
             return Err(EvalError::Fatal(e));
         }
-        if error_messages.len() > self.max_errors {
+        if error_messages.len() > allowed {
             return Err(EvalError::TooManyErrors {
                 errors: error_messages.len(),
-                max: self.max_errors,
+                max: allowed,
+                total,
                 first: error_messages[0].clone(),
             });
         }

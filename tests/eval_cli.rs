@@ -145,6 +145,7 @@ async fn a_judge_that_fails_a_fifth_of_the_time_gives_the_same_score_as_a_clean_
                 metric,
                 concurrency: 8,
                 max_errors: 0,
+                max_error_share: 0.0,
             };
             let r = ev.evaluate(program, examples, &|_, _| {}).await.unwrap();
             (r.score, r.dimensions, lm.usage())
@@ -201,7 +202,7 @@ fn more_failing_examples_than_max_errors_abort_with_a_clear_error() {
         "{}",
         run.stderr
     );
-    assert!(run.stderr.contains("examples failed at the LM level, more than eval.max_errors = 2; first: judge LM openai:sim-judge: 503 Service Unavailable"), "{}", run.stderr);
+    assert!(run.stderr.contains("examples failed at the LM level, more than the 2 allowed (eval.max_errors, eval.max_error_share); first: judge LM openai:sim-judge: 503 Service Unavailable"), "{}", run.stderr);
     // It stopped scheduling: far fewer than 30 examples reached the judge.
     assert!(srv.requests() < 30, "{} judge requests", srv.requests());
 }

@@ -100,10 +100,10 @@ pub async fn compare_with(
     let metric = ctx.metric()?;
     let ev = ctx.evaluator(lm, &metric);
     let base_report = ev
-        .evaluate(&base_prog, &heldout, &progress("ab: today's pack"))
+        .evaluate(&base_prog, &heldout, &progress("ab: today's pack", lm))
         .await?;
     let cand_report = ev
-        .evaluate(&cand_prog, &heldout, &progress("ab: candidate"))
+        .evaluate(&cand_prog, &heldout, &progress("ab: candidate", lm))
         .await?;
     let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab);
     let mut threads: Vec<&str> = heldout.iter().map(|t| t.thread.as_str()).collect();

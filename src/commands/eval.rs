@@ -1,7 +1,6 @@
 //! `promptc eval` and `promptc plan`.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -108,30 +107,18 @@ pub fn simulated_note(roles: &[Role]) -> String {
     )
 }
 
-/// A progress reporter: a bar on a terminal, a plain line every tenth in CI.
-pub fn progress(label: &'static str) -> impl Fn(usize, usize) + Sync {
-    let bar = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+/// Progress of an evaluation: examples done of the total, with the
+/// [`Ticker`](crate::commands::progress::Ticker)'s elapsed time, calls and ETA.
+pub fn progress<'a>(label: &'static str, lm: &'a LmClient) -> impl Fn(usize, usize) + Sync + 'a {
+    let ticker = crate::commands::progress::Ticker::new(lm);
+    move |done: usize, total: usize| {
+        ticker.update(
+            &format!("{label} {done}"),
+            &format!("{label}: {done}/{total} examples"),
+            Some(done as f64 / total.max(1) as f64),
         );
-        b.set_message(label);
-        b
-    });
-    move |done: usize, total: usize| match &bar {
-        Some(b) => {
-            b.set_length(total as u64);
-            b.set_position(done as u64);
-            if done == total {
-                b.finish_and_clear();
-            }
-        }
-        None => {
-            let step = (total / 10).max(1);
-            if done.is_multiple_of(step) || done == total {
-                crate::console::eprintln(&format!("{label}: {done}/{total} examples"));
-            }
+        if done == total {
+            ticker.finish();
         }
     }
 }
@@ -149,7 +136,7 @@ pub async fn eval(
     let metric = ctx.metric()?;
     let evaluator = ctx.evaluator(&lm, &metric);
     let report = evaluator
-        .evaluate(&program, &examples, &progress("eval"))
+        .evaluate(&program, &examples, &progress("eval", &lm))
         .await?;
     let usage = lm.usage();
     let sim_roles = lm.simulated_roles();

@@ -9,6 +9,7 @@ pub mod init;
 pub mod lm;
 pub mod optimize;
 pub mod pack;
+pub mod progress;
 pub mod traces;
 
 use std::path::{Path, PathBuf};
@@ -206,6 +207,7 @@ impl Context {
             metric,
             concurrency: self.config.eval.concurrency,
             max_errors: self.config.eval.max_errors,
+            max_error_share: self.config.eval.max_error_share,
         }
     }
 

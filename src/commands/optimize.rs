@@ -2,7 +2,6 @@
 //! a run report and the trial log.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -137,6 +136,7 @@ pub async fn optimize_with(
         settings: &settings,
         concurrency: ctx.config.eval.concurrency,
         max_errors: ctx.config.eval.max_errors,
+        max_error_share: ctx.config.eval.max_error_share,
         prompts: &prompts,
         log: &log,
         progress: &progress,
@@ -368,41 +368,24 @@ pub async fn optimize_with(
     Ok(Output::ok(json, h))
 }
 
-/// One updating line on a terminal; a plain line per step in CI.
+/// One updating line on a terminal; in CI a line on each new phase, trial or
+/// best score, and otherwise at most every few seconds.
 fn progress_line<'a>(lm: &'a LmClient, max_calls: Option<u64>) -> impl Fn(&Progress) + Sync + 'a {
-    let bar = (std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()).then(|| {
-        let b = indicatif::ProgressBar::new_spinner();
-        b.enable_steady_tick(std::time::Duration::from_millis(200));
-        b
-    });
-    let last = Mutex::new(String::new());
+    let ticker = crate::commands::progress::Ticker::new(lm);
     move |p: &Progress| {
-        let calls = lm.usage().calls;
         let left = max_calls
-            .map(|m| format!(", {} calls left", m.saturating_sub(calls)))
+            .map(|m| format!(", {} calls left", m.saturating_sub(lm.usage().calls)))
             .unwrap_or_default();
-        let line = format!(
-            "{}: trial {}/{}, best val {:.1}, {calls} LM calls{left}",
+        let what = format!(
+            "{}: trial {}/{}, best val {:.1}{left}",
             p.phase, p.trial, p.total, p.best
         );
-        match &bar {
-            Some(b) => {
-                b.set_message(line);
-                if p.trial == p.total
-                    && p.phase != "bootstrapping demos"
-                    && p.phase != "proposing instructions"
-                {
-                    b.finish_and_clear();
-                }
-            }
-            None => {
-                if let Ok(mut l) = last.lock()
-                    && *l != line
-                {
-                    crate::console::eprintln(&line);
-                    *l = line;
-                }
-            }
+        let key = format!("{} {} {:.1}", p.phase, p.trial, p.best);
+        let searching = p.phase != "bootstrapping demos" && p.phase != "proposing instructions";
+        let fraction = searching.then(|| p.trial as f64 / p.total.max(1) as f64);
+        ticker.update(&key, &what, fraction);
+        if p.trial == p.total && searching {
+            ticker.finish();
         }
     }
 }

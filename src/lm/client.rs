@@ -96,6 +96,7 @@ pub struct LmClient {
     roles: Vec<RoleClient>,
     cache: Option<Arc<Cache>>,
     budget: Arc<Budget>,
+    in_flight: std::sync::atomic::AtomicU64,
 }
 
 /// The environment variable a provider's key is read from.
@@ -227,6 +228,7 @@ impl LmClient {
             roles,
             cache,
             budget,
+            in_flight: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -333,7 +335,11 @@ impl LmClient {
                 Some(s) => s.clone().acquire_owned().await.ok(),
                 None => None,
             };
-            let result = match tokio::time::timeout(outer, rc.lm.complete(req)).await {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.in_flight.fetch_add(1, Relaxed);
+            let result = tokio::time::timeout(outer, rc.lm.complete(req)).await;
+            self.in_flight.fetch_sub(1, Relaxed);
+            let result = match result {
                 Ok(r) => r,
                 Err(_) => Err(CallError::retryable(format!(
                     "no answer within {}s (lms.{}.timeout_secs)",
@@ -368,6 +374,11 @@ impl LmClient {
             }
         }
         Err((format!("{last} (gave up after {attempts} attempts)"), false))
+    }
+
+    /// Requests sent to a model and not answered yet.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Usage so far, per role and in total.

@@ -155,8 +155,10 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Examples scored at once.
     pub concurrency: usize,
-    /// LM-level failures tolerated per evaluation.
+    /// LM-level failures tolerated per evaluation, at least.
     pub max_errors: usize,
+    /// LM-level failures tolerated as a share of an evaluation's examples.
+    pub max_error_share: f64,
     /// promptc's own prompts (summarize_dataset, propose_instruction, reflect).
     pub prompts: &'a OwnPrompts,
     /// Where trials are written as they happen.
@@ -240,6 +242,7 @@ impl<'a> Scorer<'a> {
                 metric: self.ctx.metric,
                 concurrency: self.ctx.concurrency,
                 max_errors: self.ctx.max_errors,
+                max_error_share: self.ctx.max_error_share,
             };
             let report: EvalReport = ev.evaluate(program, &todo, &|_, _| {}).await?;
             let mut memo = self
