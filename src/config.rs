@@ -84,6 +84,9 @@ pub struct SignatureConfig {
     /// The input field that names the speaking persona, for per-persona stats and v3 packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persona_field: Option<String>,
+    /// The adapter new packs use (`sections` or `json`); default: the current pack's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<crate::program::Adapter>,
 }
 
 /// How trace lines are read and mapped onto the trace fields.

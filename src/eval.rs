@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::lm::{LmClient, LmError};
 use crate::metric::{ExampleScore, Metric};
 use crate::pack::Pack;
-use crate::program::{Prediction, predict};
+use crate::program::{Prediction, predict_with};
 use crate::signature::Signature;
 use crate::traces::Turn;
 
@@ -30,6 +30,8 @@ pub struct Program {
     pub system: String,
     /// Per-persona system messages (v3 packs).
     pub persona_systems: IndexMap<String, String>,
+    /// How the answer is asked for and read back.
+    pub adapter: crate::program::Adapter,
 }
 
 impl Program {
@@ -41,6 +43,7 @@ impl Program {
             signature: p.signature.spec.clone(),
             system: rendered.system,
             persona_systems: rendered.personas.unwrap_or_default(),
+            adapter: p.adapter,
         })
     }
 
@@ -286,8 +289,9 @@ impl Evaluator<'_> {
     }
 
     async fn one(&self, program: &Program, ex: &Turn) -> Result<ExampleScore, LmError> {
-        match predict(
+        match predict_with(
             self.lm,
+            program.adapter,
             &program.signature,
             program.system_for(ex),
             &ex.inputs,

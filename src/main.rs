@@ -78,6 +78,9 @@ enum Command {
     Eval {
         #[command(flatten)]
         target: EvalTarget,
+        /// Score the pack under this adapter instead of its own (sections or json).
+        #[arg(long, value_enum)]
+        adapter: Option<promptc::program::Adapter>,
     },
     /// Estimate the LM calls, tokens and cost of an evaluation (or, with
     /// --optimizer, of an optimizer run) before running it.
@@ -424,10 +427,17 @@ fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Schema { kind } => commands::pack::schema(*kind),
         Command::Eval {
             target: EvalTarget { pack, split, limit },
+            adapter,
         } => {
             let ctx = commands::Context::load(&g)?;
             let rt = runtime()?;
-            rt.block_on(commands::eval::eval(&ctx, pack.as_deref(), *split, *limit))
+            rt.block_on(commands::eval::eval(
+                &ctx,
+                pack.as_deref(),
+                *adapter,
+                *split,
+                *limit,
+            ))
         }
         Command::Plan {
             optimizer,

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::program::render_system;
+use crate::program::{Adapter, render_system_as};
 use crate::signature::{Signature, SignatureHash};
 use crate::traces::TraceId;
 
@@ -94,6 +94,10 @@ pub struct PromptPack {
     /// Few-shot demos, each from a real trace.
     #[serde(default)]
     pub demos: Vec<Demo>,
+    /// How the messages ask for the answer (`sections` when absent); a
+    /// server renders with the same adapter to send what was scored.
+    #[serde(default, skip_serializing_if = "Adapter::is_default")]
+    pub adapter: Adapter,
     /// The exact messages that were scored.
     pub rendered: Rendered,
     /// Where the pack came from.
@@ -253,6 +257,7 @@ impl Pack {
             instructions: instructions.trim().to_string(),
             persona_instructions: None,
             demos: Vec::new(),
+            adapter: Adapter::Sections,
             rendered: Rendered {
                 system: String::new(),
                 personas: None,
@@ -396,10 +401,15 @@ impl Pack {
     pub fn render(&self) -> Option<Rendered> {
         let p = self.prompt()?;
         let sig = &p.signature.spec;
-        let system = render_system(sig, &p.instructions, &p.demos);
+        let system = render_system_as(p.adapter, sig, &p.instructions, &p.demos);
         let personas = p.persona_instructions.as_ref().map(|m| {
             m.iter()
-                .map(|(persona, text)| (persona.clone(), render_system(sig, text, &p.demos)))
+                .map(|(persona, text)| {
+                    (
+                        persona.clone(),
+                        render_system_as(p.adapter, sig, text, &p.demos),
+                    )
+                })
                 .collect()
         });
         Some(Rendered { system, personas })
@@ -669,6 +679,7 @@ mod tests {
                     .unwrap()
                     .clone(),
             }],
+            adapter: Adapter::Sections,
             rendered: Rendered {
                 system: String::new(),
                 personas: None,

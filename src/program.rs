@@ -50,9 +50,113 @@ pub enum ParseError {
     Unstructured,
 }
 
+/// How a program's messages ask for the answer, and how it comes back.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Adapter {
+    /// One `=== field ===` section per output, then `=== end ===`.
+    #[default]
+    Sections,
+    /// One JSON object whose schema comes from the signature, sent as the
+    /// provider's native structured output where it has one.
+    Json,
+}
+
+impl Adapter {
+    /// `sections` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Sections => "sections",
+            Adapter::Json => "json",
+        }
+    }
+
+    /// True for the default, which packs leave unwritten.
+    pub fn is_default(&self) -> bool {
+        *self == Adapter::Sections
+    }
+
+    fn template(self, name: &str) -> String {
+        match self {
+            Adapter::Sections => name.to_string(),
+            Adapter::Json => format!("json/{name}"),
+        }
+    }
+}
+
+/// The JSON Schema of a signature's answer under the `json` adapter: an
+/// object with every output as a required string (an enum's values listed).
+pub fn answer_schema(sig: &Signature) -> Value {
+    let mut props = Map::new();
+    for (name, f) in &sig.outputs {
+        let mut p = serde_json::json!({"type": "string"});
+        if !f.desc.is_empty() {
+            p["description"] = Value::String(f.desc.clone());
+        }
+        if let Some(values) = &f.enum_values {
+            p["enum"] = serde_json::json!(values);
+        }
+        props.insert(name.clone(), p);
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": props,
+        "required": sig.outputs.keys().collect::<Vec<_>>(),
+        "additionalProperties": false,
+    })
+}
+
+/// `{"field": "<field>", "move": "<one of: a, b>"}`: the answer's shape as
+/// the json adapter shows it to the model.
+fn example_answer(sig: &Signature) -> String {
+    let parts: Vec<String> = sig
+        .outputs
+        .iter()
+        .map(|(n, f)| {
+            let hint = match &f.enum_values {
+                Some(v) => format!("<one of: {}>", v.join(", ")),
+                None => format!("<{n}>"),
+            };
+            format!("{}: {}", Value::String(n.clone()), Value::String(hint))
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// A demo's accepted answer as the json adapter writes it: one line of JSON,
+/// keys in the signature's order.
+fn json_answer(sig: &Signature, outputs: &Map<String, Value>) -> String {
+    let parts: Vec<String> = sig
+        .outputs
+        .keys()
+        .map(|n| {
+            format!(
+                "{}: {}",
+                Value::String(n.clone()),
+                Value::String(render_value(outputs.get(n)))
+            )
+        })
+        .collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
 const SYSTEM_TEMPLATE: &str = include_str!("../prompts/adapter/system.md.j2");
 const USER_TEMPLATE: &str = include_str!("../prompts/adapter/user.md.j2");
 const REMINDER_TEMPLATE: &str = include_str!("../prompts/adapter/reminder.md.j2");
+const JSON_SYSTEM_TEMPLATE: &str = include_str!("../prompts/adapter/json/system.md.j2");
+const JSON_USER_TEMPLATE: &str = include_str!("../prompts/adapter/json/user.md.j2");
+const JSON_REMINDER_TEMPLATE: &str = include_str!("../prompts/adapter/json/reminder.md.j2");
 
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
@@ -64,6 +168,9 @@ fn env() -> &'static Environment<'static> {
             ("system", SYSTEM_TEMPLATE),
             ("user", USER_TEMPLATE),
             ("reminder", REMINDER_TEMPLATE),
+            ("json/system", JSON_SYSTEM_TEMPLATE),
+            ("json/user", JSON_USER_TEMPLATE),
+            ("json/reminder", JSON_REMINDER_TEMPLATE),
         ] {
             if let Err(e) = env.add_template(name, src) {
                 tracing::error!("adapter template {name} does not compile: {e}");
@@ -149,36 +256,53 @@ fn output_values<'a>(sig: &'a Signature, outputs: &Map<String, Value>) -> Vec<Va
         .collect()
 }
 
+/// The system message under the `sections` adapter (see [`render_system_as`]).
+pub fn render_system(sig: &Signature, instructions: &str, demos: &[Demo]) -> String {
+    render_system_as(Adapter::Sections, sig, instructions, demos)
+}
+
 /// The system message: contract, instructions, answer format and demos.
 /// It does not depend on the request, which is what lets a pack record it.
-pub fn render_system(sig: &Signature, instructions: &str, demos: &[Demo]) -> String {
+pub fn render_system_as(
+    adapter: Adapter,
+    sig: &Signature,
+    instructions: &str,
+    demos: &[Demo],
+) -> String {
     let demos: Vec<_> = demos
         .iter()
         .map(|d| {
             context! {
                 inputs => J::from(minijinja::value::Serde(input_values(sig, &d.inputs))),
                 outputs => J::from(minijinja::value::Serde(output_values(sig, &d.outputs))),
+                answer => json_answer(sig, &d.outputs),
             }
         })
         .collect();
     let mut s = render(
-        "system",
+        &adapter.template("system"),
         context! {
             description => sig.description.trim(),
             inputs => J::from(minijinja::value::Serde(input_fields(sig))),
             outputs => J::from(minijinja::value::Serde(output_fields(sig))),
             instructions => instructions.trim(),
             demos => demos,
+            example_answer => example_answer(sig),
         },
     );
     s.truncate(s.trim_end().len());
     s
 }
 
-/// The user message for one request.
+/// The user message for one request (`sections` adapter).
 pub fn render_user(sig: &Signature, inputs: &Map<String, Value>) -> String {
+    render_user_as(Adapter::Sections, sig, inputs)
+}
+
+/// The user message for one request.
+pub fn render_user_as(adapter: Adapter, sig: &Signature, inputs: &Map<String, Value>) -> String {
     let mut s = render(
-        "user",
+        &adapter.template("user"),
         context! {
             inputs => J::from(minijinja::value::Serde(input_values(sig, inputs))),
             outputs => J::from(minijinja::value::Serde(output_fields(sig))),
@@ -188,18 +312,37 @@ pub fn render_user(sig: &Signature, inputs: &Map<String, Value>) -> String {
     s
 }
 
-/// The follow-up sent once when an answer could not be parsed.
+/// The follow-up sent once when an answer could not be parsed (`sections`).
 pub fn render_reminder(sig: &Signature, problem: &ParseError) -> String {
+    render_reminder_as(Adapter::Sections, sig, problem)
+}
+
+/// The follow-up sent once when an answer could not be parsed.
+pub fn render_reminder_as(adapter: Adapter, sig: &Signature, problem: &ParseError) -> String {
     let mut s = render(
-        "reminder",
-        context! { problem => problem.to_string(), outputs => J::from(minijinja::value::Serde(output_fields(sig))) },
+        &adapter.template("reminder"),
+        context! {
+            problem => problem.to_string(),
+            outputs => J::from(minijinja::value::Serde(output_fields(sig))),
+            example_answer => example_answer(sig),
+        },
     );
     s.truncate(s.trim_end().len());
     s
 }
 
-/// The messages of one call: the recorded system message, then the request.
+/// The messages of one call (`sections` adapter).
 pub fn messages(sig: &Signature, system: &str, inputs: &Map<String, Value>) -> Vec<Message> {
+    messages_as(Adapter::Sections, sig, system, inputs)
+}
+
+/// The messages of one call: the recorded system message, then the request.
+pub fn messages_as(
+    adapter: Adapter,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+) -> Vec<Message> {
     vec![
         Message {
             role: ChatRole::System,
@@ -207,7 +350,7 @@ pub fn messages(sig: &Signature, system: &str, inputs: &Map<String, Value>) -> V
         },
         Message {
             role: ChatRole::User,
-            content: render_user(sig, inputs),
+            content: render_user_as(adapter, sig, inputs),
         },
     ]
 }
@@ -354,7 +497,19 @@ pub async fn predict(
     system: &str,
     inputs: &Map<String, Value>,
 ) -> Result<Prediction, crate::lm::LmError> {
-    predict_as(lm, crate::lm::Role::Task, sig, system, inputs, 0).await
+    predict_with(lm, Adapter::Sections, sig, system, inputs).await
+}
+
+/// [`predict`] under an adapter: with `json`, the request carries the
+/// answer's schema for the provider's structured output.
+pub async fn predict_with(
+    lm: &crate::lm::LmClient,
+    adapter: Adapter,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+) -> Result<Prediction, crate::lm::LmError> {
+    predict_full(lm, crate::lm::Role::Task, adapter, sig, system, inputs, 0).await
 }
 
 /// [`predict`] with another role's LM (promptc's own prompts run on the
@@ -367,12 +522,26 @@ pub async fn predict_as(
     inputs: &Map<String, Value>,
     sample: u32,
 ) -> Result<Prediction, crate::lm::LmError> {
+    predict_full(lm, role, Adapter::Sections, sig, system, inputs, sample).await
+}
+
+async fn predict_full(
+    lm: &crate::lm::LmClient,
+    role: crate::lm::Role,
+    adapter: Adapter,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+    sample: u32,
+) -> Result<Prediction, crate::lm::LmError> {
     use crate::lm::LmRequest;
+    let schema = (adapter == Adapter::Json).then(|| answer_schema(sig));
     let request = |msgs: Vec<Message>| LmRequest {
         sample,
+        response_schema: schema.clone(),
         ..LmRequest::new(msgs)
     };
-    let mut msgs = messages(sig, system, inputs);
+    let mut msgs = messages_as(adapter, sig, system, inputs);
     let first = lm.complete(role, request(msgs.clone())).await?;
     let problem = match parse_completion(sig, &first.text) {
         Ok(out) => return Ok(Prediction::Parsed(out)),
@@ -384,7 +553,7 @@ pub async fn predict_as(
     });
     msgs.push(Message {
         role: ChatRole::User,
-        content: render_reminder(sig, &problem),
+        content: render_reminder_as(adapter, sig, &problem),
     });
     let second = lm.complete(role, request(msgs)).await?;
     Ok(match parse_completion(sig, &second.text) {
@@ -435,6 +604,55 @@ mod tests {
         let no_demos = render_system(&sig(), "Be brief.", &[]);
         assert!(!no_demos.contains("# Examples"));
         assert!(no_demos.ends_with("=== end ==="), "{no_demos}");
+    }
+
+    #[test]
+    fn the_json_adapter_asks_for_one_object_and_reads_it_back() {
+        let s = sig();
+        let demo = Demo {
+            trace_id: crate::traces::TraceId("t1".into()),
+            inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            outputs: json!({"utterance": "Say \"why\".", "rhetorical_move": "probe"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let system = render_system_as(Adapter::Json, &s, "Be brief.", std::slice::from_ref(&demo));
+        assert!(system.contains("# Instructions\n\nBe brief.\n"), "{system}");
+        assert!(
+            system.contains("Reply with one JSON object and nothing else: one key per output field, each value a string:\n\n{\"utterance\": \"<utterance>\", \"rhetorical_move\": \"<one of: reframe, probe, dissent-on-evidence>\"}"),
+            "{system}"
+        );
+        // The demo's answer is valid JSON the parser reads back.
+        let answer = "{\"utterance\": \"Say \\\"why\\\".\", \"rhetorical_move\": \"probe\"}";
+        assert!(
+            system.ends_with(&format!("Answer:\n\n{answer}")),
+            "{system}"
+        );
+        assert_eq!(parse_completion(&s, answer).unwrap(), demo.outputs);
+        let user = render_user_as(Adapter::Json, &s, &demo.inputs);
+        assert!(user.starts_with("=== persona ===\nskeptic\n"), "{user}");
+        assert!(
+            user.ends_with(
+                "Answer with one JSON object with the keys `utterance`, `rhetorical_move`."
+            ),
+            "{user}"
+        );
+        // The same contract and instructions as the sections adapter, only the format differs.
+        let sections = render_system(&s, "Be brief.", &[]);
+        let json_sys = render_system_as(Adapter::Json, &s, "Be brief.", &[]);
+        let head = |t: &str| t.split("# Answer format").next().unwrap().to_string();
+        assert_eq!(head(&sections), head(&json_sys));
+        let schema = answer_schema(&s);
+        assert_eq!(schema["required"], json!(["utterance", "rhetorical_move"]));
+        assert_eq!(
+            schema["properties"]["rhetorical_move"]["enum"],
+            json!(["reframe", "probe", "dissent-on-evidence"])
+        );
+        assert_eq!(schema["additionalProperties"], false);
     }
 
     #[test]

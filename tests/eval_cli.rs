@@ -447,3 +447,85 @@ fn an_unreadable_combined_answer_falls_back_to_separate_judges_and_is_counted() 
     assert_eq!(j["judge_fallbacks"], 3, "{j}");
     assert_eq!(j["dimensions"]["verified_claim_ratio"], 50.0, "{j}");
 }
+
+#[test]
+fn the_json_adapter_sends_the_answer_schema_as_structured_output() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt
+        .block_on(SimServer::start(ServerOptions::default()))
+        .unwrap();
+    let (_d, repo) = example_copy();
+    for (spec, path) in [
+        (
+            format!("task=openai:sim-task@{}/v1", srv.url()),
+            "/v1/chat/completions",
+        ),
+        (
+            format!("task=anthropic:sim-task@{}", srv.url()),
+            "/v1/messages",
+        ),
+    ] {
+        let before = srv.recorded().len();
+        let run = promptc_env_key(
+            &repo,
+            &[
+                "--lm",
+                &spec,
+                "--lm",
+                "judge=sim",
+                "eval",
+                "--split",
+                "val",
+                "--limit",
+                "3",
+                "--adapter",
+                "json",
+                "--json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let j = run.json();
+        assert_eq!(j["adapter"], "json");
+        assert_eq!(j["n"], 3);
+        assert_eq!(j["failed"], 0, "every structured answer parsed: {j}");
+        let sent: Vec<serde_json::Value> = srv.recorded()[before..]
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect();
+        assert!(sent.len() >= 3, "{path}: {} requests", sent.len());
+        for body in &sent {
+            let schema = if path == "/v1/messages" {
+                assert_eq!(body["tool_choice"]["name"], "answer");
+                &body["tools"][0]["input_schema"]
+            } else {
+                assert_eq!(body["response_format"]["type"], "json_schema");
+                &body["response_format"]["json_schema"]["schema"]
+            };
+            assert_eq!(
+                schema["required"],
+                serde_json::json!(["utterance", "rhetorical_move"])
+            );
+            let system = body["system"]
+                .as_str()
+                .or_else(|| body["messages"][0]["content"].as_str())
+                .unwrap();
+            assert!(
+                system.contains("Reply with one JSON object and nothing else"),
+                "{system}"
+            );
+        }
+    }
+}
+
+/// `promptc_in` with the providers' key variables set (a local server takes any).
+fn promptc_env_key(repo: &std::path::Path, args: &[&str]) -> common::Run {
+    common::promptc_env(
+        repo,
+        args,
+        &[
+            ("OPENAI_API_KEY", "sk-local-test-000000"),
+            ("ANTHROPIC_API_KEY", "sk-local-test-000000"),
+        ],
+    )
+}

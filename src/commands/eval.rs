@@ -127,10 +127,25 @@ pub fn progress<'a>(label: &'static str, lm: &'a LmClient) -> impl Fn(usize, usi
 pub async fn eval(
     ctx: &Context,
     pack_path: Option<&Path>,
+    adapter: Option<crate::program::Adapter>,
     which: SplitName,
     limit: Option<usize>,
 ) -> anyhow::Result<Output> {
-    let (path, program) = program(ctx, pack_path)?;
+    let (path, mut program) = program(ctx, pack_path)?;
+    if let Some(a) = adapter
+        && a != program.adapter
+    {
+        // The same instructions and demos, rendered for the other adapter.
+        let mut pack = pack::load(&path, Some(&ctx.signature))
+            .map(|l| l.pack)
+            .or_else(|_| ctx.current_pack().map(|l| l.pack))?;
+        if let Some(p) = pack.prompt_mut() {
+            p.adapter = a;
+        }
+        pack.refresh_rendered();
+        program = Program::from_pack(&pack)
+            .ok_or_else(|| UsageError(format!("{}: no program to evaluate", path.display())))?;
+    }
     let examples = examples(ctx, which, limit)?;
     let lm = LmClient::from_config(&ctx.config)?;
     let metric = ctx.metric()?;
@@ -152,6 +167,7 @@ pub async fn eval(
         "pack": path,
         "split": which,
         "simulated": sim,
+        "adapter": program.adapter.as_str(),
         "judge_fallbacks": metric.combined_fallbacks(),
     });
     let mut h = String::new();

@@ -125,10 +125,13 @@ pub async fn optimize_with(
     let metric = ctx.metric()?;
     let prompts = OwnPrompts::load().map_err(UsageError)?;
     let progress = progress_line(lm, ctx.config.budget.max_calls);
+    // The config's adapter, else the pack's: a run never changes it silently.
+    let adapter = ctx.sig_cfg.adapter.unwrap_or(base_prompt.adapter);
     let opt_ctx = optimize::Context {
         lm,
         metric: &metric,
         signature: &ctx.signature,
+        adapter,
         train: &data.train,
         val: &data.val,
         base_instructions: &base_prompt.instructions,
@@ -256,6 +259,7 @@ pub async fn optimize_with(
         instructions: outcome.instructions.clone(),
         persona_instructions: (!persona_instructions.is_empty()).then_some(persona_instructions),
         demos: outcome.demos.clone(),
+        adapter,
         rendered: Rendered {
             system: String::new(),
             personas: None,

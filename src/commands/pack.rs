@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::commands::{Context, Global, Output, UsageError};
 use crate::pack::{self, PackError};
-use crate::program::{ChatRole, Message, messages};
+use crate::program::{ChatRole, Message};
 use crate::schema::{SchemaKind, generate};
 use crate::signature::Signature;
 
@@ -171,7 +171,7 @@ pub fn render(
                 .as_ref()
                 .and_then(|persona| p.rendered.personas.as_ref()?.get(persona))
                 .unwrap_or(&p.rendered.system);
-            messages(&p.signature.spec, system, &turn.inputs)
+            crate::program::messages_as(p.adapter, &p.signature.spec, system, &turn.inputs)
         }
     };
     for m in &msgs {

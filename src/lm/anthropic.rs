@@ -83,6 +83,16 @@ impl Lm for Anthropic {
         if let Some(t) = req.temperature {
             body["temperature"] = json!(t.min(1.0));
         }
+        // Structured output on the Messages API is a forced tool call whose
+        // input schema is the answer's; its input comes back as the text.
+        if let Some(schema) = &req.response_schema {
+            body["tools"] = json!([{
+                "name": "answer",
+                "description": "Give the answer, one key per output field.",
+                "input_schema": schema,
+            }]);
+            body["tool_choice"] = json!({"type": "tool", "name": "answer"});
+        }
         let mut headers = vec![("anthropic-version", API_VERSION.to_string())];
         if let Some(k) = &self.key {
             headers.push(("x-api-key", k.expose().to_string()));
@@ -97,12 +107,19 @@ impl Lm for Anthropic {
             .get("content")
             .and_then(Value::as_array)
             .ok_or_else(|| CallError::retryable("malformed response: no content array"))?;
-        let text: String = blocks
+        let tool_input = blocks
             .iter()
-            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-            .filter_map(|b| b.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("");
+            .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+            .and_then(|b| b.get("input"));
+        let text: String = match tool_input {
+            Some(input) => input.to_string(),
+            None => blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+        };
         Ok(completion(
             &v,
             text,

@@ -75,6 +75,7 @@ pub fn key(label: &str, req: &LmRequest) -> String {
         "max_tokens": req.max_tokens,
         "sample": req.sample,
         "seed": req.seed,
+        "schema": req.response_schema,
     });
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }

@@ -53,6 +53,10 @@ pub struct LmRequest {
     /// caching server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// A JSON Schema the answer must follow (the `json` adapter), sent as
+    /// the provider's structured output where it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_schema: Option<serde_json::Value>,
 }
 
 impl LmRequest {
@@ -64,6 +68,7 @@ impl LmRequest {
             max_tokens: None,
             sample: 0,
             seed: None,
+            response_schema: None,
         }
     }
 

@@ -70,6 +70,12 @@ impl Lm for OpenAi {
         if let Some(s) = req.seed {
             body["seed"] = json!(s);
         }
+        if let Some(schema) = &req.response_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": true},
+            });
+        }
         let mut headers = Vec::new();
         if let Some(k) = &self.key {
             headers.push(("authorization", format!("Bearer {}", k.expose())));

@@ -266,7 +266,22 @@ fn output_spec(system: &str) -> Vec<(String, Vec<String>)> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let f = fields(fmt);
+    let mut f = fields(fmt);
+    if f.is_empty() {
+        // The json adapter shows the answer as one object of hints.
+        f = fmt
+            .lines()
+            .find(|l| l.trim_start().starts_with('{'))
+            .and_then(|l| {
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(l).ok()
+            })
+            .map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (k, v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
     for (name, hint) in f {
         if name == "end" {
             continue;
@@ -365,6 +380,8 @@ fn task(req: &LmRequest) -> String {
         // Not an adapter prompt: answer in plain text.
         return format!("(sim) {}", user.lines().next().unwrap_or("ok"));
     }
+    let as_json = system.contains("Reply with one JSON object");
+    let mut object = serde_json::Map::new();
     let utterance_field = spec
         .iter()
         .find(|(_, v)| v.is_empty())
@@ -392,7 +409,14 @@ fn task(req: &LmRequest) -> String {
         if dice.next() < 0.04 * (1.0 - q) {
             continue;
         }
-        answer.push_str(&format!("=== {name} ===\n{value}\n\n"));
+        if as_json {
+            object.insert(name.clone(), serde_json::Value::String(value));
+        } else {
+            answer.push_str(&format!("=== {name} ===\n{value}\n\n"));
+        }
+    }
+    if as_json {
+        return serde_json::Value::Object(object).to_string();
     }
     answer.push_str("=== end ===");
     answer

@@ -289,6 +289,34 @@ async fn answer(
     Ok(true)
 }
 
+/// A `=== field ===` sections answer as a JSON object of strings.
+fn sections_to_json(text: &str) -> Value {
+    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
+        return v;
+    }
+    let mut obj = serde_json::Map::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    let flush = |cur: Option<(String, Vec<&str>)>, obj: &mut serde_json::Map<String, Value>| {
+        if let Some((name, lines)) = cur {
+            obj.insert(name, Value::String(lines.join("\n").trim().to_string()));
+        }
+    };
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("=== ").and_then(|r| r.strip_suffix(" ===")) {
+            flush(current.take(), &mut obj);
+            if name == "end" {
+                break;
+            }
+            current = Some((name.to_string(), Vec::new()));
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    flush(current, &mut obj);
+    Value::Object(obj)
+}
+
 /// The answer's text with `Authorization: <auth>` in it.
 fn echo(body: &str, auth: &str) -> String {
     let Ok(mut v) = serde_json::from_str::<Value>(body) else {
@@ -395,7 +423,11 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
     if path.ends_with("/chat/completions") {
         let req = LmRequest::new(messages_of(&v));
-        let text = sim.answer(&req);
+        let mut text = sim.answer(&req);
+        // Structured output asked for: the same answer as one JSON object.
+        if v.pointer("/response_format/type").and_then(Value::as_str) == Some("json_schema") {
+            text = sections_to_json(&text).to_string();
+        }
         let out = json!({
             "id": "chatcmpl-sim", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
@@ -415,9 +447,15 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
         }
         let req = LmRequest::new(msgs);
         let text = sim.answer(&req);
+        // A forced tool call: the answer comes back as the tool's input.
+        let content = if v.get("tool_choice").is_some() {
+            json!([{"type": "tool_use", "id": "toolu_sim", "name": "answer", "input": sections_to_json(&text)}])
+        } else {
+            json!([{"type": "text", "text": text}])
+        };
         let out = json!({
             "id": "msg_sim", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": content,
             "stop_reason": "end_turn",
             "usage": {"input_tokens": tokens(&req.flatten()), "output_tokens": tokens(&text)},
         });

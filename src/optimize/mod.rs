@@ -22,7 +22,7 @@ use crate::eval::{EvalError, EvalReport, Evaluator, Program};
 use crate::lm::{LmClient, LmError, Role};
 use crate::metric::{ExampleScore, Metric};
 use crate::pack::{Demo, Pack};
-use crate::program::{Prediction, predict_as, render_system, render_value};
+use crate::program::{Adapter, Prediction, predict_as, render_system_as, render_value};
 use crate::signature::Signature;
 use crate::traces::Turn;
 
@@ -143,6 +143,8 @@ pub struct Context<'a> {
     pub metric: &'a Metric,
     /// The contract.
     pub signature: &'a Signature,
+    /// The adapter candidates are rendered and scored with.
+    pub adapter: Adapter,
     /// Training examples.
     pub train: &'a [Turn],
     /// Validation examples.
@@ -213,8 +215,9 @@ impl<'a> Scorer<'a> {
     pub fn program(&self, instructions: &str, demos: &[Demo]) -> Program {
         Program {
             signature: self.ctx.signature.clone(),
-            system: render_system(self.ctx.signature, instructions, demos),
+            system: render_system_as(self.ctx.adapter, self.ctx.signature, instructions, demos),
             persona_systems: Default::default(),
+            adapter: self.ctx.adapter,
         }
     }
 
