@@ -542,11 +542,19 @@ async fn predict_full(
         ..LmRequest::new(msgs)
     };
     let mut msgs = messages_as(adapter, sig, system, inputs);
+    use crate::lm::budget::Event;
     let first = lm.complete(role, request(msgs.clone())).await?;
     let problem = match parse_completion(sig, &first.text) {
-        Ok(out) => return Ok(Prediction::Parsed(out)),
+        Ok(out) => {
+            lm.record_parse(role, Event::Parsed { first_try: true });
+            return Ok(Prediction::Parsed(out));
+        }
         Err(e) => e,
     };
+    tracing::info!(
+        "unreadable {role} answer ({problem}); it was: {:?}",
+        truncate_for_message(&first.text)
+    );
     msgs.push(Message {
         role: ChatRole::Assistant,
         content: first.text,
@@ -557,10 +565,16 @@ async fn predict_full(
     });
     let second = lm.complete(role, request(msgs)).await?;
     Ok(match parse_completion(sig, &second.text) {
-        Ok(out) => Prediction::Parsed(out),
-        Err(e) => Prediction::Failed {
-            reason: e.to_string(),
-        },
+        Ok(out) => {
+            lm.record_parse(role, Event::Parsed { first_try: false });
+            Prediction::Parsed(out)
+        }
+        Err(e) => {
+            lm.record_parse(role, Event::Unparsed);
+            Prediction::Failed {
+                reason: e.to_string(),
+            }
+        }
     })
 }
 

@@ -31,6 +31,13 @@ pub struct RoleUsage {
     pub output_tokens: u64,
     /// Dollars; `None` when the model's price is unknown (never reported as 0).
     pub cost_usd: Option<f64>,
+    /// Answers read on the first try (task and proposer: the adapter's
+    /// fields; judge: a verdict).
+    pub parsed_first_try: u64,
+    /// Answers that needed a re-ask (a reminder, or another judge sample).
+    pub reasked: u64,
+    /// Answers still unreadable after the re-asks.
+    pub unparsed: u64,
 }
 
 /// Usage of a whole run, per role and in total.
@@ -169,6 +176,12 @@ impl Budget {
                 Event::CacheHit => r.cache_hits += 1,
                 Event::Retry => r.retries += 1,
                 Event::Failure => r.failures += 1,
+                Event::Parsed { first_try: true } => r.parsed_first_try += 1,
+                Event::Parsed { first_try: false } => r.reasked += 1,
+                Event::Unparsed => {
+                    r.reasked += 1;
+                    r.unparsed += 1;
+                }
             }
         }
     }
@@ -220,6 +233,13 @@ pub enum Event {
     Retry,
     /// A call failed for good.
     Failure,
+    /// An answer was read, on the first try or after a re-ask.
+    Parsed {
+        /// Without a re-ask.
+        first_try: bool,
+    },
+    /// An answer stayed unreadable after every re-ask.
+    Unparsed,
 }
 
 #[cfg(test)]

@@ -376,6 +376,11 @@ impl LmClient {
         Err((format!("{last} (gave up after {attempts} attempts)"), false))
     }
 
+    /// Records how reading an answer of `role` went (for parse rates).
+    pub fn record_parse(&self, role: Role, event: Event) {
+        self.budget.record(role, event);
+    }
+
     /// Requests sent to a model and not answered yet.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(std::sync::atomic::Ordering::Relaxed)

@@ -528,7 +528,15 @@ async fn ask<T>(
         };
         let r = lm.complete(Role::Judge, req).await?;
         match parse(&r.text) {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                lm.record_parse(
+                    Role::Judge,
+                    crate::lm::budget::Event::Parsed {
+                        first_try: attempt == 0,
+                    },
+                );
+                return Ok(v);
+            }
             Err(e) => {
                 // The raw answer (already redacted by the client) at -v.
                 tracing::info!(
@@ -540,6 +548,7 @@ async fn ask<T>(
             }
         }
     }
+    lm.record_parse(Role::Judge, crate::lm::budget::Event::Unparsed);
     Err(Asked::Unreadable(format!(
         "unreadable judge answer for {what} after {} tries: {last}",
         JUDGE_REASKS + 1
