@@ -58,7 +58,7 @@ impl Program {
 }
 
 /// An evaluation's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct EvalReport {
     /// Mean score over scored examples, 0..100.
     pub score: f64,
@@ -66,8 +66,10 @@ pub struct EvalReport {
     pub n: usize,
     /// Examples whose answer could not be parsed.
     pub failed: usize,
-    /// Examples left out because an LM call failed for good.
+    /// Examples left out because an LM call failed for good (after one more try).
     pub errors: usize,
+    /// Examples tried once more at the end after a transient failure.
+    pub retried: usize,
     /// Per dimension, mean on 0..100.
     pub dimensions: IndexMap<String, f64>,
     /// Every example, in input order (errors are absent).
@@ -209,6 +211,21 @@ impl Evaluator<'_> {
         for (i, r) in results {
             ordered[i] = Some(r);
         }
+        // Examples lost to a transient failure get one more try, one at a
+        // time, once the crowd is gone (a full server, a passing outage).
+        let mut retried = 0;
+        if !stop.load(Ordering::SeqCst) {
+            for (i, slot) in ordered.iter_mut().enumerate() {
+                let lost = matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)));
+                if lost {
+                    retried += 1;
+                    let r = self.one(program, &examples[i]).await;
+                    if r.is_ok() {
+                        *slot = Some(r);
+                    }
+                }
+            }
+        }
         let mut examples_out = Vec::new();
         let mut error_messages = Vec::new();
         let mut budget = None;
@@ -280,6 +297,7 @@ impl Evaluator<'_> {
         Ok(EvalReport {
             score,
             n,
+            retried,
             failed: examples_out.iter().filter(|s| s.failed.is_some()).count(),
             errors: error_messages.len(),
             dimensions,

@@ -246,3 +246,52 @@ fn per_persona_optimization_writes_a_v3_pack() {
     let check = promptc_in(&repo, &["pack", "validate", &path, "--signature", "speak"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
 }
+
+#[test]
+fn examples_lost_to_a_failing_judge_are_left_out_of_every_candidates_score() {
+    let (_d, repo) = example_copy();
+    // A judge that fails for good on about one prompt in 32 (by the
+    // prompt's hash: the same prompt fails again on the retry).
+    let judge = repo.join("judge.sh");
+    executable(
+        &judge,
+        "#!/bin/sh\nh=$(sha256sum | cut -c1-2)\ncase $h in 0[0-7]) echo 'judge crashed' >&2; exit 1;; esac\necho '{\"score\": 0.5, \"rationale\": \"ok\"}'\n",
+    );
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\neval:\n  max_errors: 50\n");
+    std::fs::write(&cfg, text).unwrap();
+    let spec = format!("judge=command:flaky@{}", judge.display());
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm",
+            "task=sim",
+            "--lm",
+            "proposer=sim",
+            "--lm",
+            &spec,
+            "--lm-set",
+            "judge.max_retries=0",
+            "optimize",
+            "--smoke",
+            "--out",
+            "run",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = read(&repo.join("run/report.json"));
+    let lost = report["lost_examples"].as_array().unwrap();
+    assert!(!lost.is_empty(), "the flaky judge lost nothing: {report}");
+    // The trial log says which examples were left out and the rescored values.
+    let log = std::fs::read_to_string(repo.join("run/trials.jsonl")).unwrap();
+    let entry: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "lost")
+        .expect("a `lost` entry in the trial log");
+    assert_eq!(&entry["examples"], &report["lost_examples"]);
+    assert_eq!(entry["baseline"], report["baseline_val"]);
+    assert_eq!(entry["best"], report["best_val"]);
+}

@@ -161,6 +161,7 @@ pub async fn eval(
         "n": report.n,
         "failed": report.failed,
         "errors": report.errors,
+        "retried": report.retried,
         "dimensions": report.dimensions,
         "lm": crate::commands::lm_json(&usage),
         "worst": worst(&report, 5),

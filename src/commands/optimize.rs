@@ -294,6 +294,7 @@ pub async fn optimize_with(
         "full_scores": outcome.full_scores,
         "per_persona": persona_report,
         "stopped": outcome.stopped,
+        "lost_examples": outcome.lost_examples,
         "split": {"train": data.train.len(), "val": data.val.len(), "heldout": data.heldout},
         "lm": crate::commands::lm_json(&usage),
         "wall_secs": started.elapsed().as_secs_f64(),

@@ -238,5 +238,6 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         full_scores,
         winner: (wi, 0),
         stopped,
+        lost_examples: scorer.lost(),
     })
 }

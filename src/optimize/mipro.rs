@@ -340,6 +340,30 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         }
         report(t + 1, best.1, "searching");
     }
+    // An example lost late was still in the earlier full scores: score every
+    // finalist again on the examples that survived (memoized, no new call),
+    // so the winner is chosen on one set of examples.
+    let lost = scorer.lost();
+    let (mut baseline, mut best) = (baseline, best);
+    if !lost.is_empty() && stopped.is_none() {
+        baseline = scorer
+            .mean(&scorer.program(&candidates[0], &sets[base_idx]), ctx.val)
+            .await?;
+        best = ((0, base_idx), baseline);
+        for ((i, d), v) in full.iter_mut() {
+            *v = scorer
+                .mean(&scorer.program(&candidates[*i], &sets[*d]), ctx.val)
+                .await?;
+            if *v > best.1 {
+                best = ((*i, *d), *v);
+            }
+        }
+        if let Ok(mut log) = ctx.log.lock() {
+            log.write(
+                json!({"type": "lost", "examples": lost, "baseline": baseline, "best": best.1}),
+            );
+        }
+    }
     let ((wi, wd), best_val) = best;
     let mut full_scores: Vec<(usize, usize, f64)> =
         full.into_iter().map(|((i, d), v)| (i, d, v)).collect();
@@ -354,5 +378,6 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         full_scores,
         winner: (wi, wd),
         stopped,
+        lost_examples: lost,
     })
 }

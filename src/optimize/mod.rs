@@ -116,6 +116,8 @@ pub struct Outcome {
     pub candidates: Vec<String>,
     /// Full val scores by (instruction, demo set).
     pub full_scores: Vec<(usize, usize, f64)>,
+    /// Val (and train) examples lost to LM errors, left out of every score.
+    pub lost_examples: Vec<String>,
     /// The winner's (instruction, demo set).
     pub winner: (usize, usize),
     /// Why the run stopped early, if it did (budget).
@@ -197,9 +199,14 @@ impl OwnPrompts {
 
 /// Scores programs, remembering every example score of the run so that a
 /// full evaluation reuses what minibatches already measured.
+///
+/// An example lost to LM errors (after the evaluator's one more try) for any
+/// program is left out of every program's scores from then on, so that
+/// programs are compared on the same examples.
 pub struct Scorer<'a> {
     ctx: &'a Context<'a>,
     memo: Mutex<HashMap<(String, String), ExampleScore>>,
+    lost: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl<'a> Scorer<'a> {
@@ -208,6 +215,7 @@ impl<'a> Scorer<'a> {
         Scorer {
             ctx,
             memo: Mutex::new(HashMap::new()),
+            lost: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -233,9 +241,13 @@ impl<'a> Scorer<'a> {
                 .memo
                 .lock()
                 .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
+            let lost = self
+                .lost
+                .lock()
+                .map_err(|_| EvalError::Internal("the lost-example lock is poisoned".into()))?;
             examples
                 .iter()
-                .filter(|ex| !memo.contains_key(&key(ex)))
+                .filter(|ex| !memo.contains_key(&key(ex)) && !lost.contains(&ex.id.0))
                 .cloned()
                 .collect()
         };
@@ -247,11 +259,27 @@ impl<'a> Scorer<'a> {
                 max_errors: self.ctx.max_errors,
                 max_error_share: self.ctx.max_error_share,
             };
-            let report: EvalReport = ev.evaluate(program, &todo, &|_, _| {}).await?;
+            let report: EvalReport = match ev.evaluate(program, &todo, &|_, _| {}).await {
+                Ok(r) => r,
+                // A handful of examples not yet memoized that all failed are
+                // lost examples, not a failed run; `mean` refuses a score
+                // when nothing at all is left.
+                Err(EvalError::AllFailed { .. }) => EvalReport::default(),
+                Err(e) => return Err(e),
+            };
             let mut memo = self
                 .memo
                 .lock()
                 .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
+            let scored: std::collections::HashSet<&str> =
+                report.examples.iter().map(|s| s.id.as_str()).collect();
+            if let Ok(mut lost) = self.lost.lock() {
+                lost.extend(
+                    todo.iter()
+                        .filter(|e| !scored.contains(e.id.0.as_str()))
+                        .map(|e| e.id.0.clone()),
+                );
+            }
             for s in report.examples {
                 if let Some(ex) = todo.iter().find(|e| e.id.0 == s.id) {
                     memo.insert(key(ex), s);
@@ -262,21 +290,40 @@ impl<'a> Scorer<'a> {
             .memo
             .lock()
             .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
-        // Examples lost to (tolerated) LM errors are left out, as in an evaluation.
+        let lost = self
+            .lost
+            .lock()
+            .map_err(|_| EvalError::Internal("the lost-example lock is poisoned".into()))?;
+        // Examples lost to (tolerated) LM errors are left out, for every program.
         Ok(examples
             .iter()
+            .filter(|ex| !lost.contains(&ex.id.0))
             .filter_map(|ex| memo.get(&key(ex)).cloned())
             .collect())
+    }
+
+    /// The examples lost so far (left out of every program's scores).
+    pub fn lost(&self) -> Vec<String> {
+        self.lost
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Mean score on 0..100.
     pub async fn mean(&self, program: &Program, examples: &[Turn]) -> Result<f64, EvalError> {
         let s = self.scores(program, examples).await?;
-        Ok(if s.is_empty() {
-            0.0
-        } else {
-            s.iter().map(|x| x.score).sum::<f64>() / s.len() as f64
-        })
+        if s.is_empty() && !examples.is_empty() {
+            let lost = self.lost();
+            return Err(EvalError::AllFailed {
+                errors: lost.len(),
+                first: format!(
+                    "every example was lost to LM errors (first lost: {})",
+                    lost.first().map(String::as_str).unwrap_or("?")
+                ),
+            });
+        }
+        Ok(s.iter().map(|x| x.score).sum::<f64>() / s.len().max(1) as f64)
     }
 }
 
