@@ -9,7 +9,8 @@
 //! 2. `optimize --smoke`;
 //! 3. `ab` of the smoke pack against today's pack on 16 held-out turns.
 //!
-//! Asserts nothing; takes tens of minutes on two cores.
+//! Asserts nothing; takes tens of minutes on two cores. `PROMPTC_BENCH_STEPS=3,4`
+//! runs only those steps.
 //!
 //!     cargo bench --bench real_model
 
@@ -87,7 +88,14 @@ fn main() {
             "cache-opt",
         ),
     ];
-    for (name, args, cache) in steps {
+    // PROMPTC_BENCH_STEPS=3,4 runs only those steps (1-based).
+    let only: Option<Vec<usize>> = std::env::var("PROMPTC_BENCH_STEPS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect());
+    for (i, (name, args, cache)) in steps.into_iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&(i + 1))) {
+            continue;
+        }
         set_cache(&repo, cache);
         let start = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_promptc"))

@@ -14,7 +14,7 @@
 # Settings: PROMPTC_REAL_MODEL_THREADS (default 2; measured here on two idle
 # cores, a fresh 2,000-token task call took 11 s with 2 threads and 21 s with
 # 1; when something else keeps the cores busy, 1 is much faster),
-# PROMPTC_REAL_MODEL_CTX (default 4096).
+# PROMPTC_REAL_MODEL_CTX (default 8192: promptc's proposer prompt on the example is about 4,500 tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,7 +92,7 @@ start() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   log "starting llama.cpp on 127.0.0.1:$port"
   nohup "$dir/venv/bin/python" scripts/real_model_server.py "$model" "$port" \
-    "${PROMPTC_REAL_MODEL_THREADS:-2}" "${PROMPTC_REAL_MODEL_CTX:-4096}" </dev/null >"$logfile" 2>&1 &
+    "${PROMPTC_REAL_MODEL_THREADS:-2}" "${PROMPTC_REAL_MODEL_CTX:-8192}" </dev/null >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   echo "http://127.0.0.1:$port/v1" >"$urlfile"
   for _ in $(seq 1 120); do

@@ -112,8 +112,14 @@ pub fn simulated_note(roles: &[Role]) -> String {
 pub fn progress<'a>(label: &'static str, lm: &'a LmClient) -> impl Fn(usize, usize) + Sync + 'a {
     let ticker = crate::commands::progress::Ticker::new(lm);
     move |done: usize, total: usize| {
+        // A real change is a tenth of the examples (or the last one), not each one.
+        let tenth = if done == total {
+            11
+        } else {
+            done * 10 / total.max(1)
+        };
         ticker.update(
-            &format!("{label} {done}"),
+            &format!("{label} {tenth}"),
             &format!("{label}: {done}/{total} examples"),
             Some(done as f64 / total.max(1) as f64),
         );
