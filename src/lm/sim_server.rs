@@ -67,6 +67,15 @@ pub struct Recorded {
     pub body: String,
 }
 
+impl State {
+    /// The answer is decided: the request no longer counts as in flight.
+    /// Counted before the answer is written, so that a client that sends its
+    /// next request the moment it reads this one is never seen overlapping.
+    fn settle(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct State {
     opts: ServerOptions,
     faults: Mutex<VecDeque<Fault>>,
@@ -199,9 +208,7 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
         let n = st.requests.fetch_add(1, Ordering::SeqCst);
         let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         st.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let r = answer(&mut stream, &st, n, &method, &path, &body).await;
-        st.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if !r? {
+        if !answer(&mut stream, &st, n, &method, &path, &body).await? {
             return Ok(());
         }
     }
@@ -234,10 +241,12 @@ async fn answer(
                     .map(|r| format!("Retry-After: {r}\r\n"))
                     .unwrap_or_default();
                 let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
+                st.settle();
                 write(stream, code, "application/json", &extra, &body).await?;
                 return Ok(true);
             }
             Some(Fault::Truncate) => {
+                st.settle();
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
                 stream.write_all(head.as_bytes()).await?;
                 stream.write_all(b"{\"choices\": [{\"mess").await?;
@@ -245,6 +254,7 @@ async fn answer(
                 return Ok(false);
             }
             Some(Fault::WrongContentType) => {
+                st.settle();
                 write(
                     stream,
                     200,
@@ -259,6 +269,7 @@ async fn answer(
         }
         if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
             let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
+            st.settle();
             write(stream, 503, "application/json", "", &body).await?;
             return Ok(true);
         }
@@ -284,6 +295,7 @@ async fn answer(
             .as_ref()
             .map(|h| format!("{h}\r\n"))
             .unwrap_or_default();
+        st.settle();
         write(stream, code, "application/json", &extra, &body).await?;
     }
     Ok(true)
