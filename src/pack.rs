@@ -432,7 +432,7 @@ impl Pack {
 }
 
 /// The instructions of a first pack: the signature's description and one
-/// rule that holds for any task. Never a placeholder: this is what a model
+/// rule that holds for any task. Real instructions, not a stub: this is what a model
 /// is sent until the first optimization replaces it.
 pub fn first_instructions(sig: &Signature) -> String {
     const TEMPLATE: &str = include_str!("../templates/init/instructions.md.j2");

@@ -590,19 +590,24 @@ mod tests {
         .unwrap()
     }
 
-    #[test]
-    fn system_message_carries_contract_instructions_and_demos() {
-        let demo = Demo {
+    /// A demo of the test signature with this utterance.
+    fn demo(utterance: &str) -> Demo {
+        Demo {
             trace_id: crate::traces::TraceId("t1".into()),
             inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}})
                 .as_object()
                 .unwrap()
                 .clone(),
-            outputs: json!({"utterance": "Show me the numbers.", "rhetorical_move": "probe"})
+            outputs: json!({"utterance": utterance, "rhetorical_move": "probe"})
                 .as_object()
                 .unwrap()
                 .clone(),
-        };
+        }
+    }
+
+    #[test]
+    fn system_message_carries_contract_instructions_and_demos() {
+        let demo = demo("Show me the numbers.");
         let s = render_system(&sig(), "Be brief.", std::slice::from_ref(&demo));
         assert!(s.starts_with("Say one thing.\n\n# Inputs"), "{s}");
         assert!(s.contains("- `rhetorical_move`: The move (write exactly one of: reframe, probe, dissent-on-evidence)"), "{s}");
@@ -623,17 +628,7 @@ mod tests {
     #[test]
     fn the_json_adapter_asks_for_one_object_and_reads_it_back() {
         let s = sig();
-        let demo = Demo {
-            trace_id: crate::traces::TraceId("t1".into()),
-            inputs: json!({"persona": "skeptic", "room_state": {"mode": "decide"}})
-                .as_object()
-                .unwrap()
-                .clone(),
-            outputs: json!({"utterance": "Say \"why\".", "rhetorical_move": "probe"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        };
+        let demo = demo("Say \"why\".");
         let system = render_system_as(Adapter::Json, &s, "Be brief.", std::slice::from_ref(&demo));
         assert!(system.contains("# Instructions\n\nBe brief.\n"), "{system}");
         assert!(

@@ -211,16 +211,10 @@ fn more_failing_examples_than_max_errors_abort_with_a_clear_error() {
 fn unparsable_answers_score_zero_and_are_counted_never_hidden() {
     let (_d, repo) = example_copy();
     let script = repo.join("refuse.sh");
-    std::fs::write(
+    common::executable(
         &script,
         "#!/bin/sh\ncat > /dev/null\necho 'I would rather not answer in that format.'\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let spec = format!("task=command:refuser@{}", script.display());
     let run = promptc_in(
         &repo,
@@ -264,12 +258,10 @@ fn a_run_killed_midway_resumes_from_its_cache() {
     let (_d, repo) = example_copy();
     // A slow task model, so the run is still going when it is killed.
     let script = repo.join("slow.sh");
-    std::fs::write(&script, "#!/bin/sh\ncat > /dev/null\nsleep 0.2\nprintf '=== utterance ===\\nLet us check E1.\\n\\n=== rhetorical_move ===\\nverify\\n\\n=== end ===\\n'\n").unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    common::executable(
+        &script,
+        "#!/bin/sh\ncat > /dev/null\nsleep 0.2\nprintf '=== utterance ===\\nLet us check E1.\\n\\n=== rhetorical_move ===\\nverify\\n\\n=== end ===\\n'\n",
+    );
     let spec = format!("task=command:slow@{}", script.display());
     // Two examples at a time: about four seconds for forty, so the kill lands midway.
     let cfg = repo.join("promptc.yaml");
@@ -423,16 +415,10 @@ fn an_unreadable_combined_answer_falls_back_to_separate_judges_and_is_counted() 
     assert!(text.contains("mode: separate"), "{text}");
     std::fs::write(&metric, text.replace("mode: separate", "mode: combined")).unwrap();
     let judge = repo.join("judge.sh");
-    std::fs::write(
+    common::executable(
         &judge,
         "#!/bin/sh\nif grep -q 'separate questions'; then echo 'I think they are all fine.'; else echo '{\"score\": 0.5, \"rationale\": \"ok\"}'; fi\n",
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&judge, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     let spec = format!("judge=command:j@{}", judge.display());
     let run = promptc_in(
         &repo,

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{example_copy, promptc_env};
+use common::{example_copy, executable, promptc_env};
 use promptc::lm::sim_server::{ServerOptions, SimServer};
 
 const KEY: &str = "sk-hostile-test-5f4e3d2c1b0a9988";
@@ -169,15 +169,6 @@ fn an_absurd_retry_after_on_every_answer_does_not_panic() {
         &[("PROMPTC_TEST_KEY", KEY)],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-}
-
-fn executable(path: &Path, body: &str) {
-    std::fs::write(path, body).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
 }
 
 /// No line of `text`, split as the Actions runner splits (at `\n`, `\r\n`

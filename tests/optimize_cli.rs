@@ -5,20 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use common::{example_copy, promptc_in};
+use common::{example_copy, executable, promptc_in};
 use serde_json::Value;
 
 fn read(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn executable(path: &Path, body: &str) {
-    std::fs::write(path, body).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
 }
 
 /// A proposer that answers every proposal with `instruction` and every

@@ -223,81 +223,80 @@ async fn answer(
     path: &str,
     body: &str,
 ) -> std::io::Result<bool> {
-    {
-        if !st.opts.latency.is_zero() {
-            tokio::time::sleep(st.opts.latency).await;
+    if !st.opts.latency.is_zero() {
+        tokio::time::sleep(st.opts.latency).await;
+    }
+    let fault = st.faults.lock().ok().and_then(|mut q| q.pop_front());
+    match fault {
+        Some(Fault::Hang(d)) => {
+            tokio::time::sleep(d).await;
         }
-        let fault = st.faults.lock().ok().and_then(|mut q| q.pop_front());
-        match fault {
-            Some(Fault::Hang(d)) => {
-                tokio::time::sleep(d).await;
-            }
-            Some(Fault::Status {
-                code,
-                retry_after,
-                message,
-            }) => {
-                let extra = retry_after
-                    .map(|r| format!("Retry-After: {r}\r\n"))
-                    .unwrap_or_default();
-                let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
-                st.settle();
-                write(stream, code, "application/json", &extra, &body).await?;
-                return Ok(true);
-            }
-            Some(Fault::Truncate) => {
-                st.settle();
-                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
-                stream.write_all(head.as_bytes()).await?;
-                stream.write_all(b"{\"choices\": [{\"mess").await?;
-                stream.shutdown().await?;
-                return Ok(false);
-            }
-            Some(Fault::WrongContentType) => {
-                st.settle();
-                write(
-                    stream,
-                    200,
-                    "text/html",
-                    "",
-                    "<html><body>Bad gateway</body></html>",
-                )
-                .await?;
-                return Ok(true);
-            }
-            None => {}
-        }
-        if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
-            let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
+        Some(Fault::Status {
+            code,
+            retry_after,
+            message,
+        }) => {
+            let extra = retry_after
+                .map(|r| format!("Retry-After: {r}\r\n"))
+                .unwrap_or_default();
+            let body = json!({"error": {"message": message, "type": "sim_fault"}}).to_string();
             st.settle();
-            write(stream, 503, "application/json", "", &body).await?;
+            write(stream, code, "application/json", &extra, &body).await?;
             return Ok(true);
         }
-        let (code, mut body) = route(method, path, body);
-        if st.opts.echo_auth && code == 200 {
-            let auth = st
-                .log
-                .lock()
-                .ok()
-                .and_then(|l| l.last().cloned())
-                .and_then(|r| {
-                    r.headers
-                        .into_iter()
-                        .find(|(k, _)| k == "authorization" || k == "x-api-key")
-                })
-                .map(|(_, v)| v)
-                .unwrap_or_default();
-            body = echo(&body, &auth);
+        Some(Fault::Truncate) => {
+            st.settle();
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n";
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(b"{\"choices\": [{\"mess").await?;
+            stream.shutdown().await?;
+            return Ok(false);
         }
-        let extra = st
-            .opts
-            .extra_header
-            .as_ref()
-            .map(|h| format!("{h}\r\n"))
-            .unwrap_or_default();
-        st.settle();
-        write(stream, code, "application/json", &extra, &body).await?;
+        Some(Fault::WrongContentType) => {
+            st.settle();
+            write(
+                stream,
+                200,
+                "text/html",
+                "",
+                "<html><body>Bad gateway</body></html>",
+            )
+            .await?;
+            return Ok(true);
+        }
+        None => {}
     }
+    if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
+        let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
+        st.settle();
+        write(stream, 503, "application/json", "", &body).await?;
+        return Ok(true);
+    }
+    let (code, mut body) = route(method, path, body);
+    if st.opts.echo_auth && code == 200 {
+        let auth = st
+            .log
+            .lock()
+            .ok()
+            .and_then(|l| l.last().cloned())
+            .and_then(|r| {
+                r.headers
+                    .into_iter()
+                    .find(|(k, _)| k == "authorization" || k == "x-api-key")
+            })
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        body = echo(&body, &auth);
+    }
+    let extra = st
+        .opts
+        .extra_header
+        .as_ref()
+        .map(|h| format!("{h}\r\n"))
+        .unwrap_or_default();
+    st.settle();
+    write(stream, code, "application/json", &extra, &body).await?;
     Ok(true)
 }
 

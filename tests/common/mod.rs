@@ -82,6 +82,16 @@ fn finish(mut cmd: Command) -> Run {
     run
 }
 
+/// Writes an executable script (a `command:` LM, a flaky judge).
+pub fn executable(path: &Path, body: &str) {
+    std::fs::write(path, body).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
 /// Runs `promptc` from the repository root.
 pub fn promptc(args: &[&str]) -> Run {
     promptc_in(&root(), args)
