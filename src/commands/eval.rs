@@ -142,9 +142,13 @@ pub async fn eval(
         && a != program.adapter
     {
         // The same instructions and demos, rendered for the other adapter.
-        let mut pack = pack::load(&path, Some(&ctx.signature))
-            .map(|l| l.pack)
-            .or_else(|_| ctx.current_pack().map(|l| l.pack))?;
+        // The file `program` read, or the pack derived from the signature when
+        // there is none yet; a load error is an error, never a silent fallback.
+        let mut pack = if path.exists() {
+            pack::load(&path, Some(&ctx.signature))?.pack
+        } else {
+            ctx.current_pack()?.pack
+        };
         if let Some(p) = pack.prompt_mut() {
             p.adapter = a;
         }
