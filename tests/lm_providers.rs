@@ -681,3 +681,70 @@ async fn max_in_flight_caps_the_requests_of_all_roles_on_one_endpoint() {
     run(None).await;
     assert!(srv.max_in_flight() > 2, "{}", srv.max_in_flight());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_reports_its_slots_gets_no_more_requests_at_once() {
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(40),
+        slots: Some(2),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url();
+    let mut cfg = config(
+        dir.path(),
+        &format!("provider: openai, model: sim-task, base_url: '{url}/v1', concurrency: 8"),
+        "  mode: off\n",
+    );
+    cfg.lms.judge = cfg.lms.task.clone();
+    cfg.lms.judge.model = "sim-judge".into();
+    let client = LmClient::from_config(&cfg).unwrap();
+    let calls = (0..8).flat_map(|i| {
+        let c = &client;
+        [Role::Task, Role::Judge]
+            .map(move |r| async move { c.complete(r, request(&format!("q{i}"))).await.unwrap() })
+    });
+    futures::future::join_all(calls).await;
+    assert_eq!(srv.requests(), 16);
+    // Sixteen allowed by the roles' concurrency; two taken, as the server said.
+    assert_eq!(srv.max_in_flight(), 2);
+    assert_eq!(client.in_flight_limits().len(), 1, "one endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_server_makes_promptc_send_fewer_requests_at_once() {
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(30),
+        capacity: Some(2),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "provider: openai, model: sim-task, base_url: '{url}/v1', concurrency: 12, max_retries: 20"
+        ),
+        "  mode: off\n",
+    );
+    let client = LmClient::from_config(&cfg).unwrap();
+    let calls = (0..60).map(|i| {
+        let c = &client;
+        async move { c.complete(Role::Task, request(&format!("q{i}"))).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(|r| r.is_ok()), "every call got through");
+    // Twelve at once against room for two would be refused ten times a round
+    // (364 refusals for 60 calls, measured without adapting); halving on each round of refusals
+    // brings it down to the server's size, and probing back up costs a refusal
+    // now and then.
+    let rejected = srv.rejected();
+    eprintln!("refused {rejected} of {} requests", srv.requests());
+    assert!(rejected < 60, "refused {rejected}");
+    let limits = client.in_flight_limits();
+    assert!(limits[0].1 <= 3, "{limits:?}");
+}

@@ -52,7 +52,8 @@ fn real_model() -> Server {
 }
 
 /// The example with every role on the real model, the documented local-server
-/// settings (one request in flight, a generous timeout), and a metric of one
+/// settings (a generous timeout; the in-flight limit comes from the server's
+/// own `/props`, which reports one slot), and a metric of one
 /// judge and one trace dimension so that the test stays within minutes.
 fn configure(repo: &Path, url: &str) {
     let cfg = repo.join("promptc.yaml");
@@ -65,7 +66,6 @@ fn configure(repo: &Path, url: &str) {
         );
     }
     assert!(!text.contains("provider: sim"), "{text}");
-    text.push_str("\nlimits:\n  max_in_flight: 1\n");
     std::fs::write(&cfg, text).unwrap();
     std::fs::write(
         repo.join("metric.yaml"),

@@ -52,8 +52,15 @@ impl<'a> Ticker<'a> {
                 format!(", eta {}", clock(Duration::from_secs_f64(left)))
             })
             .unwrap_or_default();
+        // The adapted limit shows why a run is slow: a server that can take one.
+        let limit: u32 = self.lm.in_flight_limits().iter().map(|(_, n)| n).sum();
+        let of = if limit > 0 {
+            format!(" of {limit}")
+        } else {
+            String::new()
+        };
         let line = format!(
-            "{what} · {} · {} LM calls, {} in flight, {retries} retries{eta}",
+            "{what} · {} · {} LM calls, {}{of} in flight, {retries} retries{eta}",
             clock(elapsed),
             usage.calls,
             self.lm.in_flight(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{CacheMode, Config, LmConfig};
+use crate::lm::adaptive::{Gate, Signal};
 use crate::lm::anthropic::Anthropic;
 use crate::lm::bridge::Bridge;
 use crate::lm::budget::{Budget, Event, Usage};
@@ -25,9 +26,9 @@ struct RoleClient {
     cfg: LmConfig,
     lm: Arc<dyn Lm>,
     limiter: Limiter,
-    /// The in-flight budget shared with the other roles of this endpoint
-    /// (`limits.max_in_flight`).
-    shared: Option<Arc<tokio::sync::Semaphore>>,
+    /// The adaptive in-flight limit shared with the other roles of this
+    /// endpoint (none for the in-process simulator).
+    gate: Option<Arc<Gate>>,
 }
 
 /// What roles share an in-flight budget on: the provider and its base URL
@@ -42,6 +43,43 @@ fn endpoint(role: Role, cfg: &LmConfig) -> String {
                 .or(cfg.program.as_deref())
                 .unwrap_or("default")
         ),
+    }
+}
+
+/// One adaptive gate per endpoint that talks to a server. Its ceiling is
+/// `limits.max_in_flight`, else the summed `concurrency` of the roles on it
+/// (each role keeps its own `concurrency` cap besides).
+fn gates(config: &Config) -> std::collections::HashMap<String, Arc<Gate>> {
+    let mut ceilings: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for role in Role::ALL {
+        let cfg = config.lms.get(role);
+        if cfg.provider != Provider::Sim {
+            let c = ceilings.entry(endpoint(role, cfg)).or_insert(0);
+            *c = c.saturating_add(cfg.concurrency.max(1));
+        }
+    }
+    ceilings
+        .into_iter()
+        .map(|(name, sum)| {
+            let ceiling = config.limits.max_in_flight.unwrap_or(sum);
+            let gate = Gate::new(crate::lm::safe_url(&name), ceiling);
+            (name, gate)
+        })
+        .collect()
+}
+
+/// What an attempt says about the endpoint's load.
+fn signal(result: &Result<Completion, CallError>, latency: Duration) -> Signal {
+    match result {
+        // Prompt tokens are read far faster than answer tokens are written.
+        Ok(c) => Signal::Answered {
+            latency,
+            cost: c.input_tokens / 8 + c.output_tokens + 16,
+        },
+        Err(CallError::Retryable {
+            overloaded: true, ..
+        }) => Signal::Overloaded,
+        Err(_) => Signal::Other,
     }
 }
 
@@ -189,8 +227,7 @@ impl LmClient {
             )?)),
         };
         let budget = Arc::new(Budget::new(config.budget.clone()));
-        let mut shared: std::collections::HashMap<String, Arc<tokio::sync::Semaphore>> =
-            std::collections::HashMap::new();
+        let gates = gates(config);
         let mut roles = Vec::new();
         for (role, lm) in Role::ALL.into_iter().zip(providers) {
             let cfg = config.lms.get(role).clone();
@@ -210,15 +247,10 @@ impl LmClient {
                 )));
             }
             budget.register(role, label, price);
-            let shared = config.limits.max_in_flight.map(|n| {
-                shared
-                    .entry(endpoint(role, &cfg))
-                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n.max(1) as usize)))
-                    .clone()
-            });
+            let gate = gates.get(&endpoint(role, &cfg)).cloned();
             roles.push(RoleClient {
                 role,
-                shared,
+                gate,
                 limiter: Limiter::new(cfg.concurrency, cfg.rpm, cfg.tpm),
                 cfg,
                 lm,
@@ -330,9 +362,11 @@ impl LmClient {
             // Both permits are taken before the clock starts: time spent
             // waiting in promptc's own queue never counts against the timeout.
             let permit = rc.limiter.acquire(req.estimated_tokens()).await;
-            let shared = match &rc.shared {
-                // The semaphore is never closed, so this is always a permit.
-                Some(s) => s.clone().acquire_owned().await.ok(),
+            let place = match &rc.gate {
+                Some(g) => {
+                    g.start_with(rc.lm.slots()).await;
+                    Some(g.acquire().await)
+                }
                 None => None,
             };
             use std::sync::atomic::Ordering::Relaxed;
@@ -341,13 +375,16 @@ impl LmClient {
             self.in_flight.fetch_sub(1, Relaxed);
             let result = match result {
                 Ok(r) => r,
-                Err(_) => Err(CallError::retryable(format!(
+                Err(_) => Err(CallError::overloaded(format!(
                     "no answer within {}s (lms.{}.timeout_secs)",
                     timeout.as_secs(),
                     rc.role
                 ))),
             };
-            drop(shared);
+            if let Some(place) = place {
+                let signal = signal(&result, place.started().elapsed());
+                place.finish(signal);
+            }
             drop(permit);
             match result {
                 Ok(c) => return Ok(c),
@@ -355,6 +392,7 @@ impl LmClient {
                 Err(CallError::Retryable {
                     message,
                     retry_after,
+                    ..
                 }) => {
                     last = message;
                     if attempt + 1 < attempts {
@@ -379,6 +417,21 @@ impl LmClient {
     /// Records how reading an answer of `role` went (for parse rates).
     pub fn record_parse(&self, role: Role, event: Event) {
         self.budget.record(role, event);
+    }
+
+    /// The current in-flight limit of each endpoint (by its redacted name),
+    /// as adapted so far.
+    pub fn in_flight_limits(&self) -> Vec<(String, u32)> {
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        for rc in &self.roles {
+            if let Some(g) = &rc.gate {
+                let name = crate::lm::safe_url(&endpoint(rc.role, &rc.cfg));
+                if !seen.iter().any(|(n, _)| *n == name) {
+                    seen.push((name, g.limit()));
+                }
+            }
+        }
+        seen
     }
 
     /// Requests sent to a model and not answered yet.

@@ -65,9 +65,14 @@ pub(crate) async fn post_json(
         } else {
             "request failed"
         };
-        CallError::retryable(redact(
+        let message = redact(
             &format!("{kind}: {}: {}", safe_url(url), error_chain(&e)).replace(url, &safe_url(url)),
-        ))
+        );
+        if e.is_timeout() {
+            CallError::overloaded(message)
+        } else {
+            CallError::retryable(message)
+        }
     })?;
     let status = resp.status();
     let retry_after = resp
@@ -108,6 +113,7 @@ pub(crate) async fn post_json(
             408 | 409 | 429 | 500..=599 => CallError::Retryable {
                 message,
                 retry_after,
+                overloaded: matches!(code, 408 | 429 | 502..=504),
             },
             _ => CallError::Fatal(message),
         });
@@ -123,6 +129,24 @@ pub(crate) async fn post_json(
             bytes.len()
         ))
     })
+}
+
+/// The number of slots a llama.cpp-style server reports at `url` (its
+/// `/props`: `total_slots`), or `None` when it reports none, within a few seconds.
+pub(crate) async fn slots(client: &reqwest::Client, url: &str) -> Option<u32> {
+    let resp = client
+        .get(url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    let bytes = read_body(resp, 200).await.ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let n = v.get("total_slots")?.as_u64()?;
+    u32::try_from(n).ok().filter(|n| *n > 0)
 }
 
 /// The largest response body promptc reads from a provider; a server that

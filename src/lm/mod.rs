@@ -7,6 +7,7 @@
 //! budget caps. Secrets come from environment variables and are redacted from
 //! every message this layer produces.
 
+pub mod adaptive;
 pub mod anthropic;
 pub mod bridge;
 pub mod budget;
@@ -128,6 +129,9 @@ pub enum CallError {
         message: String,
         /// How long the server asked us to wait.
         retry_after: Option<Duration>,
+        /// A sign the server has more requests than it can take (a timeout,
+        /// 408, 429, 502, 503, 504): fewer should be sent at once.
+        overloaded: bool,
     },
     /// A failure another attempt cannot fix (400/401/403/404, bad setup).
     Fatal(String),
@@ -139,6 +143,16 @@ impl CallError {
         CallError::Retryable {
             message: message.into(),
             retry_after: None,
+            overloaded: false,
+        }
+    }
+
+    /// A retryable error that says the server is overloaded (a timeout).
+    pub fn overloaded(message: impl Into<String>) -> CallError {
+        CallError::Retryable {
+            message: message.into(),
+            retry_after: None,
+            overloaded: true,
         }
     }
 
@@ -157,6 +171,11 @@ pub trait Lm: Send + Sync {
     fn label(&self) -> String;
     /// One attempt at a completion. Retries, caching and limits are the client's job.
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError>;
+    /// How many requests the server says it serves at once, where it says
+    /// (llama.cpp's `/props`); asked once per endpoint, before its first call.
+    async fn slots(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Errors of the LM layer, as callers see them.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::lm::http::{Hints, client, completion, post_json};
+use crate::lm::http::{Hints, client, completion, post_json, slots};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 use crate::program::ChatRole;
@@ -15,6 +15,8 @@ pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 pub struct OpenAi {
     model: String,
     url: String,
+    /// Where a llama.cpp server reports its slots; none for the default API.
+    props: Option<String>,
     key: Option<Secret>,
     key_env: String,
     http: reqwest::Client,
@@ -33,6 +35,7 @@ impl OpenAi {
         Ok(OpenAi {
             model: model.to_string(),
             url: format!("{base}/chat/completions"),
+            props: base_url.map(|_| format!("{}/props", base.trim_end_matches("/v1"))),
             key,
             key_env: key_env.to_string(),
             http: client(timeout)?,
@@ -52,6 +55,10 @@ fn role(r: ChatRole) -> &'static str {
 impl Lm for OpenAi {
     fn label(&self) -> String {
         format!("openai:{}", self.model)
+    }
+
+    async fn slots(&self) -> Option<u32> {
+        slots(&self.http, self.props.as_deref()?).await
     }
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {

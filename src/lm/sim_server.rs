@@ -54,6 +54,11 @@ pub struct ServerOptions {
     pub echo_auth: bool,
     /// A header line (`Name: value`) added to every answer, even a 200.
     pub extra_header: Option<String>,
+    /// Reported as `total_slots` at `GET /props`, as llama.cpp does (404 when unset).
+    pub slots: Option<u32>,
+    /// A full server: a request that arrives while this many are being
+    /// answered gets a 429 (no Retry-After) instead of an answer.
+    pub capacity: Option<u32>,
 }
 
 /// One request as the server saw it.
@@ -83,6 +88,7 @@ struct State {
     log: Mutex<Vec<Recorded>>,
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    rejected: AtomicU64,
 }
 
 /// A running server; stops when dropped.
@@ -104,6 +110,7 @@ impl SimServer {
             log: Mutex::new(Vec::new()),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -137,6 +144,11 @@ impl SimServer {
     /// The most requests the server was answering at once.
     pub fn max_in_flight(&self) -> u64 {
         self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Requests refused with a 429 because the server was full (`capacity`).
+    pub fn rejected(&self) -> u64 {
+        self.state.rejected.load(Ordering::SeqCst)
     }
 
     /// Every request received so far.
@@ -198,6 +210,16 @@ async fn serve(mut stream: TcpStream, st: Arc<State>) -> std::io::Result<()> {
         let body = String::from_utf8_lossy(&buf[body_start..body_start + len]).to_string();
         buf.drain(..body_start + len);
 
+        // A probe of the server's slots is not a request to the model: it is
+        // neither counted nor logged.
+        if method == "GET" && path.ends_with("/props") {
+            let (code, body) = match st.opts.slots {
+                Some(n) => (200, json!({"total_slots": n}).to_string()),
+                None => (404, "{}".to_string()),
+            };
+            write(&mut stream, code, "application/json", "", &body).await?;
+            continue;
+        }
         if let Ok(mut log) = st.log.lock() {
             log.push(Recorded {
                 path: path.clone(),
@@ -223,6 +245,17 @@ async fn answer(
     path: &str,
     body: &str,
 ) -> std::io::Result<bool> {
+    if st
+        .opts
+        .capacity
+        .is_some_and(|c| st.in_flight.load(Ordering::SeqCst) > u64::from(c))
+    {
+        st.rejected.fetch_add(1, Ordering::SeqCst);
+        let body = json!({"error": {"message": "the server is full (simulated)"}}).to_string();
+        st.settle();
+        write(stream, 429, "application/json", "", &body).await?;
+        return Ok(true);
+    }
     if !st.opts.latency.is_zero() {
         tokio::time::sleep(st.opts.latency).await;
     }

@@ -1,0 +1,406 @@
+//! How many requests one endpoint gets at once, adapted to how it answers.
+//!
+//! A cloud API takes sixteen requests at once; a llama.cpp server on a laptop
+//! takes one and queues the rest while promptc's timeout runs. A fixed number
+//! is wrong for one of them, so every endpoint (a provider and its base URL,
+//! shared by the roles that use it) has a [`Gate`] whose limit moves:
+//!
+//! - it starts at its ceiling: `limits.max_in_flight`, else the roles'
+//!   summed `concurrency`, lowered to the number of slots the server reports
+//!   (llama.cpp's `/props`), since a request beyond those only waits in the
+//!   server's queue while its timeout runs;
+//! - a sign of overload (a timeout, 408, 429, 502, 503, 504) cuts it in half,
+//!   at most once per round of requests: the requests already in flight when
+//!   it was cut saw the old limit, and their failures are not news;
+//! - latency that keeps rising above the best seen (requests waiting in the
+//!   server's queue) takes a quarter off, once per round as well;
+//! - a request that succeeds while the limit is fully used adds `1/limit`,
+//!   so a round of successes raises it by one, up to the ceiling.
+//!
+//! Time spent waiting here is before a request's clock starts: it never
+//! counts against the timeout.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OnceCell};
+
+/// The smoothed latency ratio above which requests are taken to be queueing
+/// in the server. Model latency varies with the answer's length, so a single
+/// slow answer must not count: only a sustained rise of this many times the
+/// best latency does, which a queue of four or more requests produces and
+/// ordinary variation does not.
+const QUEUE_RATIO: f64 = 4.0;
+
+/// How much of each new latency ratio enters the smoothed one.
+const SMOOTHING: f64 = 0.2;
+
+/// How a request ended, as far as the gate is concerned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Signal {
+    /// Answered; `cost` is the request's size in rough work units (tokens),
+    /// so that latencies of long and short requests compare.
+    Answered {
+        /// How long the request took.
+        latency: Duration,
+        /// Its size, in the same unit for every request of the endpoint.
+        cost: u64,
+    },
+    /// The server was overloaded: a timeout, 408, 429, 502, 503 or 504.
+    Overloaded,
+    /// Anything else (a malformed body, a 400): says nothing about load.
+    Other,
+}
+
+struct State {
+    limit: f64,
+    ceiling: u32,
+    in_flight: u32,
+    /// Requests waiting for a place: demand beyond the limit.
+    waiting: u32,
+    /// Incremented at each cut; a permit from an older round cannot cut again.
+    round: u64,
+    /// The best seconds per unit of work seen so far.
+    best: Option<f64>,
+    /// The smoothed ratio of latency per unit to the best.
+    ratio: f64,
+}
+
+/// The in-flight limit of one endpoint.
+pub struct Gate {
+    name: String,
+    state: Mutex<State>,
+    freed: Notify,
+    started: OnceCell<()>,
+}
+
+/// One request's place in the gate; give it back with [`GatePermit::finish`].
+/// Dropped without finishing (a cancelled call), it only frees its place.
+pub struct GatePermit {
+    gate: Arc<Gate>,
+    round: u64,
+    started: tokio::time::Instant,
+    open: bool,
+}
+
+impl Gate {
+    /// A gate for `name` (an endpoint, as logs name it) that never lets more
+    /// than `ceiling` requests through at once.
+    pub fn new(name: impl Into<String>, ceiling: u32) -> Arc<Gate> {
+        let ceiling = ceiling.max(1);
+        Arc::new(Gate {
+            name: name.into(),
+            state: Mutex::new(State {
+                limit: f64::from(ceiling),
+                ceiling,
+                in_flight: 0,
+                waiting: 0,
+                round: 0,
+                best: None,
+                ratio: 1.0,
+            }),
+            freed: Notify::new(),
+            started: OnceCell::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is a few numbers, consistent after every statement:
+        // a panic elsewhere cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lowers the ceiling once to the slots the server reports
+    /// (`probe` runs only for the first request of the endpoint).
+    pub async fn start_with<F>(&self, probe: F)
+    where
+        F: std::future::Future<Output = Option<u32>>,
+    {
+        self.started
+            .get_or_init(|| async {
+                if let Some(slots) = probe.await.filter(|n| *n > 0) {
+                    let mut s = self.lock();
+                    let start = slots.min(s.ceiling);
+                    s.limit = f64::from(start);
+                    s.ceiling = start;
+                    tracing::info!(
+                        "{}: the server reports {slots} slot(s); at most {start} request(s) in flight",
+                        self.name
+                    );
+                }
+            })
+            .await;
+    }
+
+    /// The current limit (whole requests).
+    pub fn limit(&self) -> u32 {
+        whole(self.lock().limit)
+    }
+
+    /// Waits for a place.
+    pub async fn acquire(self: &Arc<Self>) -> GatePermit {
+        let mut queued: Option<Waiting> = None;
+        loop {
+            // Registered before the check, so a place freed in between wakes us.
+            let freed = self.freed.notified();
+            {
+                let mut s = self.lock();
+                if s.in_flight < whole(s.limit) {
+                    s.in_flight += 1;
+                    if let Some(mut w) = queued.take() {
+                        s.waiting = s.waiting.saturating_sub(1);
+                        w.counted = false;
+                    }
+                    return GatePermit {
+                        gate: self.clone(),
+                        round: s.round,
+                        started: tokio::time::Instant::now(),
+                        open: true,
+                    };
+                }
+                if queued.is_none() {
+                    s.waiting += 1;
+                    queued = Some(Waiting {
+                        gate: self.clone(),
+                        counted: true,
+                    });
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+/// Counts a request as waiting until it gets a place or is cancelled.
+struct Waiting {
+    gate: Arc<Gate>,
+    /// Still counted: admission takes the count back itself (under the lock
+    /// it already holds) and clears this.
+    counted: bool,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut s = self.gate.lock();
+            s.waiting = s.waiting.saturating_sub(1);
+        }
+    }
+}
+
+fn whole(limit: f64) -> u32 {
+    (limit.floor() as u32).max(1)
+}
+
+impl State {
+    fn cut(&mut self, round: u64, factor: f64) -> bool {
+        if round != self.round || self.limit <= 1.0 {
+            return false;
+        }
+        self.limit = (self.limit * factor).max(1.0);
+        self.round += 1;
+        self.ratio = 1.0;
+        true
+    }
+
+    fn answered(&mut self, round: u64, latency: Duration, cost: u64) -> Option<&'static str> {
+        let per_unit = latency.as_secs_f64() / (cost.max(1) as f64);
+        let best = self.best.map_or(per_unit, |b| b.min(per_unit));
+        self.best = Some(best);
+        if best > 0.0 {
+            self.ratio = (1.0 - SMOOTHING) * self.ratio + SMOOTHING * (per_unit / best);
+        }
+        if self.ratio > QUEUE_RATIO {
+            return self.cut(round, 0.75).then_some("latency keeps rising");
+        }
+        // Only demand beyond the limit is evidence that more would help: the
+        // limit fully used, or requests waiting for a place.
+        let busy = self.in_flight >= whole(self.limit) || self.waiting > 0;
+        if busy && self.limit < f64::from(self.ceiling) {
+            self.limit = (self.limit + 1.0 / self.limit).min(f64::from(self.ceiling));
+        }
+        None
+    }
+}
+
+impl GatePermit {
+    /// When the request started (after its wait for a place).
+    pub fn started(&self) -> tokio::time::Instant {
+        self.started
+    }
+
+    /// Frees the place and tells the gate how the request went.
+    pub fn finish(mut self, signal: Signal) {
+        let gate = self.gate.clone();
+        let mut s = gate.lock();
+        let before = whole(s.limit);
+        let why = match signal {
+            Signal::Answered { latency, cost } => s.answered(self.round, latency, cost),
+            Signal::Overloaded => s.cut(self.round, 0.5).then_some("the server is overloaded"),
+            Signal::Other => None,
+        };
+        s.in_flight = s.in_flight.saturating_sub(1);
+        self.open = false;
+        let after = whole(s.limit);
+        drop(s);
+        if let Some(why) = why {
+            tracing::info!(
+                "{}: {why}; at most {after} request(s) in flight (was {before})",
+                gate.name
+            );
+        }
+        gate.freed.notify_waiters();
+    }
+}
+
+impl Drop for GatePermit {
+    fn drop(&mut self) {
+        if self.open {
+            let mut s = self.gate.lock();
+            s.in_flight = s.in_flight.saturating_sub(1);
+            drop(s);
+            self.gate.freed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(ms: u64) -> Signal {
+        Signal::Answered {
+            latency: Duration::from_millis(ms),
+            cost: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn overload_halves_the_limit_once_per_round() {
+        let g = Gate::new("t", 8);
+        let permits: Vec<_> = futures_permits(&g, 8).await;
+        // Eight requests in flight all time out: one cut, not eight.
+        for p in permits {
+            p.finish(Signal::Overloaded);
+        }
+        assert_eq!(g.limit(), 4);
+        // A request of the new round that fails cuts again.
+        g.acquire().await.finish(Signal::Overloaded);
+        assert_eq!(g.limit(), 2);
+        g.acquire().await.finish(Signal::Overloaded);
+        g.acquire().await.finish(Signal::Overloaded);
+        assert_eq!(g.limit(), 1, "never below one");
+    }
+
+    async fn futures_permits(g: &Arc<Gate>, n: usize) -> Vec<GatePermit> {
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push(g.acquire().await);
+        }
+        v
+    }
+
+    #[tokio::test]
+    async fn a_full_round_of_successes_raises_the_limit_by_one_up_to_the_ceiling() {
+        let g = Gate::new("t", 4);
+        g.acquire().await.finish(Signal::Overloaded);
+        assert_eq!(g.limit(), 2);
+        // Successes while the limit is not reached are no evidence.
+        for _ in 0..10 {
+            g.acquire().await.finish(answered(100));
+        }
+        assert_eq!(g.limit(), 2);
+        // Rounds that use the whole limit raise it: 2 → 2.5 → 2.9 → 3.2.
+        for _ in 0..3 {
+            let ps = futures_permits(&g, 2).await;
+            for p in ps {
+                p.finish(answered(100));
+            }
+        }
+        assert_eq!(g.limit(), 3);
+        for _ in 0..10 {
+            let n = g.limit() as usize;
+            for p in futures_permits(&g, n).await {
+                p.finish(answered(100));
+            }
+        }
+        assert_eq!(g.limit(), 4, "the ceiling holds");
+    }
+
+    #[tokio::test]
+    async fn a_queue_in_the_server_shows_as_rising_latency_and_lowers_the_limit() {
+        // A one-slot server with eight requests sent at once: the k-th answer
+        // takes k service times.
+        let g = Gate::new("t", 8);
+        let ps = futures_permits(&g, 8).await;
+        for (k, p) in ps.into_iter().enumerate() {
+            p.finish(answered(1000 * (k as u64 + 1)));
+        }
+        assert!(g.limit() < 8, "limit {}", g.limit());
+    }
+
+    #[tokio::test]
+    async fn ordinary_variation_in_latency_does_not_lower_the_limit() {
+        let g = Gate::new("t", 8);
+        for round in 0..20u64 {
+            let ps = futures_permits(&g, 8).await;
+            for (k, p) in ps.into_iter().enumerate() {
+                // Between one and three times the best, as answer lengths vary.
+                p.finish(answered(1000 + 250 * ((k as u64 + round) % 9)));
+            }
+        }
+        assert_eq!(g.limit(), 8);
+    }
+
+    #[tokio::test]
+    async fn latency_is_compared_per_unit_of_work() {
+        let g = Gate::new("t", 8);
+        for k in 0..40u64 {
+            let p = g.acquire().await;
+            // A long request takes proportionally longer: not a queue.
+            let cost = 100 * (1 + k % 8);
+            p.finish(Signal::Answered {
+                latency: Duration::from_millis(10 * cost),
+                cost,
+            });
+        }
+        assert_eq!(g.limit(), 8);
+    }
+
+    #[tokio::test]
+    async fn the_reported_slots_lower_the_ceiling_but_never_raise_it() {
+        let g = Gate::new("t", 8);
+        g.start_with(async { Some(2) }).await;
+        assert_eq!(g.limit(), 2);
+        for _ in 0..10 {
+            for p in futures_permits(&g, 2).await {
+                p.finish(answered(100));
+            }
+        }
+        assert_eq!(g.limit(), 2, "successes do not probe past the slots");
+        let g = Gate::new("t", 8);
+        g.start_with(async { Some(1) }).await;
+        assert_eq!(g.limit(), 1);
+        // Only the first probe counts.
+        g.start_with(async { Some(6) }).await;
+        assert_eq!(g.limit(), 1);
+        let g = Gate::new("t", 2);
+        g.start_with(async { Some(6) }).await;
+        assert_eq!(g.limit(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_place_a_dropped_permit_frees() {
+        let g = Gate::new("t", 1);
+        let p = g.acquire().await;
+        let g2 = g.clone();
+        let waiter = tokio::spawn(async move { g2.acquire().await.finish(Signal::Other) });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiter.is_finished());
+        drop(p);
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("the waiter was woken")
+            .unwrap();
+    }
+}
