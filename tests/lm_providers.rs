@@ -748,3 +748,36 @@ async fn a_full_server_makes_promptc_send_fewer_requests_at_once() {
     let limits = client.in_flight_limits();
     assert!(limits[0].1 <= 3, "{limits:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_seed_in_the_api_each_sample_is_a_different_prompt() {
+    let srv = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = srv.url();
+    let cfg = config(
+        dir.path(),
+        &format!("provider: anthropic, model: sim-task, base_url: '{url}'"),
+        "  mode: off\n",
+    );
+    let client = LmClient::from_config(&cfg).unwrap();
+    for sample in [0, 1, 2] {
+        let req = LmRequest {
+            sample,
+            ..request("grade")
+        };
+        client.complete(Role::Task, req).await.unwrap();
+    }
+    let users: Vec<String> = srv
+        .recorded()
+        .iter()
+        .map(|r| {
+            let b: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            b["messages"][0]["content"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        users,
+        ["grade", "grade\n\n(sample 1)", "grade\n\n(sample 2)"],
+        "the Anthropic API takes no seed: the index is in the prompt"
+    );
+}

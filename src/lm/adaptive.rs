@@ -23,7 +23,9 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OnceCell};
+use std::collections::VecDeque;
+
+use tokio::sync::{OnceCell, oneshot};
 
 /// The smoothed latency ratio above which requests are taken to be queueing
 /// in the server. Model latency varies with the answer's length, so a single
@@ -56,8 +58,9 @@ struct State {
     limit: f64,
     ceiling: u32,
     in_flight: u32,
-    /// Requests waiting for a place: demand beyond the limit.
-    waiting: u32,
+    /// Requests waiting for a place, first come first served: demand beyond
+    /// the limit. A place is handed over by sending on the waiter's channel.
+    waiting: VecDeque<oneshot::Sender<()>>,
     /// Incremented at each cut; a permit from an older round cannot cut again.
     round: u64,
     /// The best seconds per unit of work seen so far.
@@ -70,7 +73,6 @@ struct State {
 pub struct Gate {
     name: String,
     state: Mutex<State>,
-    freed: Notify,
     started: OnceCell<()>,
 }
 
@@ -94,12 +96,11 @@ impl Gate {
                 limit: f64::from(ceiling),
                 ceiling,
                 in_flight: 0,
-                waiting: 0,
+                waiting: VecDeque::new(),
                 round: 0,
                 best: None,
                 ratio: 1.0,
             }),
-            freed: Notify::new(),
             started: OnceCell::new(),
         })
     }
@@ -137,53 +138,74 @@ impl Gate {
         whole(self.lock().limit)
     }
 
-    /// Waits for a place.
+    /// Waits for a place. Waiters are served in the order they came, so a
+    /// run against a one-slot server sends its requests in a repeatable order
+    /// (a server's prompt cache then holds the same thing in every run).
     pub async fn acquire(self: &Arc<Self>) -> GatePermit {
-        let mut queued: Option<Waiting> = None;
-        loop {
-            // Registered before the check, so a place freed in between wakes us.
-            let freed = self.freed.notified();
-            {
-                let mut s = self.lock();
-                if s.in_flight < whole(s.limit) {
-                    s.in_flight += 1;
-                    if let Some(mut w) = queued.take() {
-                        s.waiting = s.waiting.saturating_sub(1);
-                        w.counted = false;
-                    }
-                    return GatePermit {
-                        gate: self.clone(),
-                        round: s.round,
-                        started: tokio::time::Instant::now(),
-                        open: true,
-                    };
-                }
-                if queued.is_none() {
-                    s.waiting += 1;
-                    queued = Some(Waiting {
-                        gate: self.clone(),
-                        counted: true,
-                    });
-                }
+        let rx = {
+            let mut s = self.lock();
+            if s.waiting.is_empty() && s.in_flight < whole(s.limit) {
+                s.in_flight += 1;
+                return self.permit(s.round);
             }
-            freed.await;
+            let (tx, rx) = oneshot::channel();
+            s.waiting.push_back(tx);
+            rx
+        };
+        let mut waiter = Waiter {
+            gate: self.clone(),
+            rx: Some(rx),
+        };
+        let handed = match waiter.rx.as_mut() {
+            Some(rx) => rx.await.is_ok(),
+            None => false,
+        };
+        waiter.rx = None;
+        // The sender lives in the gate, which outlives this call.
+        debug_assert!(handed);
+        let round = self.lock().round;
+        self.permit(round)
+    }
+
+    fn permit(self: &Arc<Self>, round: u64) -> GatePermit {
+        GatePermit {
+            gate: self.clone(),
+            round,
+            started: tokio::time::Instant::now(),
+            open: true,
+        }
+    }
+
+    /// Frees one place and hands free places to the longest waiters.
+    fn release(&self, s: &mut State) {
+        s.in_flight = s.in_flight.saturating_sub(1);
+        while s.in_flight < whole(s.limit) {
+            let Some(tx) = s.waiting.pop_front() else {
+                break;
+            };
+            // A waiter that gave up is skipped; its place goes to the next.
+            if tx.send(()).is_ok() {
+                s.in_flight += 1;
+            }
         }
     }
 }
 
-/// Counts a request as waiting until it gets a place or is cancelled.
-struct Waiting {
+/// A request waiting for a place. Cancelled after a place was handed to it,
+/// it gives the place back.
+struct Waiter {
     gate: Arc<Gate>,
-    /// Still counted: admission takes the count back itself (under the lock
-    /// it already holds) and clears this.
-    counted: bool,
+    rx: Option<oneshot::Receiver<()>>,
 }
 
-impl Drop for Waiting {
+impl Drop for Waiter {
     fn drop(&mut self) {
-        if self.counted {
-            let mut s = self.gate.lock();
-            s.waiting = s.waiting.saturating_sub(1);
+        if let Some(mut rx) = self.rx.take() {
+            if rx.try_recv().is_ok() {
+                let gate = self.gate.clone();
+                let mut s = gate.lock();
+                gate.release(&mut s);
+            }
         }
     }
 }
@@ -215,7 +237,7 @@ impl State {
         }
         // Only demand beyond the limit is evidence that more would help: the
         // limit fully used, or requests waiting for a place.
-        let busy = self.in_flight >= whole(self.limit) || self.waiting > 0;
+        let busy = self.in_flight >= whole(self.limit) || !self.waiting.is_empty();
         if busy && self.limit < f64::from(self.ceiling) {
             self.limit = (self.limit + 1.0 / self.limit).min(f64::from(self.ceiling));
         }
@@ -239,7 +261,7 @@ impl GatePermit {
             Signal::Overloaded => s.cut(self.round, 0.5).then_some("the server is overloaded"),
             Signal::Other => None,
         };
-        s.in_flight = s.in_flight.saturating_sub(1);
+        gate.release(&mut s);
         self.open = false;
         let after = whole(s.limit);
         drop(s);
@@ -249,17 +271,15 @@ impl GatePermit {
                 gate.name
             );
         }
-        gate.freed.notify_waiters();
     }
 }
 
 impl Drop for GatePermit {
     fn drop(&mut self) {
         if self.open {
-            let mut s = self.gate.lock();
-            s.in_flight = s.in_flight.saturating_sub(1);
-            drop(s);
-            self.gate.freed.notify_waiters();
+            let gate = self.gate.clone();
+            let mut s = gate.lock();
+            gate.release(&mut s);
         }
     }
 }
@@ -402,5 +422,35 @@ mod tests {
             .await
             .expect("the waiter was woken")
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn waiters_get_places_in_the_order_they_came_and_a_cancelled_one_is_skipped() {
+        let g = Gate::new("t", 1);
+        let first = g.acquire().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for k in 0..5 {
+            let (g, order) = (g.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let p = g.acquire().await;
+                order.lock().unwrap().push(k);
+                p.finish(Signal::Other);
+            }));
+            // Each waiter is in the queue before the next one comes.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tasks.remove(2).abort();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        first.finish(Signal::Other);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .expect("every waiter got a place")
+                .unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 3, 4]);
+        let s = g.lock();
+        assert!(s.in_flight == 0 && s.waiting.is_empty());
     }
 }

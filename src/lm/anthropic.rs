@@ -52,6 +52,8 @@ impl Lm for Anthropic {
     }
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        // No seed in this API: a sample's index goes into the prompt instead.
+        let req = &*req.unseeded();
         // The Messages API takes the system prompt apart from the turns.
         let system: Vec<&str> = req
             .messages

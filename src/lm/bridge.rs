@@ -42,6 +42,8 @@ impl Lm for Bridge {
     }
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        // No seed in this API: a sample's index goes into the prompt instead.
+        let req = &*req.unseeded();
         let body = json!({
             "model": self.model,
             "messages": req.messages,

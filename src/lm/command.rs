@@ -69,6 +69,8 @@ impl Lm for CommandLm {
     }
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        // No seed in this API: a sample's index goes into the prompt instead.
+        let req = &*req.unseeded();
         let prompt = req.flatten();
         let mut child = tokio::process::Command::new(&self.program)
             .args(&self.args)

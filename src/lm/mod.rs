@@ -102,6 +102,33 @@ impl LmRequest {
         out
     }
 
+    /// The request as sent to a provider that takes no seed (Anthropic,
+    /// bridge, command): sample 0 as it is; sample k > 0 with a visible
+    /// `(sample k)` line after the last user message, so that k samples or
+    /// re-asks are k different requests even to a deterministic or caching
+    /// model. The cache key already holds the sample index, so key and
+    /// request differ together.
+    pub fn unseeded(&self) -> std::borrow::Cow<'_, LmRequest> {
+        if self.sample == 0 {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut req = self.clone();
+        let note = format!("\n\n(sample {})", self.sample);
+        match req
+            .messages
+            .iter_mut()
+            .rev()
+            .find(|m| m.role == ChatRole::User)
+        {
+            Some(m) => m.content.push_str(&note),
+            None => req.messages.push(Message {
+                role: ChatRole::User,
+                content: note.trim_start().to_string(),
+            }),
+        }
+        std::borrow::Cow::Owned(req)
+    }
+
     /// A rough token count (4 characters a token) for rate limiting before a call.
     pub fn estimated_tokens(&self) -> u64 {
         let chars: usize = self.messages.iter().map(|m| m.content.len()).sum();
