@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 
 use crate::ab::Decision;
 use crate::actions::{Actions, Level};
-use crate::commands::optimize::{OptimizeArgs, optimize_with};
-use crate::commands::{Context, Global, Output, UsageError};
+use crate::app::optimize::OptimizeArgs;
+use crate::app::{Context, Global, UsageError};
+use crate::commands::Output;
 use crate::config::{Config, DraftPolicy, OptimizerName};
 use crate::git::{GitError, Publish, Repo};
 use crate::github::{Github, PrContent};
@@ -325,7 +326,7 @@ pub async fn ci(
                 let msg = crate::lm::secret::redact(&format!("{e:#}"));
                 actions.annotate(Level::Error, &format!("promptc: {name}"), &msg);
                 let mut r = SignatureResult::new(name, Status::Failed, msg.clone());
-                r.exit = crate::commands::exit_code(&e);
+                r.exit = crate::app::exit_code(&e);
                 r.summary = format!(
                     "### {}: failed\n\n{}\n",
                     crate::markdown::code(name),
@@ -540,7 +541,7 @@ impl Step<'_> {
         let run_dir = self.out.join("runs").join(name);
         // One client for the optimizer and the A/B: the budget caps the whole run.
         let lm = crate::lm::LmClient::from_config(&ctx.config)?;
-        let opt = optimize_with(
+        let opt = crate::app::optimize::run(
             &ctx,
             &OptimizeArgs {
                 optimizer: self.args.optimizer,
@@ -552,8 +553,8 @@ impl Step<'_> {
             &lm,
         )
         .await?;
-        crate::console::write(crate::console::Stream::Stderr, &opt.human);
-        if let Some(why) = opt.json["stopped"].as_str() {
+        crate::console::write(crate::console::Stream::Stderr, &opt.human());
+        if let Some(why) = &opt.stopped {
             let n = format!(
                 "the optimizer stopped early: budget exhausted ({why}); the best candidate so far was tested"
             );
@@ -561,11 +562,8 @@ impl Step<'_> {
                 .annotate(Level::Warning, &format!("promptc: {name} budget"), &n);
             notes.push(n);
         }
-        let (baseline_val, best_val) = (
-            opt.json["baseline_val"].as_f64().unwrap_or(0.0),
-            opt.json["best_val"].as_f64().unwrap_or(0.0),
-        );
-        if opt.json["improved"] != Value::Bool(true) {
+        let (baseline_val, best_val) = (opt.baseline_val, opt.best_val);
+        if !opt.improved {
             let reason = format!(
                 "no candidate beat today's pack on validation ({baseline_val:.1} today, {best_val:.1} best); nothing to propose"
             );
@@ -580,12 +578,14 @@ impl Step<'_> {
             r.run_dir = Some(run_dir);
             return Ok(r);
         }
-        let cand_path = run_dir.join("pack.json");
+        let cand_path = opt.pack.clone();
 
         // A/B on fresh held-out traces.
         let (report, _usage) =
-            crate::commands::ab::compare_with(&ctx, &pack_path, &cand_path, &lm).await?;
-        crate::commands::ab::write_report(&report, &run_dir)?;
+            crate::app::ab::compare_with(&ctx, &pack_path, &cand_path, &lm).await?;
+        // Beside the optimizer's own report.json, which the A/B report's Run
+        // section reads: neither overwrites the other.
+        crate::app::ab::write_report_as(&report, &run_dir, "ab-report")?;
         let v = &report.verdict;
         let mut r = SignatureResult::new(name, Status::Skipped, String::new());
         r.decision = Some(v.decision);

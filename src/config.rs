@@ -11,7 +11,12 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::lm::settings::{AsLmSetup, LmSetup};
+pub use crate::lm::settings::{
+    BudgetConfig, CacheConfig, CacheMode, LimitsConfig, LmConfig, Lms, Price,
+};
 use crate::lm::spec::{LmOverride, Provider, Role};
+pub use crate::traces::settings::{FieldMap, GateConfig, SplitConfig, TraceSettings};
 use crate::yamlerr::{self, YamlError};
 
 /// The whole of `promptc.yaml`.
@@ -86,225 +91,7 @@ pub struct SignatureConfig {
     pub persona_field: Option<String>,
     /// The adapter new packs use (`sections` or `json`); default: the current pack's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adapter: Option<crate::program::Adapter>,
-}
-
-/// How trace lines are read and mapped onto the trace fields.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct TraceSettings {
-    /// JSON pointers to each field, for logs that do not use promptc's own shape.
-    pub fields: FieldMap,
-    /// Longer lines are reported as bad and skipped without being read into memory.
-    pub max_line_bytes: usize,
-    /// Any bad line fails the run.
-    pub strict: bool,
-}
-
-impl Default for TraceSettings {
-    fn default() -> Self {
-        TraceSettings {
-            fields: FieldMap::default(),
-            max_line_bytes: 1 << 20,
-            strict: false,
-        }
-    }
-}
-
-/// JSON pointers (RFC 6901) from a trace line to each field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct FieldMap {
-    /// The line's id (default: sha256 of the line's canonical JSON).
-    pub id: String,
-    /// The signature name.
-    pub signature: String,
-    /// The conversation thread.
-    pub thread: String,
-    /// The tenant or workspace.
-    pub workspace: String,
-    /// RFC 3339 timestamp of the call.
-    pub ts: String,
-    /// The pack version that produced the call.
-    pub pack: String,
-    /// The inputs object.
-    pub inputs: String,
-    /// The outputs object.
-    pub outputs: String,
-    /// `ok` or an error status.
-    pub status: String,
-}
-
-impl Default for FieldMap {
-    fn default() -> Self {
-        FieldMap {
-            id: "/id".into(),
-            signature: "/signature".into(),
-            thread: "/thread".into(),
-            workspace: "/workspace".into(),
-            ts: "/ts".into(),
-            pack: "/pack".into(),
-            inputs: "/inputs".into(),
-            outputs: "/outputs".into(),
-            status: "/status".into(),
-        }
-    }
-}
-
-impl FieldMap {
-    /// The fields as (name, pointer) pairs.
-    pub fn entries(&self) -> [(&'static str, &str); 9] {
-        [
-            ("id", &self.id),
-            ("signature", &self.signature),
-            ("thread", &self.thread),
-            ("workspace", &self.workspace),
-            ("ts", &self.ts),
-            ("pack", &self.pack),
-            ("inputs", &self.inputs),
-            ("outputs", &self.outputs),
-            ("status", &self.status),
-        ]
-    }
-}
-
-/// The LM per role.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct Lms {
-    /// Runs the program.
-    pub task: LmConfig,
-    /// Scores judge dimensions.
-    pub judge: LmConfig,
-    /// Proposes instructions.
-    pub proposer: LmConfig,
-}
-
-impl Default for Lms {
-    fn default() -> Self {
-        Lms {
-            task: LmConfig::sim(),
-            judge: LmConfig::sim(),
-            proposer: LmConfig::sim(),
-        }
-    }
-}
-
-impl Lms {
-    /// The config of one role.
-    pub fn get(&self, role: Role) -> &LmConfig {
-        match role {
-            Role::Task => &self.task,
-            Role::Judge => &self.judge,
-            Role::Proposer => &self.proposer,
-        }
-    }
-
-    fn get_mut(&mut self, role: Role) -> &mut LmConfig {
-        match role {
-            Role::Task => &mut self.task,
-            Role::Judge => &mut self.judge,
-            Role::Proposer => &mut self.proposer,
-        }
-    }
-}
-
-/// One role's LM: provider, model, endpoint and limits.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LmConfig {
-    /// The API.
-    pub provider: Provider,
-    /// The model name.
-    pub model: String,
-    /// Base URL (openai, anthropic, bridge); provider default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    /// The program to run (command provider).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
-    /// The environment variable holding the API key (the key itself never goes in a file).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
-    /// Calls in flight at once for this role.
-    #[serde(default = "default_concurrency")]
-    pub concurrency: u32,
-    /// Requests per minute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpm: Option<u32>,
-    /// Tokens per minute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tpm: Option<u32>,
-    /// Sampling temperature (default: 0 for task and judge, 0.7 for the proposer).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Completion length cap (default: 512 for the judge, the provider's otherwise).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Base seed sent to providers that take one (OpenAI-compatible); each
-    /// sample and re-ask adds its index (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// Per-call timeout.
-    #[serde(default = "default_timeout")]
-    pub timeout_secs: u64,
-    /// Retries after the first attempt.
-    #[serde(default = "default_retries")]
-    pub max_retries: u32,
-    /// First backoff between attempts, doubled each retry (with jitter) up to 30 s;
-    /// a Retry-After from the server wins.
-    #[serde(default = "default_backoff")]
-    pub retry_backoff_ms: u64,
-}
-
-fn default_concurrency() -> u32 {
-    8
-}
-fn default_timeout() -> u64 {
-    120
-}
-fn default_retries() -> u32 {
-    4
-}
-fn default_backoff() -> u64 {
-    500
-}
-
-impl LmConfig {
-    /// The offline simulator with default limits.
-    pub fn sim() -> LmConfig {
-        LmConfig {
-            provider: Provider::Sim,
-            model: "sim".into(),
-            base_url: None,
-            program: None,
-            api_key_env: None,
-            concurrency: default_concurrency(),
-            rpm: None,
-            tpm: None,
-            temperature: None,
-            max_tokens: None,
-            seed: None,
-            timeout_secs: default_timeout(),
-            max_retries: default_retries(),
-            retry_backoff_ms: default_backoff(),
-        }
-    }
-
-    /// `provider:model`, as reports and provenance name an LM.
-    pub fn label(&self) -> String {
-        format!("{}:{}", self.provider, self.model)
-    }
-}
-
-/// A model's price per million tokens, in US dollars.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// Dollars per million input tokens.
-    pub input_per_mtok: f64,
-    /// Dollars per million output tokens.
-    pub output_per_mtok: f64,
+    pub adapter: Option<crate::adapter::Adapter>,
 }
 
 /// The optimizer and its settings.
@@ -359,83 +146,15 @@ pub enum OptimizerName {
     Gepa,
 }
 
-/// Hard caps; a run that reaches one stops scheduling work and reports what it did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct BudgetConfig {
-    /// LM calls (cache hits are free).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_calls: Option<u64>,
-    /// Input plus output tokens.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
-    /// US dollars (needs prices for every model used).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_cost_usd: Option<f64>,
-    /// Wall-clock minutes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_wall_minutes: Option<f64>,
-}
-
-/// The minimum data to optimize on.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct GateConfig {
-    /// Distinct threads with at least one clean turn.
-    pub min_threads: usize,
-    /// Clean turns.
-    pub min_clean_turns: usize,
-    /// Distinct workspaces.
-    pub min_workspaces: usize,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            min_threads: 48,
-            min_clean_turns: 400,
-            min_workspaces: 3,
-        }
-    }
-}
-
-/// How clean turns are split, thread by thread.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct SplitConfig {
-    /// Seed of the thread shuffle.
-    pub seed: u64,
-    /// With no `train_cutoff` in the current pack: the newest fraction of threads held out.
-    pub heldout_fraction: f64,
-    /// With a cutoff: at most this fraction of all threads is held out (the newest fresh
-    /// ones); older fresh threads join train/val, and the new pack's cutoff moves up to them.
-    pub max_heldout_fraction: f64,
-    /// The fraction of the remaining (older) threads used for validation.
-    pub val_fraction: f64,
-    /// Fewer held-out turns than this is an error: an A/B on less proves nothing.
-    pub min_heldout_turns: usize,
-    /// Cap on train turns (deterministic sample), to bound cost.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_train: Option<usize>,
-    /// Cap on val turns.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_val: Option<usize>,
-    /// Cap on held-out turns.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_heldout: Option<usize>,
-}
-
-impl Default for SplitConfig {
-    fn default() -> Self {
-        SplitConfig {
-            seed: 7,
-            heldout_fraction: 0.2,
-            max_heldout_fraction: 0.5,
-            val_fraction: 0.5,
-            min_heldout_turns: 40,
-            max_train: None,
-            max_val: None,
-            max_heldout: None,
+impl AsLmSetup for Config {
+    fn lm_setup(&self) -> LmSetup<'_> {
+        LmSetup {
+            lms: &self.lms,
+            prices: &self.prices,
+            budget: &self.budget,
+            limits: &self.limits,
+            cache_mode: self.cache.mode,
+            cache_path: self.resolve(&self.cache.path),
         }
     }
 }
@@ -471,18 +190,6 @@ impl Default for AbConfig {
     }
 }
 
-/// Limits shared by the roles.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// LM requests in flight at once across all roles that use one endpoint
-    /// (a provider and base URL, or a program), beside each role's
-    /// `concurrency`. A real API key has one rate limit, and a local server
-    /// has few slots: `1` for a one-slot llama.cpp server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_in_flight: Option<u32>,
-}
-
 /// How evaluations run.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -506,39 +213,6 @@ impl Default for EvalConfig {
             max_error_share: 0.05,
         }
     }
-}
-
-/// The LM response cache.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    /// The cache database file.
-    pub path: PathBuf,
-    /// How the cache is used.
-    pub mode: CacheMode,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            path: PathBuf::from(".promptc/cache.sqlite"),
-            mode: CacheMode::ReadWrite,
-        }
-    }
-}
-
-/// How the LM cache is used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CacheMode {
-    /// Read hits, write misses.
-    ReadWrite,
-    /// Read hits, never write.
-    ReadOnly,
-    /// No cache.
-    Off,
-    /// Read hits; a miss is an error (no LM call is made).
-    Offline,
 }
 
 /// Pull request settings.

@@ -8,6 +8,9 @@
 
 pub mod ab;
 pub mod actions;
+pub mod adapter;
+pub mod app;
+pub mod chat;
 pub mod ci;
 pub mod commands;
 pub mod config;
@@ -28,6 +31,7 @@ pub mod review;
 pub mod schema;
 pub mod secret;
 pub mod signature;
+pub mod text;
 pub mod traces;
 pub mod yamlerr;
 

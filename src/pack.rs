@@ -20,9 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::program::{Adapter, render_system_as};
+pub use crate::adapter::Demo;
+use crate::adapter::{Adapter, render_system_as};
 use crate::signature::{Signature, SignatureHash};
-use crate::traces::TraceId;
 
 /// A pack file, tagged by its `format`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -112,18 +112,6 @@ pub struct EmbeddedSignature {
     pub hash: SignatureHash,
     /// The signature.
     pub spec: Signature,
-}
-
-/// One few-shot example.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Demo {
-    /// The trace it was taken from.
-    pub trace_id: TraceId,
-    /// The request.
-    pub inputs: Map<String, Value>,
-    /// The accepted answer.
-    pub outputs: Map<String, Value>,
 }
 
 /// The system messages as the adapter rendered them.
@@ -672,7 +660,7 @@ mod tests {
             instructions: "Speak as the persona.".into(),
             persona_instructions: None,
             demos: vec![Demo {
-                trace_id: TraceId("t1".into()),
+                trace_id: crate::traces::TraceId("t1".into()),
                 inputs: json!({"persona": "skeptic"}).as_object().unwrap().clone(),
                 outputs: json!({"utterance": "Why?", "rhetorical_move": "probe"})
                     .as_object()

@@ -119,7 +119,7 @@ fn first_output(d: &Demo) -> String {
         .map(|v| crate::program::render_value(Some(v)))
         .max_by_key(|s| s.len())
         .unwrap_or_default();
-    crate::signature::truncate_for_message(&s.replace('\n', " "))
+    crate::text::truncate_for_message(&s.replace('\n', " "))
 }
 
 /// The changes between two packs.

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ab::Decision;
+use crate::app::{Context, Global, UsageError};
 use crate::ci::{BudgetCaps, GithubEnv, event_payload, out_dir, root_dir, short, start};
-use crate::commands::{Context, Global, Output, UsageError};
+use crate::commands::Output;
 use crate::git::{GitError, Repo};
 use crate::github::REVIEW_MARKER;
 
@@ -144,7 +145,7 @@ pub async fn review(
         let (bp, hp) = (dir.join("base.json"), dir.join("head.json"));
         crate::files::write_bytes(&bp, &old)?;
         crate::files::write_bytes(&hp, &new)?;
-        let (mut report, _usage) = match crate::commands::ab::compare(&ctx, &bp, &hp).await {
+        let (mut report, _usage) = match crate::app::ab::compare(&ctx, &bp, &hp).await {
             Ok(r) => r,
             // A pack that does not load (broken JSON, a bad enum, a stale
             // signature hash) is the review's finding, not a failure of the run.
@@ -176,7 +177,7 @@ pub async fn review(
             short(&base_rev),
             short(&head_rev)
         );
-        crate::commands::ab::write_report(&report, &dir)?;
+        crate::app::ab::write_report(&report, &dir)?;
         let v = &report.verdict;
         rp.lift = Some(v.stats.lift);
         rp.ci95 = Some(v.stats.ci);

@@ -1,97 +1,17 @@
 //! `promptc eval` and `promptc plan`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
+pub use crate::app::data::{SplitName, examples, program};
+pub use crate::app::progress::eval as progress;
 use crate::commands::{Context, Output, UsageError};
 use crate::eval::{EvalReport, Program};
 use crate::lm::{LmClient, Provider, Role};
 use crate::pack;
 use crate::program::messages;
-use crate::traces::Turn;
-use crate::traces::split::split;
-
-/// Which examples to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SplitName {
-    /// Optimizer training examples.
-    Train,
-    /// Optimizer selection examples.
-    Val,
-    /// Fresh held-out examples.
-    Heldout,
-    /// Every clean turn.
-    All,
-}
-
-impl std::fmt::Display for SplitName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SplitName::Train => "train",
-            SplitName::Val => "val",
-            SplitName::Heldout => "heldout",
-            SplitName::All => "all",
-        })
-    }
-}
-
-/// The examples of a split, `limit` first ones at most.
-pub fn examples(
-    ctx: &Context,
-    which: SplitName,
-    limit: Option<usize>,
-) -> anyhow::Result<Vec<Turn>> {
-    let files = ctx.trace_files(&[])?;
-    let data = ctx.dataset(&files)?;
-    data.report.check_strict(ctx.config.traces.strict)?;
-    // The split follows the pack in production, whichever pack is being scored.
-    let current = ctx.resolve(&ctx.sig_cfg.pack);
-    let cutoff = if current.exists() {
-        pack::load(&current, Some(&ctx.signature))?
-            .pack
-            .train_cutoff()
-    } else {
-        None
-    };
-    let mut turns = match which {
-        SplitName::All => data.turns,
-        _ => {
-            let s = split(&data.turns, cutoff, &ctx.config.split)?;
-            match which {
-                SplitName::Train => s.train,
-                SplitName::Val => s.val,
-                _ => s.heldout,
-            }
-        }
-    };
-    if let Some(n) = limit {
-        turns.truncate(n);
-    }
-    Ok(turns)
-}
-
-/// The program of a pack file (default: the signature's configured pack).
-pub fn program(ctx: &Context, pack_path: Option<&Path>) -> anyhow::Result<(PathBuf, Program)> {
-    let loaded = match pack_path {
-        Some(p) => pack::load(p, Some(&ctx.signature))?,
-        None => ctx.current_pack()?,
-    };
-    let path = loaded.path.clone();
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    let program = Program::from_pack(&loaded.pack).ok_or_else(|| {
-        UsageError(format!(
-            "{}: a promptc.pack/v1 pack has voices only; there is no program to evaluate",
-            path.display()
-        ))
-    })?;
-    Ok((path, program))
-}
 
 /// " — simulated: the task and judge LMs were `sim`", or nothing.
 pub fn simulated_note(roles: &[Role]) -> String {
@@ -105,28 +25,6 @@ pub fn simulated_note(roles: &[Role]) -> String {
         if roles.len() > 1 { "s" } else { "" },
         if roles.len() > 1 { "were" } else { "was" }
     )
-}
-
-/// Progress of an evaluation: examples done of the total, with the
-/// [`Ticker`](crate::commands::progress::Ticker)'s elapsed time, calls and ETA.
-pub fn progress<'a>(label: &'static str, lm: &'a LmClient) -> impl Fn(usize, usize) + Sync + 'a {
-    let ticker = crate::commands::progress::Ticker::new(lm);
-    move |done: usize, total: usize| {
-        // A real change is a tenth of the examples (or the last one), not each one.
-        let tenth = if done == total {
-            11
-        } else {
-            done * 10 / total.max(1)
-        };
-        ticker.update(
-            &format!("{label} {tenth}"),
-            &format!("{label}: {done}/{total} examples"),
-            Some(done as f64 / total.max(1) as f64),
-        );
-        if done == total {
-            ticker.finish();
-        }
-    }
 }
 
 /// `eval`.

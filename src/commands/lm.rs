@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::chat::{ChatRole, Message};
 use crate::commands::{Context, Output};
 use crate::config::CacheMode;
 use crate::lm::cache::Cache;
 use crate::lm::client::LmClient;
 use crate::lm::{LmRequest, Role};
-use crate::program::{ChatRole, Message};
 
 #[derive(Serialize)]
 struct PingOut {
@@ -47,7 +47,7 @@ pub async fn ping(ctx: &Context, role: Role) -> anyhow::Result<Output> {
     let (ok, reply, error) = match result {
         Ok(r) => (
             true,
-            Some(crate::signature::truncate_for_message(r.text.trim())),
+            Some(crate::text::truncate_for_message(r.text.trim())),
             None,
         ),
         Err(e) => (false, None, Some(e.to_string())),

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::chat::{ChatRole, Message};
 use crate::commands::{Context, Global, Output, UsageError};
 use crate::pack::{self, PackError};
-use crate::program::{ChatRole, Message};
 use crate::schema::{SchemaKind, generate};
 use crate::signature::Signature;
 

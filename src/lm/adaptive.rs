@@ -200,12 +200,12 @@ struct Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        if let Some(mut rx) = self.rx.take() {
-            if rx.try_recv().is_ok() {
-                let gate = self.gate.clone();
-                let mut s = gate.lock();
-                gate.release(&mut s);
-            }
+        if let Some(mut rx) = self.rx.take()
+            && rx.try_recv().is_ok()
+        {
+            let gate = self.gate.clone();
+            let mut s = gate.lock();
+            gate.release(&mut s);
         }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{BudgetConfig, Price};
 use crate::lm::Role;
+use crate::lm::settings::{BudgetConfig, Price};
 
 /// Usage of one role.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

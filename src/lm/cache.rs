@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::CacheMode;
 use crate::lm::secret::redact;
+use crate::lm::settings::CacheMode;
 use crate::lm::{Completion, LmRequest};
 
 /// The cache could not be opened or used.
@@ -289,7 +289,7 @@ impl Drop for Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::{ChatRole, Message};
+    use crate::chat::{ChatRole, Message};
 
     fn req(text: &str, sample: u32) -> LmRequest {
         LmRequest {

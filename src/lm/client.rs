@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{CacheMode, Config, LmConfig};
 use crate::lm::adaptive::{Gate, Signal};
 use crate::lm::anthropic::Anthropic;
 use crate::lm::bridge::Bridge;
@@ -15,6 +14,7 @@ use crate::lm::limits::Limiter;
 use crate::lm::openai::OpenAi;
 use crate::lm::retry::backoff;
 use crate::lm::secret::{Secret, redact};
+use crate::lm::settings::{AsLmSetup, CacheMode, LmConfig, LmSetup};
 use crate::lm::sim::Sim;
 use crate::lm::{CallError, Completion, Lm, LmError, LmRequest, Provider, Role};
 
@@ -49,7 +49,7 @@ fn endpoint(role: Role, cfg: &LmConfig) -> String {
 /// One adaptive gate per endpoint that talks to a server. Its ceiling is
 /// `limits.max_in_flight`, else the summed `concurrency` of the roles on it
 /// (each role keeps its own `concurrency` cap besides).
-fn gates(config: &Config) -> std::collections::HashMap<String, Arc<Gate>> {
+fn gates(config: &LmSetup<'_>) -> std::collections::HashMap<String, Arc<Gate>> {
     let mut ceilings: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for role in Role::ALL {
         let cfg = config.lms.get(role);
@@ -200,31 +200,30 @@ pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
 
 impl LmClient {
     /// The LMs, cache and budget a config describes.
-    pub fn from_config(config: &Config) -> Result<LmClient, LmError> {
+    pub fn from_config<C: AsLmSetup + ?Sized>(config: &C) -> Result<LmClient, LmError> {
+        let config = config.lm_setup();
         let mut providers = Vec::new();
         for role in Role::ALL {
             providers.push(provider(role, config.lms.get(role))?);
         }
-        Self::with_providers(config, providers)
+        Self::with_providers(&config, providers)
     }
 
     /// Like [`LmClient::from_config`], with the providers given (task, judge,
     /// proposer, in that order): for embedding promptc with a custom [`Lm`].
-    pub fn with_providers(
-        config: &Config,
+    pub fn with_providers<C: AsLmSetup + ?Sized>(
+        config: &C,
         providers: Vec<Arc<dyn Lm>>,
     ) -> Result<LmClient, LmError> {
+        let config = &config.lm_setup();
         if providers.len() != Role::ALL.len() {
             return Err(LmError::Setup(
                 "one provider per role: task, judge, proposer".into(),
             ));
         }
-        let cache = match config.cache.mode {
+        let cache = match config.cache_mode {
             CacheMode::Off => None,
-            mode => Some(Arc::new(Cache::open(
-                &config.resolve(&config.cache.path),
-                mode,
-            )?)),
+            mode => Some(Arc::new(Cache::open(&config.cache_path, mode)?)),
         };
         let budget = Arc::new(Budget::new(config.budget.clone()));
         let gates = gates(config);
@@ -234,7 +233,7 @@ impl LmClient {
             let label = lm.label();
             let price = if cfg.provider == Provider::Sim {
                 // The simulator is free, and its cost is known to be zero.
-                Some(crate::config::Price {
+                Some(crate::lm::settings::Price {
                     input_per_mtok: 0.0,
                     output_per_mtok: 0.0,
                 })

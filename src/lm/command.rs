@@ -140,7 +140,7 @@ impl Lm for CommandLm {
                 "`{}` exited with {}: {}",
                 self.program,
                 out.status,
-                crate::signature::truncate_for_message(&tail)
+                crate::text::truncate_for_message(&tail)
             ))));
         }
         let text = String::from_utf8(out.stdout).map_err(|_| {

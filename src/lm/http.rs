@@ -200,7 +200,7 @@ fn short_detail(body: &str) -> String {
     if msg.is_empty() {
         String::new()
     } else {
-        format!(" ({})", crate::signature::truncate_for_message(&msg))
+        format!(" ({})", crate::text::truncate_for_message(&msg))
     }
 }
 

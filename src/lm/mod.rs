@@ -19,6 +19,7 @@ pub use http::safe_url;
 pub mod limits;
 pub mod openai;
 pub mod retry;
+pub mod settings;
 /// Kept at its old path for callers; the module now lives at the crate root,
 /// below every layer that redacts.
 pub use crate::secret;
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 pub use client::LmClient;
 pub use spec::{LmSpec, Provider, Role};
 
-use crate::program::{ChatRole, Message};
+use crate::chat::{ChatRole, Message};
 
 /// One request to a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
+use crate::chat::ChatRole;
 use crate::lm::http::{Hints, client, completion, post_json, slots};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
-use crate::program::ChatRole;
 
 /// The default base URL.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";

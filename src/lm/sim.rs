@@ -26,9 +26,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::chat::ChatRole;
 use crate::lm::http::estimate_tokens;
 use crate::lm::{CallError, Completion, Lm, LmRequest, Role};
-use crate::program::ChatRole;
 
 /// The simulator, playing one role.
 pub struct Sim {

@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::chat::{ChatRole, Message};
 use crate::lm::sim::Sim;
 use crate::lm::{LmRequest, Role};
-use crate::program::{ChatRole, Message};
 
 /// A misbehaviour for the next request.
 #[derive(Debug, Clone)]

@@ -87,7 +87,7 @@ pub fn parse_verdict(text: &str) -> Result<Verdict, String> {
         }),
         None => Err(format!(
             "no JSON object with a score and no `score:` line in {:?}",
-            crate::signature::truncate_for_message(text.trim())
+            crate::text::truncate_for_message(text.trim())
         )),
     }
 }

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 pub use spec::{DimensionKind, DimensionSpec, MetricSpec};
 
+use crate::chat::{ChatRole, Message};
 use crate::lm::{LmClient, LmError, LmRequest, Role};
-use crate::program::{ChatRole, Message};
 use crate::signature::Signature;
 use crate::traces::Turn;
 use judge::{COMBINED_TEMPLATE, Verdict, parse_combined, parse_verdict};
@@ -542,7 +542,7 @@ async fn ask<T>(
                 tracing::info!(
                     "unreadable judge answer for {what} (try {}): {e}; it was: {:?}",
                     attempt + 1,
-                    crate::signature::truncate_for_message(&r.text)
+                    crate::text::truncate_for_message(&r.text)
                 );
                 last = e;
             }

@@ -3,10 +3,10 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use crate::config::FieldMap;
 use crate::signature::Signature;
 use crate::traces::parse::{LineKind, LineParser};
 use crate::traces::reader::{RawLine, run_batches};
+use crate::traces::settings::FieldMap;
 use crate::traces::stats::IngestReport;
 use crate::traces::{TraceError, Turn, bad_line_reason};
 

@@ -15,9 +15,9 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::FieldMap;
 use crate::signature::Signature;
 use crate::traces::record::{TraceId, Turn};
+use crate::traces::settings::FieldMap;
 
 /// What a line turned out to be.
 #[derive(Debug)]
@@ -324,7 +324,7 @@ impl<'a> LineParser<'a> {
                 })?;
                 Some(
                     DateTime::parse_from_rfc3339(&s)
-                        .map_err(|_| format!("field `ts`: `{}` is not an RFC 3339 timestamp such as 2026-11-03T14:22:05Z", crate::signature::truncate_for_message(&s)))?
+                        .map_err(|_| format!("field `ts`: `{}` is not an RFC 3339 timestamp such as 2026-11-03T14:22:05Z", crate::text::truncate_for_message(&s)))?
                         .with_timezone(&Utc),
                 )
             }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::SplitConfig;
 use crate::traces::Turn;
+use crate::traces::settings::SplitConfig;
 
 /// How the held-out threads were chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

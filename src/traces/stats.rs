@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{FieldMap, GateConfig, SplitConfig};
 use crate::signature::Signature;
 use crate::traces::parse::{LineKind, LineParser};
 use crate::traces::reader::{RawLine, run_batches};
+use crate::traces::settings::{FieldMap, GateConfig, SplitConfig};
 use crate::traces::split::fresh_thread_set;
 use crate::traces::{BadLine, MAX_REPORTED_BAD_LINES, TraceError, bad_line_reason};
 

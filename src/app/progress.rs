@@ -99,6 +99,31 @@ fn clock(d: Duration) -> String {
     }
 }
 
+/// Progress of an evaluation: examples done of the total, with the
+/// [`Ticker`](Ticker)'s elapsed time, calls and ETA.
+pub fn eval<'a>(
+    label: &'static str,
+    lm: &'a crate::lm::LmClient,
+) -> impl Fn(usize, usize) + Sync + 'a {
+    let ticker = Ticker::new(lm);
+    move |done: usize, total: usize| {
+        // A real change is a tenth of the examples (or the last one), not each one.
+        let tenth = if done == total {
+            11
+        } else {
+            done * 10 / total.max(1)
+        };
+        ticker.update(
+            &format!("{label} {tenth}"),
+            &format!("{label}: {done}/{total} examples"),
+            Some(done as f64 / total.max(1) as f64),
+        );
+        if done == total {
+            ticker.finish();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

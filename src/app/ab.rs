@@ -1,0 +1,162 @@
+//! Two packs on the fresh held-out traces: the A/B report `ab`, `ci` and
+//! `review` share.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::ab;
+use crate::app::Context;
+use crate::app::data::{SplitName, examples};
+use crate::app::progress::eval as progress;
+use crate::eval::Program;
+use crate::lm::LmClient;
+use crate::pack;
+use crate::report::{self, Heldout, PackRef, Report, RunInfo};
+
+/// What the optimizer left beside a candidate pack, for the report's Run section.
+fn run_info(candidate: &Path) -> Option<RunInfo> {
+    let dir = candidate.parent()?;
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).ok()?).ok()?;
+    let trial_scores: Vec<f64> = std::fs::read_to_string(dir.join("trials.jsonl"))
+        .ok()
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|v| v["type"] == "trial" || (v["type"] == "gepa" && v["val"].is_number()))
+                .filter_map(|v| v["score"].as_f64().or_else(|| v["val"].as_f64()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let lm = &report["lm"];
+    let roles = lm["roles"].as_object()?;
+    Some(RunInfo {
+        optimizer: {
+            let st = &report["settings"];
+            let mut phrase = format!(
+                "{} (seed {})",
+                report["optimizer"].as_str().unwrap_or("?"),
+                report["seed"]
+                    .as_u64()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "as configured".into())
+            );
+            if let (Some(c), Some(t)) = (st["num_candidates"].as_u64(), st["num_trials"].as_u64()) {
+                phrase.push_str(&format!(
+                    ": {c} candidates × {t} trials, {} demo sets, minibatch {}, full evaluation every {}",
+                    st["num_demo_sets"], st["minibatch_size"], st["full_eval_every"]
+                ));
+            }
+            phrase
+        },
+        trials: report["trials"].as_u64().unwrap_or(0) as usize,
+        calls: roles
+            .iter()
+            .map(|(r, v)| (r.clone(), v["calls"].as_u64().unwrap_or(0)))
+            .collect(),
+        cache_hits: lm["cache_hits"].as_u64().unwrap_or(0),
+        input_tokens: lm["input_tokens"].as_u64().unwrap_or(0),
+        output_tokens: lm["output_tokens"].as_u64().unwrap_or(0),
+        cost_usd: lm["cost_usd"].as_f64(),
+        wall_secs: report["wall_secs"].as_f64().unwrap_or(0.0),
+        lms: roles
+            .iter()
+            .map(|(r, v)| (r.clone(), v["lm"].as_str().unwrap_or("").to_string()))
+            .collect(),
+        trial_scores,
+    })
+}
+
+/// Both packs on the fresh held-out traces: the report and the LM usage.
+pub async fn compare(
+    ctx: &Context,
+    base_path: &Path,
+    candidate_path: &Path,
+) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
+    let lm = LmClient::from_config(&ctx.config)?;
+    compare_with(ctx, base_path, candidate_path, &lm).await
+}
+
+/// [`compare`] with a given LM client (and so a shared budget).
+pub async fn compare_with(
+    ctx: &Context,
+    base_path: &Path,
+    candidate_path: &Path,
+    lm: &LmClient,
+) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
+    let load = |p: &Path| -> anyhow::Result<(pack::LoadedPack, Program)> {
+        let l = pack::load(p, Some(&ctx.signature))?;
+        let prog = Program::from_pack(&l.pack).ok_or_else(|| {
+            crate::app::UsageError(format!(
+                "{}: a v1 pack has no program to compare",
+                p.display()
+            ))
+        })?;
+        Ok((l, prog))
+    };
+    let (base, base_prog) = load(base_path)?;
+    let (cand, cand_prog) = load(candidate_path)?;
+    let heldout = examples(ctx, SplitName::Heldout, None)?;
+    let metric = ctx.metric()?;
+    let ev = ctx.evaluator(lm, &metric);
+    let base_report = ev
+        .evaluate(&base_prog, &heldout, &progress("ab: today's pack", lm))
+        .await?;
+    let cand_report = ev
+        .evaluate(&cand_prog, &heldout, &progress("ab: candidate", lm))
+        .await?;
+    let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab);
+    let mut threads: Vec<&str> = heldout.iter().map(|t| t.thread.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let day =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string());
+    let simulated = !lm.simulated_roles().is_empty();
+    let report = Report {
+        signature: ctx.name.clone(),
+        simulated,
+        base: PackRef {
+            path: base_path.display().to_string(),
+            format: base.pack.format().as_str().into(),
+        },
+        candidate: PackRef {
+            path: candidate_path.display().to_string(),
+            format: cand.pack.format().as_str().into(),
+        },
+        heldout: Heldout {
+            threads: threads.len(),
+            from: day(heldout.iter().filter_map(|t| t.ts).min()),
+            to: day(heldout.iter().filter_map(|t| t.ts).max()),
+        },
+        diff: report::pack_diff(&base.pack, &cand.pack),
+        run: run_info(candidate_path),
+        reproduce: format!(
+            "promptc --config {} ab --base {} --candidate {}",
+            ctx.config.path.display(),
+            base_path.display(),
+            candidate_path.display()
+        ),
+        verdict,
+    };
+    Ok((report, lm.usage()))
+}
+
+/// `report.md` and `report.json` in `dir`.
+pub fn write_report(report: &Report, dir: &Path) -> Result<(), crate::files::FileError> {
+    write_report_as(report, dir, "report")
+}
+
+/// `STEM.md` and `STEM.json` in `dir` (`ci` writes `ab-report`, beside the
+/// optimizer's own `report.json`).
+pub fn write_report_as(
+    report: &Report,
+    dir: &Path,
+    stem: &str,
+) -> Result<(), crate::files::FileError> {
+    crate::files::write_text(&dir.join(format!("{stem}.md")), &report.markdown())?;
+    crate::files::write_text(
+        &dir.join(format!("{stem}.json")),
+        &(serde_json::to_string_pretty(report).unwrap_or_default() + "\n"),
+    )
+}

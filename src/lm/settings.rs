@@ -1,0 +1,243 @@
+//! The LM settings of `promptc.yaml` (`lms`, `prices`, `budget`, `limits`,
+//! `cache`): the LM layer owns them, and the config embeds them, so that this
+//! layer never imports the config.
+
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::lm::spec::{Provider, Role};
+
+/// What an [`crate::lm::LmClient`] is built from.
+#[derive(Debug, Clone)]
+pub struct LmSetup<'a> {
+    /// The LM per role.
+    pub lms: &'a Lms,
+    /// Prices by `provider:model`.
+    pub prices: &'a IndexMap<String, Price>,
+    /// Hard caps.
+    pub budget: &'a BudgetConfig,
+    /// Limits shared by the roles.
+    pub limits: &'a LimitsConfig,
+    /// How the cache is used.
+    pub cache_mode: CacheMode,
+    /// The cache file, resolved.
+    pub cache_path: PathBuf,
+}
+
+/// Anything an LM client can be built from (the config).
+pub trait AsLmSetup {
+    /// The LM settings.
+    fn lm_setup(&self) -> LmSetup<'_>;
+}
+
+impl AsLmSetup for LmSetup<'_> {
+    fn lm_setup(&self) -> LmSetup<'_> {
+        self.clone()
+    }
+}
+
+/// The LM per role.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lms {
+    /// Runs the program.
+    pub task: LmConfig,
+    /// Scores judge dimensions.
+    pub judge: LmConfig,
+    /// Proposes instructions.
+    pub proposer: LmConfig,
+}
+
+impl Default for Lms {
+    fn default() -> Self {
+        Lms {
+            task: LmConfig::sim(),
+            judge: LmConfig::sim(),
+            proposer: LmConfig::sim(),
+        }
+    }
+}
+
+impl Lms {
+    /// The config of one role.
+    pub fn get(&self, role: Role) -> &LmConfig {
+        match role {
+            Role::Task => &self.task,
+            Role::Judge => &self.judge,
+            Role::Proposer => &self.proposer,
+        }
+    }
+
+    /// The config of one role, to change.
+    pub fn get_mut(&mut self, role: Role) -> &mut LmConfig {
+        match role {
+            Role::Task => &mut self.task,
+            Role::Judge => &mut self.judge,
+            Role::Proposer => &mut self.proposer,
+        }
+    }
+}
+
+/// One role's LM: provider, model, endpoint and limits.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LmConfig {
+    /// The API.
+    pub provider: Provider,
+    /// The model name.
+    pub model: String,
+    /// Base URL (openai, anthropic, bridge); provider default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The program to run (command provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The environment variable holding the API key (the key itself never goes in a file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Calls in flight at once for this role.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Requests per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u32>,
+    /// Tokens per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u32>,
+    /// Sampling temperature (default: 0 for task and judge, 0.7 for the proposer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    /// Completion length cap (default: 512 for the judge, the provider's otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// Base seed sent to providers that take one (OpenAI-compatible); each
+    /// sample and re-ask adds its index (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Per-call timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Retries after the first attempt.
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// First backoff between attempts, doubled each retry (with jitter) up to 30 s;
+    /// a Retry-After from the server wins.
+    #[serde(default = "default_backoff")]
+    pub retry_backoff_ms: u64,
+}
+
+fn default_concurrency() -> u32 {
+    8
+}
+fn default_timeout() -> u64 {
+    120
+}
+fn default_retries() -> u32 {
+    4
+}
+fn default_backoff() -> u64 {
+    500
+}
+
+impl LmConfig {
+    /// The offline simulator with default limits.
+    pub fn sim() -> LmConfig {
+        LmConfig {
+            provider: Provider::Sim,
+            model: "sim".into(),
+            base_url: None,
+            program: None,
+            api_key_env: None,
+            concurrency: default_concurrency(),
+            rpm: None,
+            tpm: None,
+            temperature: None,
+            max_tokens: None,
+            seed: None,
+            timeout_secs: default_timeout(),
+            max_retries: default_retries(),
+            retry_backoff_ms: default_backoff(),
+        }
+    }
+
+    /// `provider:model`, as reports and provenance name an LM.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.provider, self.model)
+    }
+}
+
+/// A model's price per million tokens, in US dollars.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    pub input_per_mtok: f64,
+    /// Dollars per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+/// Hard caps; a run that reaches one stops scheduling work and reports what it did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// LM calls (cache hits are free).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_calls: Option<u64>,
+    /// Input plus output tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// US dollars (needs prices for every model used).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
+    /// Wall-clock minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_wall_minutes: Option<f64>,
+}
+
+/// Limits shared by the roles.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// LM requests in flight at once across all roles that use one endpoint
+    /// (a provider and base URL, or a program), beside each role's
+    /// `concurrency`. A real API key has one rate limit, and a local server
+    /// has few slots: `1` for a one-slot llama.cpp server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<u32>,
+}
+
+/// The LM response cache.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// The cache database file.
+    pub path: PathBuf,
+    /// How the cache is used.
+    pub mode: CacheMode,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            path: PathBuf::from(".promptc/cache.sqlite"),
+            mode: CacheMode::ReadWrite,
+        }
+    }
+}
+
+/// How the LM cache is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheMode {
+    /// Read hits, write misses.
+    ReadWrite,
+    /// Read hits, never write.
+    ReadOnly,
+    /// No cache.
+    Off,
+    /// Read hits; a miss is an error (no LM call is made).
+    Offline,
+}

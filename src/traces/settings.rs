@@ -1,0 +1,147 @@
+//! How trace files are read, gated and split (`traces`, `gate`, `split` in
+//! `promptc.yaml`): owned by the trace layer, embedded by the config.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How trace lines are read and mapped onto the trace fields.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TraceSettings {
+    /// JSON pointers to each field, for logs that do not use promptc's own shape.
+    pub fields: FieldMap,
+    /// Longer lines are reported as bad and skipped without being read into memory.
+    pub max_line_bytes: usize,
+    /// Any bad line fails the run.
+    pub strict: bool,
+}
+
+impl Default for TraceSettings {
+    fn default() -> Self {
+        TraceSettings {
+            fields: FieldMap::default(),
+            max_line_bytes: 1 << 20,
+            strict: false,
+        }
+    }
+}
+
+/// JSON pointers (RFC 6901) from a trace line to each field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldMap {
+    /// The line's id (default: sha256 of the line's canonical JSON).
+    pub id: String,
+    /// The signature name.
+    pub signature: String,
+    /// The conversation thread.
+    pub thread: String,
+    /// The tenant or workspace.
+    pub workspace: String,
+    /// RFC 3339 timestamp of the call.
+    pub ts: String,
+    /// The pack version that produced the call.
+    pub pack: String,
+    /// The inputs object.
+    pub inputs: String,
+    /// The outputs object.
+    pub outputs: String,
+    /// `ok` or an error status.
+    pub status: String,
+}
+
+impl Default for FieldMap {
+    fn default() -> Self {
+        FieldMap {
+            id: "/id".into(),
+            signature: "/signature".into(),
+            thread: "/thread".into(),
+            workspace: "/workspace".into(),
+            ts: "/ts".into(),
+            pack: "/pack".into(),
+            inputs: "/inputs".into(),
+            outputs: "/outputs".into(),
+            status: "/status".into(),
+        }
+    }
+}
+
+impl FieldMap {
+    /// The fields as (name, pointer) pairs.
+    pub fn entries(&self) -> [(&'static str, &str); 9] {
+        [
+            ("id", &self.id),
+            ("signature", &self.signature),
+            ("thread", &self.thread),
+            ("workspace", &self.workspace),
+            ("ts", &self.ts),
+            ("pack", &self.pack),
+            ("inputs", &self.inputs),
+            ("outputs", &self.outputs),
+            ("status", &self.status),
+        ]
+    }
+}
+
+/// The minimum data to optimize on.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GateConfig {
+    /// Distinct threads with at least one clean turn.
+    pub min_threads: usize,
+    /// Clean turns.
+    pub min_clean_turns: usize,
+    /// Distinct workspaces.
+    pub min_workspaces: usize,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            min_threads: 48,
+            min_clean_turns: 400,
+            min_workspaces: 3,
+        }
+    }
+}
+
+/// How clean turns are split, thread by thread.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    /// Seed of the thread shuffle.
+    pub seed: u64,
+    /// With no `train_cutoff` in the current pack: the newest fraction of threads held out.
+    pub heldout_fraction: f64,
+    /// With a cutoff: at most this fraction of all threads is held out (the newest fresh
+    /// ones); older fresh threads join train/val, and the new pack's cutoff moves up to them.
+    pub max_heldout_fraction: f64,
+    /// The fraction of the remaining (older) threads used for validation.
+    pub val_fraction: f64,
+    /// Fewer held-out turns than this is an error: an A/B on less proves nothing.
+    pub min_heldout_turns: usize,
+    /// Cap on train turns (deterministic sample), to bound cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_train: Option<usize>,
+    /// Cap on val turns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_val: Option<usize>,
+    /// Cap on held-out turns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_heldout: Option<usize>,
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig {
+            seed: 7,
+            heldout_fraction: 0.2,
+            max_heldout_fraction: 0.5,
+            val_fraction: 0.5,
+            min_heldout_turns: 40,
+            max_train: None,
+            max_val: None,
+            max_heldout: None,
+        }
+    }
+}
