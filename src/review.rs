@@ -9,9 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::ab::Decision;
-use crate::app::{Context, Global, UsageError};
+use crate::app::{Context, Global, Output, UsageError};
 use crate::ci::{BudgetCaps, GithubEnv, event_payload, out_dir, root_dir, short, start};
-use crate::commands::Output;
 use crate::git::{GitError, Repo};
 use crate::github::REVIEW_MARKER;
 

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, SignatureConfig};
@@ -13,6 +14,28 @@ use crate::signature::{Signature, SignatureError};
 use crate::traces::TraceError;
 use crate::traces::split::SplitError;
 use crate::yamlerr::YamlError;
+
+/// What a command produced.
+#[derive(Debug)]
+pub struct Output {
+    /// The JSON object printed with `--json`.
+    pub json: Value,
+    /// The text printed for a person.
+    pub human: String,
+    /// Exit code: 0 done, 1 runtime failure, 2 bad usage, config or input.
+    pub exit: i32,
+}
+
+impl Output {
+    /// A successful output.
+    pub fn ok(json: impl Serialize, human: String) -> Output {
+        Output {
+            json: serde_json::to_value(json).unwrap_or(Value::Null),
+            human,
+            exit: 0,
+        }
+    }
+}
 
 /// The `lm` object of the JSON outputs: calls, cache hits, tokens, cost (null
 /// when unknown, never 0), per role.

@@ -8,4 +8,4 @@ pub mod data;
 pub mod optimize;
 pub mod progress;
 
-pub use context::{Context, Global, UsageError, exit_code, lm_json};
+pub use context::{Context, Global, Output, UsageError, exit_code, lm_json};

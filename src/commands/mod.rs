@@ -13,29 +13,4 @@ pub mod pack;
 pub use crate::app::progress;
 pub mod traces;
 
-use serde::Serialize;
-use serde_json::Value;
-
-pub use crate::app::{Context, Global, UsageError, exit_code, lm_json};
-
-/// What a command produced.
-#[derive(Debug)]
-pub struct Output {
-    /// The JSON object printed with `--json`.
-    pub json: Value,
-    /// The text printed for a person.
-    pub human: String,
-    /// Exit code: 0 done, 1 runtime failure, 2 bad usage, config or input.
-    pub exit: i32,
-}
-
-impl Output {
-    /// A successful output.
-    pub fn ok(json: impl Serialize, human: String) -> Output {
-        Output {
-            json: serde_json::to_value(json).unwrap_or(Value::Null),
-            human,
-            exit: 0,
-        }
-    }
-}
+pub use crate::app::{Context, Global, Output, UsageError, exit_code, lm_json};

@@ -904,7 +904,7 @@ fn summarize(prompt: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::Message;
+    use crate::chat::Message;
 
     fn system_with(instructions: &str) -> String {
         format!(
