@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub const SUMMARY_LIMIT: usize = 1024 * 1024 - 16 * 1024;
 
 /// Annotation levels.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     /// `::notice::`
     Notice,

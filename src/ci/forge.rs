@@ -1,0 +1,115 @@
+//! Where pull requests live, behind one seam: GitHub is the implementation
+//! (`crate::github`); pipeline tests use [`MemoryForge`].
+
+use std::sync::Mutex;
+
+use crate::github::{Github, GithubError, Pr, PrContent};
+
+/// Why a forge call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForgeError {
+    /// GitHub's answer (with what to check).
+    #[error(transparent)]
+    Github(#[from] GithubError),
+}
+
+/// The pull requests and comments promptc keeps on a forge.
+#[async_trait::async_trait]
+pub trait Forge: Send + Sync {
+    /// Opens the pull request for `content.head_branch`, or updates the open one.
+    async fn upsert_pr(&self, content: &PrContent<'_>) -> Result<Pr, ForgeError>;
+    /// Creates promptc's comment on pull request `number`, or updates it. Returns its URL.
+    async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError>;
+}
+
+#[async_trait::async_trait]
+impl Forge for Github {
+    async fn upsert_pr(&self, content: &PrContent<'_>) -> Result<Pr, ForgeError> {
+        Ok(Github::upsert_pr(self, content).await?)
+    }
+    async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
+        Ok(Github::upsert_sticky_comment(self, number, body).await?)
+    }
+}
+
+/// One pull request as [`MemoryForge`] holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPr {
+    /// Its number.
+    pub number: u64,
+    /// Head branch.
+    pub head: String,
+    /// Base branch.
+    pub base: String,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Draft.
+    pub draft: bool,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+/// A forge in memory: pull requests by head branch, comments by number.
+#[derive(Debug, Default)]
+pub struct MemoryForge {
+    prs: Mutex<Vec<StoredPr>>,
+    comments: Mutex<Vec<(u64, String)>>,
+}
+
+impl MemoryForge {
+    /// The pull requests so far.
+    pub fn prs(&self) -> Vec<StoredPr> {
+        self.prs.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The comments so far, as (pull request, body).
+    pub fn comments(&self) -> Vec<(u64, String)> {
+        self.comments.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Forge for MemoryForge {
+    async fn upsert_pr(&self, c: &PrContent<'_>) -> Result<Pr, ForgeError> {
+        let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = StoredPr {
+            number: 0,
+            head: c.head_branch.into(),
+            base: c.base_branch.into(),
+            title: c.title.into(),
+            body: c.body.into(),
+            draft: c.draft,
+            labels: c.labels.to_vec(),
+        };
+        if let Some(p) = prs.iter_mut().find(|p| p.head == c.head_branch) {
+            *p = StoredPr {
+                number: p.number,
+                ..stored
+            };
+            return Ok(Pr {
+                number: p.number,
+                url: format!("memory://pull/{}", p.number),
+                created: false,
+            });
+        }
+        let number = prs.len() as u64 + 1;
+        prs.push(StoredPr { number, ..stored });
+        Ok(Pr {
+            number,
+            url: format!("memory://pull/{number}"),
+            created: true,
+        })
+    }
+
+    async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
+        let mut cs = self.comments.lock().unwrap_or_else(|e| e.into_inner());
+        match cs.iter_mut().position(|(n, _)| *n == number) {
+            Some(i) => cs[i].1 = body.to_string(),
+            None => cs.push((number, body.to_string())),
+        }
+        Ok(format!("memory://pull/{number}#comment"))
+    }
+}

@@ -1,0 +1,167 @@
+//! One signature through the pipeline: push filter, gate, optimize, prove,
+//! decide, publish. The decisions are [`crate::ci::steps`]; this file only
+//! fetches what they need and hands their results on.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::actions::Level;
+use crate::app::optimize::OptimizeArgs;
+use crate::app::{Context, Global, UsageError};
+use crate::ci::env::GithubEnv;
+use crate::ci::forge::Forge;
+use crate::ci::publish;
+use crate::ci::result::{CiArgs, SignatureResult};
+use crate::ci::steps::{self, PushCheck};
+use crate::git::{GitError, Repo};
+use crate::markdown::code;
+use crate::report::inline;
+
+/// What every signature's run shares.
+pub(crate) struct Pipeline<'a> {
+    pub env: &'a GithubEnv,
+    pub event: &'a Value,
+    pub repo: Option<&'a Repo>,
+    pub forge: Option<&'a dyn Forge>,
+    pub base_branch: &'a str,
+    pub out: &'a Path,
+    pub args: &'a CiArgs,
+}
+
+impl Pipeline<'_> {
+    /// Runs one signature to its result.
+    pub async fn run(&self, g: &Global, name: &str) -> anyhow::Result<SignatureResult> {
+        let mut ctx = Context::load(g)?;
+        self.args.budget.apply(&mut ctx.config.budget);
+        let base = ctx.current_pack()?;
+        for w in &base.warnings {
+            tracing::warn!("{w}");
+        }
+        let cutoff = base.pack.train_cutoff();
+        let files = match ctx.trace_files(&[]) {
+            Ok(f) => f,
+            // A signature configured before its first traces: nothing to do yet.
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<crate::traces::TraceError>(),
+                    Some(crate::traces::TraceError::NoFiles { .. })
+                ) =>
+            {
+                return Ok(steps::no_traces(name, &e.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
+        let env = self.env;
+        if let Some(r) = steps::other_branch(
+            name,
+            env.event_name.as_deref(),
+            env.git_ref.as_deref(),
+            self.base_branch,
+        ) {
+            return Ok(r);
+        }
+        let mut notes = match self.push_check(name, &files, cutoff)? {
+            PushCheck::Run(notes) => notes,
+            PushCheck::Skip(r) => return Ok(*r),
+        };
+        let stats = crate::traces::stats::compute(&files, &ctx.stats_input(cutoff))?;
+        if let Some(r) = steps::gate(name, &stats, cutoff, &notes) {
+            return Ok(r);
+        }
+
+        // Optimize, on one client for the optimizer and the A/B: the budget caps the whole run.
+        let run_dir = self.out.join("runs").join(name);
+        let lm = crate::lm::LmClient::from_config(&ctx.config)?;
+        let args = OptimizeArgs {
+            optimizer: self.args.optimizer,
+            smoke: self.args.smoke,
+            per_persona: false,
+            out: Some(run_dir.clone()),
+            resume: false,
+        };
+        let opt = crate::app::optimize::run(&ctx, &args, &lm).await?;
+        crate::console::write(crate::console::Stream::Stderr, &opt.human());
+        let mut warnings = Vec::new();
+        let stopped = steps::optimized(name, &opt, &mut notes, &mut warnings, &run_dir);
+        // The budget's warning comes first, as it happened first.
+        let warn = |mut r: SignatureResult| {
+            let later = std::mem::take(&mut r.annotations);
+            for w in &warnings {
+                r.annotate(Level::Warning, " budget", w);
+            }
+            r.annotations.extend(later);
+            r
+        };
+        if let Some(r) = stopped {
+            return Ok(warn(r));
+        }
+
+        // Prove it on fresh held-out traces.
+        let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
+        let (report, _usage) =
+            crate::app::ab::compare_with(&ctx, &pack_path, &opt.pack, &lm).await?;
+        // Beside the optimizer's own report.json, which the A/B report's Run
+        // section reads: neither overwrites the other.
+        crate::app::ab::write_report_as(&report, &run_dir, "ab-report")?;
+        let mut r = match steps::proven(name, &report, notes, &run_dir) {
+            steps::Proven::Publish(r) => r,
+            steps::Proven::Skip(r) => return Ok(warn(r)),
+        };
+
+        // Publish.
+        let plan = publish::plan(
+            &ctx,
+            report,
+            &pack_path,
+            &opt.pack,
+            self.repo,
+            self.base_branch,
+        )?;
+        if self.args.dry_run {
+            let plan_dir = self.out.join("dry-run").join(name);
+            publish::write_dry_run(&plan, &plan_dir, self.repo, env, &mut r)?;
+            return Ok(warn(r));
+        }
+        let (Some(repo), Some(forge)) = (self.repo, self.forge) else {
+            return Err(
+                UsageError("publishing needs a git repository and a GitHub client".into()).into(),
+            );
+        };
+        let published = match repo.publish(&plan.publish(env)) {
+            Ok(p) => p,
+            Err(e @ GitError::Stale { .. }) => {
+                let why = e.to_string();
+                r.annotate(Level::Warning, " not published", &why);
+                r.reason = format!("not published: {why}");
+                r.summary = format!("### {}: not published\n\n{}\n", code(name), inline(&why));
+                return Ok(warn(r));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(why) = &published.moved {
+            r.annotate(Level::Warning, " branch", why);
+            r.notes.push(why.clone());
+        }
+        publish::open_pr(forge, &plan, &published.branch, &mut r).await?;
+        Ok(warn(r))
+    }
+
+    /// On a push: which of this signature's trace files it changed.
+    fn push_check(
+        &self,
+        name: &str,
+        files: &[PathBuf],
+        cutoff: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<PushCheck, GitError> {
+        let (Some("push"), Some(repo)) = (self.env.event_name.as_deref(), self.repo) else {
+            return Ok(PushCheck::Run(Vec::new()));
+        };
+        let before = self.event["before"].as_str();
+        let after = self.event["after"].as_str().or(self.env.sha.as_deref());
+        let range = before.zip(after);
+        let changed = range.map(|(b, a)| repo.changed_files(b, a));
+        let ours: Vec<PathBuf> = files.iter().filter_map(|f| repo.relative(f)).collect();
+        steps::push_filter(name, range, changed, &ours, cutoff)
+    }
+}
