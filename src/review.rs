@@ -57,6 +57,7 @@ pub async fn review(
 ) -> anyhow::Result<Output> {
     let dry_run = args.dry_run;
     let (config, actions) = start(g, env, json_out)?;
+    let actions: &dyn crate::ci::CiHost = &actions;
     let event = event_payload(env)?;
     let base_rev = args
         .base
@@ -212,7 +213,8 @@ pub async fn review(
                 UsageError("review needs --pr N (or a pull_request event) to comment on".into())
             })?;
         let gh = env.client("commenting")?;
-        comment_url = Some(gh.upsert_sticky_comment(number, &body).await?);
+        let forge: &dyn crate::ci::Forge = &gh;
+        comment_url = Some(forge.upsert_sticky_comment(number, &body).await?);
     }
     for p in &mut packs {
         p.comment_url = comment_url.clone();

@@ -263,3 +263,81 @@ fn same_but_timestamp(path: &Path, old: &[u8], new: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ab::Decision;
+    use crate::ci::forge::MemoryForge;
+
+    fn plan() -> Plan {
+        let report = crate::ci::steps::tests::report(Decision::Open, 9.0);
+        Plan {
+            branch: "promptc/speak".into(),
+            base_branch: "main".into(),
+            title: report.title(),
+            body: pr_body(&report, "promptc/speak"),
+            message: String::new(),
+            lift_phrase: lift_phrase(&report),
+            draft: false,
+            files: Vec::new(),
+            expect: Vec::new(),
+            labels: vec!["promptc".into()],
+            reviewers: Vec::new(),
+            author_name: "promptc".into(),
+            author_email: "promptc@example.invalid".into(),
+            report,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_run_opens_the_pull_request_and_the_next_updates_it() {
+        let forge = MemoryForge::default();
+        let plan = plan();
+        let mut r = SignatureResult::new("speak", Status::Skipped, String::new());
+        let pr = open_pr(&forge, &plan, &plan.branch, &mut r).await.unwrap();
+        assert!(pr.created);
+        assert_eq!(r.status, Status::Opened);
+        assert!(
+            r.reason.starts_with("opened memory://pull/1"),
+            "{}",
+            r.reason
+        );
+        let mut again = SignatureResult::new("speak", Status::Skipped, String::new());
+        let pr2 = open_pr(&forge, &plan, &plan.branch, &mut again)
+            .await
+            .unwrap();
+        assert_eq!((pr2.created, pr2.number), (false, pr.number));
+        assert_eq!(again.status, Status::Updated);
+        let prs = forge.prs();
+        assert_eq!(prs.len(), 1, "one pull request per signature");
+        assert_eq!(prs[0].base, "main");
+        assert_eq!(prs[0].labels, vec!["promptc".to_string()]);
+        assert!(prs[0].body.contains("+9.0"), "{}", prs[0].body);
+    }
+
+    #[tokio::test]
+    async fn a_moved_branch_gets_its_own_pull_request_naming_it() {
+        let forge = MemoryForge::default();
+        let plan = plan();
+        let mut r = SignatureResult::new("speak", Status::Skipped, String::new());
+        open_pr(&forge, &plan, "promptc/speak-2", &mut r)
+            .await
+            .unwrap();
+        let prs = forge.prs();
+        assert_eq!(prs[0].head, "promptc/speak-2");
+        assert!(prs[0].body.contains("`promptc/speak-2`"), "{}", prs[0].body);
+        assert!(!prs[0].body.contains("`promptc/speak`"), "{}", prs[0].body);
+        assert_eq!(r.branch.as_deref(), Some("promptc/speak-2"));
+    }
+
+    #[test]
+    fn a_pack_differing_only_in_its_timestamp_is_the_same() {
+        let a = br#"{"format":"promptc.pack/v2","provenance":{"created_at":"2026-11-01T00:00:00Z","x":1}}"#;
+        let b = br#"{"format":"promptc.pack/v2","provenance":{"created_at":"2026-11-02T00:00:00Z","x":1}}"#;
+        let c = br#"{"format":"promptc.pack/v2","provenance":{"created_at":"2026-11-02T00:00:00Z","x":2}}"#;
+        let p = Path::new("packs/speak.json");
+        assert!(same_but_timestamp(p, a, b));
+        assert!(!same_but_timestamp(p, a, c));
+    }
+}

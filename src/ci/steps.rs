@@ -172,7 +172,7 @@ pub fn optimized(
         "no candidate beat today's pack on validation ({:.1} today, {:.1} best); nothing to propose",
         run.baseline_val, run.best_val
     );
-    let mut r = ended(name, Status::Skipped, reason.clone(), "skipped");
+    let mut r = SignatureResult::new(name, Status::Skipped, reason.clone());
     r.summary = format!("### {}: skipped\n\n{}.\n", code(name), inline(&reason));
     r.annotate(Level::Notice, " skipped", &reason);
     r.notes = notes.clone();
@@ -241,4 +241,274 @@ pub fn evidence(report: &Report) -> serde_json::Value {
         "decision": v.decision,
         "heldout_threads": report.heldout.threads,
     })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::ab::{Stats, Verdict};
+    use crate::report::{DemoChanges, Heldout, PackDiff, PackRef};
+
+    /// A report with this decision and lift (CI ±3).
+    pub(crate) fn report(decision: Decision, lift: f64) -> Report {
+        Report {
+            signature: "speak".into(),
+            simulated: false,
+            base: PackRef {
+                path: "packs/speak.json".into(),
+                format: "promptc.pack/v2".into(),
+            },
+            candidate: PackRef {
+                path: "run/pack.json".into(),
+                format: "promptc.pack/v2".into(),
+            },
+            verdict: Verdict {
+                stats: Stats {
+                    n: 40,
+                    base: 60.0,
+                    candidate: 60.0 + lift,
+                    lift,
+                    ci: (lift - 3.0, lift + 3.0),
+                    confidence: 0.95,
+                    p_value: 0.2,
+                    p_exact: false,
+                    wins: 20,
+                    ties: 0,
+                    losses: 20,
+                },
+                decision,
+                reasons: vec!["the interval reaches below the minimum lift".into()],
+                dimensions: Default::default(),
+                worst: Vec::new(),
+            },
+            heldout: Heldout {
+                threads: 5,
+                from: None,
+                to: None,
+            },
+            diff: PackDiff {
+                old: "a".into(),
+                new: "b".into(),
+                persona: Default::default(),
+                demos: DemoChanges::default(),
+            },
+            run: None,
+            reproduce: String::new(),
+        }
+    }
+
+    fn stats(met: bool) -> TraceStats {
+        TraceStats {
+            ingest: Default::default(),
+            clean_turns: 12,
+            threads: 3,
+            workspaces: 1,
+            personas: Default::default(),
+            first_ts: None,
+            last_ts: None,
+            train_cutoff: None,
+            fresh_turns: 12,
+            fresh_threads: 3,
+            gate: crate::traces::Gate {
+                met,
+                reasons: if met {
+                    Vec::new()
+                } else {
+                    vec!["3 threads, the gate wants 20".into()]
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn only_a_push_to_another_branch_is_skipped() {
+        let r = other_branch("speak", Some("push"), Some("refs/heads/feature"), "main")
+            .expect("a push elsewhere skips");
+        assert_eq!(r.status, Status::Skipped);
+        assert!(
+            r.reason
+                .contains("refs/heads/feature, not the default branch `main`")
+        );
+        assert!(other_branch("speak", Some("push"), Some("refs/heads/main"), "main").is_none());
+        assert!(other_branch("speak", Some("push"), Some("refs/tags/v1"), "main").is_none());
+        assert!(
+            other_branch(
+                "speak",
+                Some("workflow_dispatch"),
+                Some("refs/heads/x"),
+                "main"
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn a_push_runs_only_when_it_touched_the_signatures_traces() {
+        let ours = vec![PathBuf::from("traces/speak.jsonl")];
+        let skip = push_filter(
+            "speak",
+            Some(("aaaaaaaaaa", "bbbbbbbbbb")),
+            Some(Ok(vec![PathBuf::from("README.md")])),
+            &ours,
+            None,
+        )
+        .unwrap();
+        match skip {
+            PushCheck::Skip(r) => {
+                assert_eq!(r.status, Status::Skipped);
+                assert!(r.reason.contains("aaaaaaa..bbbbbbb"), "{}", r.reason);
+            }
+            other => panic!("{other:?}"),
+        }
+        let run = push_filter(
+            "speak",
+            Some(("a", "b")),
+            Some(Ok(vec![PathBuf::from("traces/speak.jsonl")])),
+            &ours,
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(&run, PushCheck::Run(n) if n == &vec!["this push changed traces/speak.jsonl".to_string()]),
+            "{run:?}"
+        );
+    }
+
+    #[test]
+    fn a_shallow_or_rangeless_push_runs_and_says_which_traces_count_as_new() {
+        let cutoff = "2026-11-01T00:00:00Z".parse().ok();
+        let shallow = push_filter(
+            "speak",
+            Some(("a", "b")),
+            Some(Err(GitError::MissingHistory { rev: "a".into() })),
+            &[],
+            cutoff,
+        )
+        .unwrap();
+        assert!(
+            matches!(&shallow, PushCheck::Run(n) if n[0].contains("depth-1 clone") && n[0].contains("2026-11-01")),
+            "{shallow:?}"
+        );
+        let rangeless = push_filter("speak", None, None, &[], None).unwrap();
+        assert!(
+            matches!(&rangeless, PushCheck::Run(n) if n[0].contains("every trace is new")),
+            "{rangeless:?}"
+        );
+    }
+
+    #[test]
+    fn an_unmet_gate_ends_the_run_with_its_reasons() {
+        assert!(gate("speak", &stats(true), None, &[]).is_none());
+        let r = gate("speak", &stats(false), None, &["a note".into()]).unwrap();
+        assert_eq!(r.status, Status::Gated);
+        assert!(
+            r.reason.contains("3 threads, the gate wants 20"),
+            "{}",
+            r.reason
+        );
+        assert!(r.summary.contains("- 3 threads, the gate wants 20"));
+        assert_eq!(r.notes, vec!["a note".to_string()]);
+        assert_eq!(r.annotations[0].level, Level::Notice);
+        assert_eq!(r.annotations[0].title, "promptc: speak gated");
+    }
+
+    #[test]
+    fn a_skipped_ab_is_final_and_an_open_one_goes_on_with_its_figures() {
+        let dir = Path::new("run");
+        match proven("speak", &report(Decision::Skip, 1.0), Vec::new(), dir) {
+            Proven::Skip(r) => {
+                assert_eq!(r.status, Status::Skipped);
+                assert!(
+                    r.reason
+                        .starts_with("A/B decided skip: +1.0 on 40 fresh turns"),
+                    "{}",
+                    r.reason
+                );
+                assert!(
+                    r.reason.contains("p = 0.200"),
+                    "never rounded to a win: {}",
+                    r.reason
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match proven("speak", &report(Decision::Open, 9.0), Vec::new(), dir) {
+            Proven::Publish(r) => {
+                assert_eq!(r.lift, Some(9.0));
+                assert_eq!(r.ci95, Some((6.0, 12.0)));
+                assert_eq!(r.n, Some(40));
+                assert_eq!(r.decision, Some(Decision::Open));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_draft_policy_follows_the_verdict_only_when_asked() {
+        assert!(draft(DraftPolicy::Always, Decision::Open));
+        assert!(!draft(DraftPolicy::Never, Decision::Draft));
+        assert!(draft(DraftPolicy::Verdict, Decision::Draft));
+        assert!(!draft(DraftPolicy::Verdict, Decision::Open));
+    }
+
+    #[test]
+    fn the_published_evidence_is_the_ab_as_measured() {
+        let e = evidence(&report(Decision::Draft, 2.5));
+        assert_eq!(e["lift"], 2.5);
+        assert_eq!(e["ci95"], serde_json::json!([-0.5, 5.5]));
+        assert_eq!(e["decision"], "draft");
+        assert_eq!(e["heldout_threads"], 5);
+    }
+
+    #[test]
+    fn an_optimizer_that_found_nothing_ends_the_run_and_a_budget_stop_is_said() {
+        let settings = crate::optimize::Settings::from_config(
+            &Default::default(),
+            crate::config::OptimizerName::Mipro,
+            true,
+        );
+        let mut run = OptimizeRun {
+            signature: "speak".into(),
+            pack: "run/pack.json".into(),
+            report: "run/report.json".into(),
+            format: "promptc.pack/v2".into(),
+            optimizer: crate::config::OptimizerName::Mipro,
+            seed: 0,
+            settings,
+            smoke: true,
+            baseline_val: 61.0,
+            best_val: 61.0,
+            improved: false,
+            trials: 3,
+            resumed_entries: 0,
+            winner: crate::app::optimize::Winner {
+                instruction: 0,
+                demo_set: 0,
+            },
+            candidates: Vec::new(),
+            full_scores: Vec::new(),
+            per_persona: Vec::new(),
+            stopped: Some("max_calls 10 reached".into()),
+            lost_examples: Vec::new(),
+            split: crate::pack::SplitSizes {
+                train: 8,
+                val: 8,
+                heldout: 8,
+            },
+            usage: Default::default(),
+            wall_secs: 1.0,
+            simulated: true,
+        };
+        let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+        let r = optimized("speak", &run, &mut notes, &mut warnings, Path::new("run")).unwrap();
+        assert_eq!(r.status, Status::Skipped);
+        assert!(r.reason.contains("(61.0 today, 61.0 best)"), "{}", r.reason);
+        assert!(warnings[0].contains("budget exhausted (max_calls 10 reached)"));
+        assert_eq!(r.notes, warnings, "the stop is a note on the result too");
+        run.improved = true;
+        run.stopped = None;
+        let (mut notes, mut warnings) = (Vec::new(), Vec::new());
+        assert!(optimized("speak", &run, &mut notes, &mut warnings, Path::new("run")).is_none());
+        assert!(warnings.is_empty() && notes.is_empty());
+    }
 }
