@@ -116,6 +116,12 @@ pub struct OptimizerConfig {
     pub max_bootstrapped_demos: u32,
     /// Labelled demos per set.
     pub max_labeled_demos: u32,
+    /// promptc's own prompts replaced by packs of yours, by name
+    /// (`summarize_dataset`, `propose_instruction`, `reflect`); paths are
+    /// relative to this file. A replacement keeps the built-in's input and
+    /// output fields (build one from `packs/src/<name>/`).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub prompts: IndexMap<String, PathBuf>,
 }
 
 impl Default for OptimizerConfig {
@@ -130,6 +136,7 @@ impl Default for OptimizerConfig {
             full_eval_every: 5,
             max_bootstrapped_demos: 4,
             max_labeled_demos: 4,
+            prompts: IndexMap::new(),
         }
     }
 }
@@ -331,6 +338,21 @@ impl Config {
             ));
         }
         self.validate_signatures()?;
+        for name in self.optimizer.prompts.keys() {
+            let known: Vec<&str> = crate::prompts::BUILT_IN.iter().map(|(n, _)| *n).collect();
+            if !known.contains(&name.as_str()) {
+                return Err((
+                    format!("optimizer.prompts.{name}"),
+                    format!(
+                        "`{name}` is not one of promptc's prompts ({}){}",
+                        known.join(", "),
+                        yamlerr::suggest(name, known.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+        }
         for (field, ptr) in self.traces.fields.entries() {
             if !ptr.is_empty() && !ptr.starts_with('/') {
                 return Err((
@@ -777,6 +799,22 @@ mod tests {
     use super::*;
 
     const MIN: &str = "signatures:\n  speak:\n    signature: s.yaml\n    pack: p.json\n    traces: ['t/*.jsonl']\n    metric: m.yaml\n";
+
+    #[test]
+    fn an_unknown_own_prompt_is_named_with_the_nearest_one() {
+        let y = format!("{MIN}optimizer:\n  prompts:\n    propose_instructions: mine.json\n");
+        let e = Config::from_yaml(Path::new("x/promptc.yaml"), &y)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("optimizer.prompts.propose_instructions")
+                && e.contains("did you mean `propose_instruction`?"),
+            "{e}"
+        );
+        let ok = format!("{MIN}optimizer:\n  prompts:\n    reflect: mine.json\n");
+        let c = Config::from_yaml(Path::new("x/promptc.yaml"), &ok).unwrap();
+        assert_eq!(c.optimizer.prompts["reflect"], PathBuf::from("mine.json"));
+    }
 
     #[test]
     fn minimal_config_gets_the_documented_defaults() {

@@ -5,10 +5,10 @@
 //! Layers, bottom to top (a module may use its own layer and those below):
 //!
 //! 0. leaves: secret, text, chat, console, files, markdown, yamlerr
-//! 1. formats: signature, traces, adapter, pack (never call a model)
+//! 1. formats: signature, traces, adapter, pack, prompts (never call a model)
 //! 2. lm
 //! 3. config
-//! 4. core: program, prompts, metric, eval, ab, optimize
+//! 4. core: program, metric, eval, ab, optimize
 //! 5. shell leaves: report, schema, actions, git, github
 //! 6. app (the jobs commands, ci and review share)
 //! 7. ci, review
@@ -21,10 +21,10 @@ const LAYERS: &[&[&str]] = &[
     &[
         "secret", "text", "chat", "console", "files", "markdown", "yamlerr",
     ],
-    &["signature", "traces", "adapter", "pack"],
+    &["signature", "traces", "adapter", "pack", "prompts"],
     &["lm"],
     &["config"],
-    &["program", "prompts", "metric", "eval", "ab", "optimize"],
+    &["program", "metric", "eval", "ab", "optimize"],
     &["report", "schema", "actions", "git", "github"],
     &["app"],
     &["ci", "review"],

@@ -19,36 +19,17 @@ fn run_info(candidate: &Path) -> Option<RunInfo> {
     let dir = candidate.parent()?;
     let report: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).ok()?).ok()?;
-    let trial_scores: Vec<f64> = std::fs::read_to_string(dir.join("trials.jsonl"))
-        .ok()
-        .map(|t| {
-            t.lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .filter(|v| v["type"] == "trial" || (v["type"] == "gepa" && v["val"].is_number()))
-                .filter_map(|v| v["score"].as_f64().or_else(|| v["val"].as_f64()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let trial_scores = crate::optimize::log::trial_scores(&dir.join("trials.jsonl"));
     let lm = &report["lm"];
     let roles = lm["roles"].as_object()?;
     Some(RunInfo {
-        optimizer: {
-            let st = &report["settings"];
-            let mut phrase = format!(
-                "{} (seed {})",
-                report["optimizer"].as_str().unwrap_or("?"),
-                report["seed"]
-                    .as_u64()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "as configured".into())
-            );
-            if let (Some(c), Some(t)) = (st["num_candidates"].as_u64(), st["num_trials"].as_u64()) {
-                phrase.push_str(&format!(
-                    ": {c} candidates × {t} trials, {} demo sets, minibatch {}, full evaluation every {}",
-                    st["num_demo_sets"], st["minibatch_size"], st["full_eval_every"]
-                ));
-            }
-            phrase
+        // A report from another promptc version may not parse: the Run
+        // section then names the optimizer only.
+        optimizer: match serde_json::from_value::<crate::optimize::Settings>(
+            report["settings"].clone(),
+        ) {
+            Ok(st) => crate::optimize::by_name(st.optimizer).describe(&st),
+            Err(_) => report["optimizer"].as_str().unwrap_or("?").to_string(),
         },
         trials: report["trials"].as_u64().unwrap_or(0) as usize,
         calls: roles

@@ -116,7 +116,14 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
     let replayed = log.lock().map(|l| l.replayed()).unwrap_or(0);
 
     let metric = ctx.metric()?;
-    let prompts = OwnPrompts::load().map_err(UsageError)?;
+    let replacements = ctx
+        .config
+        .optimizer
+        .prompts
+        .iter()
+        .map(|(name, path)| (name.clone(), ctx.resolve(path)))
+        .collect();
+    let prompts = OwnPrompts::load_with(&replacements).map_err(UsageError)?;
     let progress = progress_line(lm, ctx.config.budget.max_calls);
     // The config's adapter, else the pack's: a run never changes it silently.
     let adapter = ctx.sig_cfg.adapter.unwrap_or(base_prompt.adapter);
@@ -137,10 +144,8 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
         log: &log,
         progress: &progress,
     };
-    let outcome = match name {
-        OptimizerName::Mipro => optimize::mipro::run(&opt_ctx).await?,
-        OptimizerName::Gepa => optimize::gepa::run(&opt_ctx).await?,
-    };
+    let optimizer = optimize::by_name(name);
+    let outcome = optimizer.run(&opt_ctx).await?;
 
     // Per persona: the same search on each persona's traces, from the winner.
     let mut persona_instructions: IndexMap<String, String> = IndexMap::new();
@@ -199,10 +204,7 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
                 log: &plog,
                 ..opt_ctx
             };
-            let po = match name {
-                OptimizerName::Mipro => optimize::mipro::run(&pctx).await?,
-                OptimizerName::Gepa => optimize::gepa::run(&pctx).await?,
-            };
+            let po = optimizer.run(&pctx).await?;
             let kept = po.best_val > po.baseline_val;
             persona_report.push(json!({"persona": p, "baseline_val": po.baseline_val, "best_val": po.best_val, "override": kept}));
             if kept {

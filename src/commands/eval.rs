@@ -147,7 +147,6 @@ pub fn plan_optimizer(
     name: crate::config::OptimizerName,
     smoke: bool,
 ) -> anyhow::Result<Output> {
-    use crate::config::OptimizerName;
     let base = ctx.current_pack()?;
     let data = crate::commands::optimize::run_data(ctx, &base.pack, smoke)?;
     let s = crate::optimize::Settings::from_config(&ctx.config.optimizer, name, smoke);
@@ -155,39 +154,15 @@ pub fn plan_optimizer(
     let j = metric.judge_calls_per_example();
     let (train, val) = (data.train.len(), data.val.len());
     // Examples scored, each one task call and `j` judge calls.
-    let (examples, proposer) = match name {
-        OptimizerName::Mipro => {
-            let base_sets = if base.pack.prompt().is_some_and(|p| !p.demos.is_empty()) {
-                2
-            } else {
-                1
-            };
-            let boot_sets = s.num_demo_sets.saturating_sub(base_sets + 1);
-            let bootstrap = if boot_sets > 0 {
-                train.min((boot_sets * s.max_bootstrapped_demos * 3).max(16))
-            } else {
-                0
-            };
-            let trials = if val > s.minibatch_size {
-                s.num_trials * s.minibatch_size + s.num_trials.div_ceil(s.full_eval_every) * val
-            } else {
-                s.num_trials * val
-            };
-            let summaries = train.div_ceil(8).min(3);
-            (
-                bootstrap + val + trials,
-                summaries + s.num_candidates.saturating_sub(1),
-            )
-        }
-        OptimizerName::Gepa => {
-            // Parent and child on a minibatch each time; a kept child on all of val
-            // (counted here as if every child were kept).
-            (
-                val + s.num_trials * (2 * s.reflection_minibatch + val),
-                s.num_trials,
-            )
-        }
-    };
+    let crate::optimize::CallPlan { examples, proposer } = crate::optimize::by_name(name)
+        .plan_calls(
+            &s,
+            crate::optimize::PlanSizes {
+                train,
+                val,
+                base_has_demos: base.pack.prompt().is_some_and(|p| !p.demos.is_empty()),
+            },
+        );
     let json = json!({
         "lm_calls": {"task": examples, "judge": examples * j, "proposer": proposer},
         "cost_usd": Value::Null,

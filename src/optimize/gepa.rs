@@ -8,8 +8,9 @@
 //! minibatch; a kept child is then scored on all of val. Demos stay those of
 //! the pack running today.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::log::Entry;
 use super::{Context, OptimizeError, Outcome, Progress, Scorer, describe, rng, run_prompt};
 use crate::eval::EvalError;
 use crate::metric::ExampleScore;
@@ -209,9 +210,21 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             .as_ref()
             .map(|v| v.iter().sum::<f64>() / v.len().max(1) as f64);
         if let Ok(mut log) = ctx.log.lock()
-            && log.replay("gepa", "iteration", &json!(it)).is_none()
+            && log
+                .replay(|e| {
+                    matches!(e, Entry::Gepa { iteration, .. } if *iteration == it).then_some(())
+                })
+                .is_none()
         {
-            log.write(json!({"type": "gepa", "iteration": it, "parent": parent, "accepted": accepted, "minibatch_parent": ps, "minibatch_child": cs, "val": val_mean, "child": child}));
+            log.write(&Entry::Gepa {
+                iteration: it,
+                parent,
+                accepted,
+                minibatch_parent: ps,
+                minibatch_child: cs,
+                val: val_mean,
+                child: child.clone(),
+            });
         }
         if let (Some(instruction), Some(val)) = (child, val) {
             pool.push(Candidate { instruction, val });

@@ -4,8 +4,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use super::log::Entry;
 use super::tpe::Tpe;
 use super::{
     Context, OptimizeError, Outcome, Progress, Scorer, demo, describe, examples_json, rng,
@@ -215,15 +216,18 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     report(0, 0.0, "proposing instructions");
     let candidates = propose(ctx, &sets).await?;
     if let Ok(mut log) = ctx.log.lock() {
-        let ids: Vec<Vec<&str>> = sets
+        let ids: Vec<Vec<String>> = sets
             .iter()
-            .map(|set| set.iter().map(|d| d.trace_id.0.as_str()).collect())
+            .map(|set| set.iter().map(|d| d.trace_id.0.clone()).collect())
             .collect();
         if log
-            .replay("candidates", "type", &json!("candidates"))
+            .replay(|e| matches!(e, Entry::Candidates { .. }).then_some(()))
             .is_none()
         {
-            log.write(json!({"type": "candidates", "instructions": candidates, "demo_sets": ids}));
+            log.write(&Entry::Candidates {
+                instructions: candidates.clone(),
+                demo_sets: ids,
+            });
         }
     }
 
@@ -231,10 +235,12 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         let scorer = &scorer;
         let (sets, candidates) = (&sets, &candidates);
         async move {
-            let key = json!(format!("{i}:{d}"));
+            let key = format!("{i}:{d}");
             let replayed = ctx.log.lock().ok().and_then(|l| {
-                l.replay("full", "combo", &key)
-                    .and_then(|v| v["score"].as_f64())
+                l.replay(|e| match e {
+                    Entry::Full { combo, score, .. } if *combo == key => Some(*score),
+                    _ => None,
+                })
             });
             if let Some(score) = replayed {
                 return Ok::<f64, EvalError>(score);
@@ -242,7 +248,12 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             let program = scorer.program(&candidates[i], &sets[d]);
             let score = scorer.mean(&program, ctx.val).await?;
             if let Ok(mut log) = ctx.log.lock() {
-                log.write(json!({"type": "full", "combo": key, "instruction": i, "demos": d, "score": score}));
+                log.write(&Entry::Full {
+                    combo: key,
+                    instruction: i,
+                    demos: d,
+                    score,
+                });
             }
             Ok(score)
         }
@@ -271,12 +282,15 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut trials = 0;
     for t in 0..s.num_trials {
         let replayed = ctx.log.lock().ok().and_then(|l| {
-            l.replay("trial", "trial", &json!(t)).and_then(|v| {
-                Some((
-                    v["instruction"].as_u64()? as usize,
-                    v["demos"].as_u64()? as usize,
-                    v["score"].as_f64()?,
-                ))
+            l.replay(|e| match e {
+                Entry::Trial {
+                    trial,
+                    instruction,
+                    demos,
+                    score,
+                    ..
+                } if *trial == t => Some((*instruction, *demos, *score)),
+                _ => None,
             })
         });
         let (i, d, score) = match replayed {
@@ -303,7 +317,14 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
                     }
                 };
                 if let Ok(mut log) = ctx.log.lock() {
-                    log.write(json!({"type": "trial", "trial": t, "instruction": p[0], "demos": p[1], "score": score, "examples": batch.len(), "full": !minibatch}));
+                    log.write(&Entry::Trial {
+                        trial: t,
+                        instruction: p[0],
+                        demos: p[1],
+                        score,
+                        examples: batch.len(),
+                        full: !minibatch,
+                    });
                 }
                 (p[0], p[1], score)
             }
@@ -359,9 +380,11 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             }
         }
         if let Ok(mut log) = ctx.log.lock() {
-            log.write(
-                json!({"type": "lost", "examples": lost, "baseline": baseline, "best": best.1}),
-            );
+            log.write(&Entry::Lost {
+                examples: lost.clone(),
+                baseline,
+                best: best.1,
+            });
         }
     }
     let ((wi, wd), best_val) = best;

@@ -9,10 +9,14 @@
 pub mod gepa;
 pub mod log;
 pub mod mipro;
+pub mod optimizer;
 pub mod tpe;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
+
+use indexmap::IndexMap;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -27,9 +31,10 @@ use crate::signature::Signature;
 use crate::traces::Turn;
 
 pub use log::TrialLog;
+pub use optimizer::{CallPlan, Gepa, Mipro, Optimizer, PlanSizes, by_name};
 
 /// The knobs of one run.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Settings {
     /// `mipro` or `gepa`.
     pub optimizer: OptimizerName,
@@ -182,12 +187,49 @@ pub struct OwnPrompts {
 }
 
 impl OwnPrompts {
-    /// The built-in prompts (or the given replacements).
+    /// The built-in prompts.
     pub fn load() -> Result<OwnPrompts, String> {
+        Self::load_with(&IndexMap::new())
+    }
+
+    /// The built-in prompts, each replaced by the pack at `replacements[name]`
+    /// when given (`optimizer.prompts` in the config, paths resolved). A
+    /// replacement must keep the built-in's input and output fields: the
+    /// optimizer fills and reads them by name.
+    pub fn load_with(replacements: &IndexMap<String, PathBuf>) -> Result<OwnPrompts, String> {
         let get = |name: &str| -> Result<Program, String> {
-            let pack: Pack = crate::prompts::load(name, None)?;
-            Program::from_pack(&pack)
-                .ok_or_else(|| format!("built-in prompt {name} is not a v2 pack"))
+            let built_in: Pack = crate::prompts::load(name, None)?;
+            let built_in = Program::from_pack(&built_in)
+                .ok_or_else(|| format!("built-in prompt {name} is not a v2 pack"))?;
+            let Some(path) = replacements.get(name) else {
+                return Ok(built_in);
+            };
+            let key = format!("optimizer.prompts.{name}");
+            let pack: Pack =
+                crate::prompts::load(name, Some(path)).map_err(|e| format!("{key}: {e}"))?;
+            let program = Program::from_pack(&pack).ok_or_else(|| {
+                format!(
+                    "{key}: {} is a v1 pack; a prompt needs instructions",
+                    path.display()
+                )
+            })?;
+            let fields = |p: &Program| {
+                let s = &p.signature;
+                (
+                    s.inputs.keys().cloned().collect::<Vec<_>>(),
+                    s.outputs.keys().cloned().collect::<Vec<_>>(),
+                )
+            };
+            if fields(&program) != fields(&built_in) {
+                let (i, o) = fields(&built_in);
+                return Err(format!(
+                    "{key}: {} must keep the built-in's fields (inputs {}; outputs {})",
+                    path.display(),
+                    i.join(", "),
+                    o.join(", ")
+                ));
+            }
+            Ok(program)
         };
         Ok(OwnPrompts {
             summarize: get("summarize_dataset")?,
@@ -414,4 +456,62 @@ pub fn rng(seed: u64, step: &str, index: u64) -> fastrand::Rng {
     let mut b = [0u8; 8];
     b.copy_from_slice(&d[..8]);
     fastrand::Rng::with_seed(u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replacement(dir: &std::path::Path, edit: impl Fn(&mut Pack)) -> PathBuf {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packs/src");
+        let mut pack = crate::prompts::build(&src, "propose_instruction").unwrap();
+        edit(&mut pack);
+        let path = dir.join("propose.json");
+        std::fs::write(&path, pack.to_json()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_configured_prompt_replaces_the_built_in_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = replacement(dir.path(), |p| {
+            let pp = p.prompt_mut().unwrap();
+            pp.instructions = "Propose one instruction. HOUSE STYLE: second person.".into();
+            p.refresh_rendered();
+        });
+        let mut r = IndexMap::new();
+        r.insert("propose_instruction".to_string(), path);
+        let own = OwnPrompts::load_with(&r).unwrap();
+        assert!(
+            own.propose.system.contains("HOUSE STYLE"),
+            "{}",
+            own.propose.system
+        );
+        let built_in = OwnPrompts::load().unwrap();
+        assert!(!built_in.propose.system.contains("HOUSE STYLE"));
+        assert_eq!(
+            own.reflect.system, built_in.reflect.system,
+            "others stay built in"
+        );
+    }
+
+    #[test]
+    fn a_replacement_that_drops_a_field_is_refused_by_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = replacement(dir.path(), |p| {
+            let pp = p.prompt_mut().unwrap();
+            let first = pp.signature.spec.outputs.keys().next().unwrap().clone();
+            pp.signature.spec.outputs.shift_remove(&first);
+            pp.signature.hash = pp.signature.spec.hash();
+            p.refresh_rendered();
+        });
+        let mut r = IndexMap::new();
+        r.insert("propose_instruction".to_string(), path);
+        let err = OwnPrompts::load_with(&r).err().unwrap();
+        assert!(
+            err.starts_with("optimizer.prompts.propose_instruction: ")
+                && err.contains("must keep the built-in's fields"),
+            "{err}"
+        );
+    }
 }
