@@ -46,11 +46,6 @@ impl Actions {
         }
     }
 
-    /// True under GitHub Actions.
-    pub fn active(&self) -> bool {
-        self.active
-    }
-
     fn command(&self, line: &str) {
         if !self.active {
             return;

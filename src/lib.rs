@@ -6,21 +6,23 @@
 //! contract of DESIGN.md. Data flows one way: traces and signature → program →
 //! metric → A/B → report → publish.
 
+#![deny(missing_docs)]
+
 pub mod ab;
-pub mod actions;
-pub mod adapter;
-pub mod app;
-pub mod chat;
+mod actions;
+mod adapter;
+mod app;
+mod chat;
 pub mod ci;
 pub mod commands;
 pub mod config;
 pub mod console;
 pub mod eval;
-pub mod files;
+mod files;
 pub mod git;
 pub mod github;
 pub mod lm;
-pub mod markdown;
+mod markdown;
 pub mod metric;
 pub mod optimize;
 pub mod pack;
@@ -31,9 +33,24 @@ pub mod review;
 pub mod schema;
 pub mod secret;
 pub mod signature;
-pub mod text;
+mod text;
 pub mod traces;
 pub mod yamlerr;
 
 /// The version recorded in pack provenance.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+// The curated surface: the types an embedding program starts from. Modules
+// that are only the crate's plumbing (actions, adapter, app, chat, files,
+// markdown, text) are private; what they offer callers is re-exported where
+// it belongs (program, pack, lm, commands).
+pub use ab::{Decision, Verdict};
+pub use app::{Context, Global, Output};
+pub use config::Config;
+pub use eval::{EvalReport, Evaluator, Program};
+pub use lm::{LmClient, LmRequest, Role};
+pub use metric::Metric;
+pub use pack::Pack;
+pub use report::Report;
+pub use signature::Signature;
+pub use traces::{TraceId, TraceLine, Turn};

@@ -43,6 +43,7 @@ pub fn p_phrase(p: f64) -> String {
     }
 }
 
+/// Lines as a markdown list, each line inline-safe.
 pub fn bullets(lines: &[String]) -> String {
     lines
         .iter()

@@ -24,6 +24,7 @@ pub mod settings;
 /// below every layer that redacts.
 pub use crate::secret;
 pub mod sim;
+#[cfg(any(test, feature = "test-support"))]
 pub mod sim_server;
 pub mod spec;
 
