@@ -83,18 +83,7 @@ pub fn run_data(ctx: &Context, base: &Pack, smoke: bool) -> anyhow::Result<RunDa
 /// and `report.json` (this value) to the output folder.
 pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::Result<OptimizeRun> {
     let started = std::time::Instant::now();
-    let base_path = ctx.resolve(&ctx.sig_cfg.pack);
-    let base = ctx.current_pack()?;
-    for w in &base.warnings {
-        tracing::warn!("{w}");
-    }
-    let Some(base_prompt) = base.pack.prompt().cloned() else {
-        return Err(UsageError(format!(
-            "{}: a promptc.pack/v1 pack has no instructions to optimize",
-            base_path.display()
-        ))
-        .into());
-    };
+    let (base, base_prompt) = base_pack(ctx)?;
     let name = args.optimizer.unwrap_or(ctx.config.optimizer.name);
     let settings = Settings::from_config(&ctx.config.optimizer, name, args.smoke);
     let data = run_data(ctx, &base.pack, args.smoke)?;
@@ -116,14 +105,7 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
     let replayed = log.lock().map(|l| l.replayed()).unwrap_or(0);
 
     let metric = ctx.metric()?;
-    let replacements = ctx
-        .config
-        .optimizer
-        .prompts
-        .iter()
-        .map(|(name, path)| (name.clone(), ctx.resolve(path)))
-        .collect();
-    let prompts = OwnPrompts::load_with(&replacements).map_err(UsageError)?;
+    let prompts = own_prompts(ctx)?;
     let progress = progress_line(lm, ctx.config.budget.max_calls);
     // The config's adapter, else the pack's: a run never changes it silently.
     let adapter = ctx.sig_cfg.adapter.unwrap_or(base_prompt.adapter);
@@ -148,103 +130,30 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
     let outcome = optimizer.run(&opt_ctx).await?;
 
     // Per persona: the same search on each persona's traces, from the winner.
-    let mut persona_instructions: IndexMap<String, String> = IndexMap::new();
-    let mut persona_report = Vec::new();
-    if args.per_persona {
-        let mut personas: Vec<String> = data
-            .train
-            .iter()
-            .chain(&data.val)
-            .filter_map(|t| t.persona.clone())
-            .collect();
-        personas.sort();
-        personas.dedup();
-        if personas.is_empty() {
-            return Err(UsageError(format!(
-                "--per-persona needs signatures.{}.persona_field in the config",
-                ctx.name
-            ))
-            .into());
-        }
-        for p in personas {
-            let train: Vec<Turn> = data
-                .train
-                .iter()
-                .filter(|t| t.persona.as_deref() == Some(&p))
-                .cloned()
-                .collect();
-            let val: Vec<Turn> = data
-                .val
-                .iter()
-                .filter(|t| t.persona.as_deref() == Some(&p))
-                .cloned()
-                .collect();
-            if train.len() < 3 || val.len() < 3 {
-                persona_report.push(json!({"persona": p, "skipped": format!("{} train / {} val examples", train.len(), val.len())}));
-                continue;
-            }
-            let header = optimize::log::header(
+    let (persona_instructions, persona_report) = if args.per_persona {
+        let header = |p: &str| {
+            optimize::log::header(
                 &settings,
                 &data.fingerprint,
                 &format!("{}:{p}", base.sha256),
-            );
-            let plog = Mutex::new(
-                TrialLog::open(
-                    &out_dir.join(format!("trials-{p}.jsonl")),
-                    header,
-                    args.resume,
-                )
-                .map_err(UsageError)?,
-            );
-            let pctx = optimize::Context {
-                train: &train,
-                val: &val,
-                base_instructions: &outcome.instructions,
-                base_demos: &outcome.demos,
-                log: &plog,
-                ..opt_ctx
-            };
-            let po = optimizer.run(&pctx).await?;
-            let kept = po.best_val > po.baseline_val;
-            persona_report.push(json!({"persona": p, "baseline_val": po.baseline_val, "best_val": po.best_val, "override": kept}));
-            if kept {
-                persona_instructions.insert(p, po.instructions);
-            }
-        }
-    }
-
-    let lms: IndexMap<String, String> = Role::ALL
-        .iter()
-        .map(|r| (r.to_string(), lm.label(*r)))
-        .collect();
-    let sampling: IndexMap<String, serde_json::Value> = Role::ALL
-        .iter()
-        .map(|r| (r.to_string(), json!(lm.sampling(*r))))
-        .collect();
-    let provenance = Provenance {
-        sampling,
-        tool: format!("promptc {}", crate::VERSION),
-        created_at: Some(chrono::Utc::now()),
-        optimizer: Some(OptimizerRun {
-            name: format!("{name:?}").to_lowercase(),
-            settings: serde_json::to_value(&settings)?,
-            seed: settings.seed,
-        }),
-        base_pack: Some(BasePack {
-            path: ctx.sig_cfg.pack.display().to_string(),
-            sha256: base.sha256.clone(),
-        }),
-        trace_fingerprint: Some(data.fingerprint.clone()),
-        train_cutoff: data.train_cutoff,
-        split: Some(SplitSizes {
-            train: data.train.len(),
-            val: data.val.len(),
-            heldout: data.heldout,
-        }),
-        val_score: Some(outcome.best_val),
-        ab: None,
-        lms,
+            )
+        };
+        per_persona(
+            ctx,
+            &opt_ctx,
+            optimizer,
+            &data,
+            &outcome,
+            &out_dir,
+            &header,
+            args.resume,
+        )
+        .await?
+    } else {
+        (IndexMap::new(), Vec::new())
     };
+
+    let provenance = provenance(ctx, lm, &settings, &base.sha256, &data, outcome.best_val)?;
     let prompt = PromptPack {
         signature: EmbeddedSignature {
             hash: ctx.signature.hash(),
@@ -260,14 +169,7 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
         },
         provenance,
     };
-    let mut new_pack = if prompt.persona_instructions.is_some() {
-        Pack::V3(prompt)
-    } else {
-        Pack::V2(prompt)
-    };
-    new_pack.refresh_rendered();
-    let pack_path = out_dir.join("pack.json");
-    crate::files::write_text(&pack_path, &new_pack.to_json())?;
+    let (new_pack, pack_path) = write_pack(prompt, &out_dir)?;
 
     let run = OptimizeRun {
         signature: ctx.name.clone(),
@@ -303,6 +205,160 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
     };
     crate::files::write_text(&run.report, &(serde_json::to_string_pretty(&run)? + "\n"))?;
     Ok(run)
+}
+
+/// The pack in production and its prompt (a v1 pack has none to optimize).
+fn base_pack(ctx: &Context) -> anyhow::Result<(crate::pack::LoadedPack, PromptPack)> {
+    let base = ctx.current_pack()?;
+    for w in &base.warnings {
+        tracing::warn!("{w}");
+    }
+    let Some(prompt) = base.pack.prompt().cloned() else {
+        return Err(UsageError(format!(
+            "{}: a promptc.pack/v1 pack has no instructions to optimize",
+            ctx.resolve(&ctx.sig_cfg.pack).display()
+        ))
+        .into());
+    };
+    Ok((base, prompt))
+}
+
+/// promptc's own prompts, with the config's replacements.
+fn own_prompts(ctx: &Context) -> anyhow::Result<OwnPrompts> {
+    let replacements = ctx
+        .config
+        .optimizer
+        .prompts
+        .iter()
+        .map(|(name, path)| (name.clone(), ctx.resolve(path)))
+        .collect();
+    Ok(OwnPrompts::load_with(&replacements).map_err(UsageError)?)
+}
+
+/// The new pack (v3 when a persona has its own instructions), rendered and
+/// written to `pack.json` in `out_dir`.
+fn write_pack(prompt: PromptPack, out_dir: &std::path::Path) -> anyhow::Result<(Pack, PathBuf)> {
+    let mut pack = if prompt.persona_instructions.is_some() {
+        Pack::V3(prompt)
+    } else {
+        Pack::V2(prompt)
+    };
+    pack.refresh_rendered();
+    let path = out_dir.join("pack.json");
+    crate::files::write_text(&path, &pack.to_json())?;
+    Ok((pack, path))
+}
+
+/// What a new pack records about how it was made.
+fn provenance(
+    ctx: &Context,
+    lm: &LmClient,
+    settings: &Settings,
+    base_sha256: &str,
+    data: &RunData,
+    val_score: f64,
+) -> anyhow::Result<Provenance> {
+    let lms: IndexMap<String, String> = Role::ALL
+        .iter()
+        .map(|r| (r.to_string(), lm.label(*r)))
+        .collect();
+    let sampling: IndexMap<String, serde_json::Value> = Role::ALL
+        .iter()
+        .map(|r| (r.to_string(), json!(lm.sampling(*r))))
+        .collect();
+    Ok(Provenance {
+        sampling,
+        tool: format!("promptc {}", crate::VERSION),
+        created_at: Some(chrono::Utc::now()),
+        optimizer: Some(OptimizerRun {
+            name: format!("{:?}", settings.optimizer).to_lowercase(),
+            settings: serde_json::to_value(settings)?,
+            seed: settings.seed,
+        }),
+        base_pack: Some(BasePack {
+            path: ctx.sig_cfg.pack.display().to_string(),
+            sha256: base_sha256.to_string(),
+        }),
+        trace_fingerprint: Some(data.fingerprint.clone()),
+        train_cutoff: data.train_cutoff,
+        split: Some(SplitSizes {
+            train: data.train.len(),
+            val: data.val.len(),
+            heldout: data.heldout,
+        }),
+        val_score: Some(val_score),
+        ab: None,
+        lms,
+    })
+}
+
+/// The same search on each persona's traces, from the winner: the instructions
+/// that beat the winner for a persona, and a line per persona for the report.
+#[allow(clippy::too_many_arguments)]
+async fn per_persona(
+    ctx: &Context,
+    opt_ctx: &optimize::Context<'_>,
+    optimizer: &dyn optimize::Optimizer,
+    data: &RunData,
+    outcome: &optimize::Outcome,
+    out_dir: &std::path::Path,
+    header: &dyn Fn(&str) -> optimize::log::Entry,
+    resume: bool,
+) -> anyhow::Result<(IndexMap<String, String>, Vec<serde_json::Value>)> {
+    let mut persona_instructions = IndexMap::new();
+    let mut persona_report = Vec::new();
+    let mut personas: Vec<String> = data
+        .train
+        .iter()
+        .chain(&data.val)
+        .filter_map(|t| t.persona.clone())
+        .collect();
+    personas.sort();
+    personas.dedup();
+    if personas.is_empty() {
+        return Err(UsageError(format!(
+            "--per-persona needs signatures.{}.persona_field in the config",
+            ctx.name
+        ))
+        .into());
+    }
+    for p in personas {
+        let of = |turns: &[Turn]| -> Vec<Turn> {
+            turns
+                .iter()
+                .filter(|t| t.persona.as_deref() == Some(&p))
+                .cloned()
+                .collect()
+        };
+        let (train, val) = (of(&data.train), of(&data.val));
+        if train.len() < 3 || val.len() < 3 {
+            persona_report.push(json!({"persona": p, "skipped": format!("{} train / {} val examples", train.len(), val.len())}));
+            continue;
+        }
+        let plog = Mutex::new(
+            TrialLog::open(
+                &out_dir.join(format!("trials-{p}.jsonl")),
+                header(&p),
+                resume,
+            )
+            .map_err(UsageError)?,
+        );
+        let pctx = optimize::Context {
+            train: &train,
+            val: &val,
+            base_instructions: &outcome.instructions,
+            base_demos: &outcome.demos,
+            log: &plog,
+            ..*opt_ctx
+        };
+        let po = optimizer.run(&pctx).await?;
+        let kept = po.best_val > po.baseline_val;
+        persona_report.push(json!({"persona": p, "baseline_val": po.baseline_val, "best_val": po.best_val, "override": kept}));
+        if kept {
+            persona_instructions.insert(p, po.instructions);
+        }
+    }
+    Ok((persona_instructions, persona_report))
 }
 
 /// Which candidate won: an instruction and a demo set, by index.

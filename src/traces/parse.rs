@@ -202,6 +202,175 @@ impl<'a> LineParser<'a> {
         }
     }
 
+    /// Whether a line is of this signature (a line that names none is).
+    fn is_ours<'l>(
+        &self,
+        get: &dyn Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+    ) -> Result<bool, String> {
+        let Some(raw) = get(F_SIGNATURE)? else {
+            return Ok(true);
+        };
+        let name = scalar_string(&raw).ok_or_else(|| {
+            format!(
+                "field `signature` ({}) must be a string",
+                self.pointers[F_SIGNATURE]
+            )
+        })?;
+        Ok(name == self.signature.name)
+    }
+
+    /// A logged id.
+    fn id<'l>(&self, raw: Cow<'l, RawValue>) -> Result<Cow<'l, str>, String> {
+        cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
+            format!(
+                "field `id` ({}) must be a non-empty string or number",
+                self.pointers[F_ID]
+            )
+        })
+    }
+
+    /// The persona and (full mode) the values of a line's inputs object, or
+    /// why it does not hold the signature's inputs.
+    #[allow(clippy::type_complexity)]
+    fn inputs_object<'l>(
+        &self,
+        inputs: InputSummary<'l>,
+    ) -> Result<(Option<Cow<'l, str>>, Option<Map<String, Value>>), String> {
+        let InputSummary::Object {
+            present,
+            persona,
+            map,
+        } = inputs
+        else {
+            return Err(self.not_an_object(
+                "inputs",
+                F_INPUTS,
+                matches!(inputs, InputSummary::Absent),
+            ));
+        };
+        for (i, (name, spec)) in self.signature.inputs.iter().enumerate() {
+            if i < 64 && !spec.optional && present & (1u64 << i) == 0 {
+                return Err(format!("inputs: missing `{name}`"));
+            }
+        }
+        Ok((persona, map))
+    }
+
+    /// Why `inputs` or `outputs` is unusable: absent, or not an object.
+    fn not_an_object(&self, what: &str, field: usize, absent: bool) -> String {
+        if absent {
+            format!("missing field `{what}` ({})", self.pointers[field])
+        } else {
+            format!("field `{what}` must be a JSON object")
+        }
+    }
+
+    /// The thread, workspace, time and status of a line.
+    fn scalars<'l>(
+        &self,
+        get: &dyn Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+    ) -> Result<Scalars<'l>, String> {
+        let field_name = |field: usize| &self.pointers[field];
+        let thread = match get(F_THREAD)? {
+            None => return Err(format!("missing field `thread` ({})", field_name(F_THREAD))),
+            Some(raw) => cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
+                format!(
+                    "field `thread` ({}) must be a non-empty string or number",
+                    field_name(F_THREAD)
+                )
+            })?,
+        };
+        let workspace = match get(F_WORKSPACE)? {
+            None => None,
+            Some(raw) => Some(cow_scalar(raw).ok_or_else(|| {
+                format!(
+                    "field `workspace` ({}) must be a string",
+                    field_name(F_WORKSPACE)
+                )
+            })?),
+        };
+        let ts = match get(F_TS)? {
+            None => None,
+            Some(raw) => {
+                let s: Cow<'_, str> = json_str(&raw).ok_or_else(|| {
+                    format!(
+                        "field `ts` ({}) must be an RFC 3339 string",
+                        field_name(F_TS)
+                    )
+                })?;
+                Some(
+                    DateTime::parse_from_rfc3339(&s)
+                        .map_err(|_| format!("field `ts`: `{}` is not an RFC 3339 timestamp such as 2026-11-03T14:22:05Z", crate::text::truncate_for_message(&s)))?
+                        .with_timezone(&Utc),
+                )
+            }
+        };
+        let status_ok = match get(F_STATUS)? {
+            None => true,
+            Some(raw) => {
+                let s = scalar_string(&raw).ok_or_else(|| {
+                    format!("field `status` ({}) must be a string", field_name(F_STATUS))
+                })?;
+                s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success")
+            }
+        };
+        Ok(Scalars {
+            thread,
+            workspace,
+            ts,
+            status_ok,
+        })
+    }
+
+    /// The signature's outputs of a line: enum values canonicalised; whether
+    /// the turn is clean (an error status or a bad value makes it not clean;
+    /// with an ok status a bad value is an error); the values in full mode.
+    fn clean_outputs(
+        &self,
+        values: Vec<Option<Value>>,
+        status_ok: bool,
+        full: bool,
+    ) -> Result<(bool, Map<String, Value>), String> {
+        let mut clean = status_ok;
+        let mut output_map = Map::new();
+        for ((name, spec), value) in self.signature.outputs.iter().zip(values) {
+            let Some(value) = value else {
+                if status_ok {
+                    return Err(format!("outputs: missing `{name}`"));
+                }
+                clean = false;
+                continue;
+            };
+            let value = if spec.enum_values.is_some() {
+                match value {
+                    Value::String(s) => match self.signature.canonical_output(name, &s) {
+                        Ok(canon) => Value::String(canon),
+                        Err(reason) if status_ok => return Err(format!("outputs: {reason}")),
+                        Err(_) => {
+                            clean = false;
+                            continue;
+                        }
+                    },
+                    _ if status_ok => {
+                        return Err(format!(
+                            "outputs: `{name}` must be a string (it has an enum)"
+                        ));
+                    }
+                    _ => {
+                        clean = false;
+                        continue;
+                    }
+                }
+            } else {
+                value
+            };
+            if full {
+                output_map.insert(name.clone(), value);
+            }
+        }
+        Ok((clean, output_map))
+    }
+
     #[allow(clippy::type_complexity)]
     fn parse<'l>(
         &self,
@@ -214,27 +383,7 @@ impl<'a> LineParser<'a> {
         )>,
         String,
     > {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err("blank line".into());
-        }
-        let text = std::str::from_utf8(line).map_err(|e| {
-            format!(
-                "not valid UTF-8 (bad byte at column {})",
-                e.valid_up_to() + 1
-            )
-        })?;
-        if let Some(c) = text.trim_start().chars().next()
-            && c != '{'
-        {
-            return Err(match serde_json::from_str::<IgnoredAny>(text) {
-                Ok(_) => "not a JSON object (a trace line is one object)".into(),
-                Err(_) => format!(
-                    "invalid JSON: a trace line is one JSON object, and this one starts with `{c}`"
-                ),
-            });
-        }
+        let text = decode(line)?;
         let input_seed = InputSeed {
             names: &self.input_names,
             persona: self.persona_field,
@@ -284,60 +433,15 @@ impl<'a> LineParser<'a> {
         };
         let field_name = |field: usize| &self.pointers[field];
 
-        if let Some(raw) = get(F_SIGNATURE)? {
-            let name = scalar_string(&raw).ok_or_else(|| {
-                format!(
-                    "field `signature` ({}) must be a string",
-                    field_name(F_SIGNATURE)
-                )
-            })?;
-            if name != self.signature.name {
-                return Ok(None);
-            }
+        if !self.is_ours(&get)? {
+            return Ok(None);
         }
-        let thread = match get(F_THREAD)? {
-            None => return Err(format!("missing field `thread` ({})", field_name(F_THREAD))),
-            Some(raw) => cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
-                format!(
-                    "field `thread` ({}) must be a non-empty string or number",
-                    field_name(F_THREAD)
-                )
-            })?,
-        };
-        let workspace = match get(F_WORKSPACE)? {
-            None => None,
-            Some(raw) => Some(cow_scalar(raw).ok_or_else(|| {
-                format!(
-                    "field `workspace` ({}) must be a string",
-                    field_name(F_WORKSPACE)
-                )
-            })?),
-        };
-        let ts = match get(F_TS)? {
-            None => None,
-            Some(raw) => {
-                let s: Cow<'_, str> = json_str(&raw).ok_or_else(|| {
-                    format!(
-                        "field `ts` ({}) must be an RFC 3339 string",
-                        field_name(F_TS)
-                    )
-                })?;
-                Some(
-                    DateTime::parse_from_rfc3339(&s)
-                        .map_err(|_| format!("field `ts`: `{}` is not an RFC 3339 timestamp such as 2026-11-03T14:22:05Z", crate::text::truncate_for_message(&s)))?
-                        .with_timezone(&Utc),
-                )
-            }
-        };
-        let status_ok = match get(F_STATUS)? {
-            None => true,
-            Some(raw) => {
-                let s = scalar_string(&raw).ok_or_else(|| {
-                    format!("field `status` ({}) must be a string", field_name(F_STATUS))
-                })?;
-                s.eq_ignore_ascii_case("ok") || s.eq_ignore_ascii_case("success")
-            }
-        };
+        let Scalars {
+            thread,
+            workspace,
+            ts,
+            status_ok,
+        } = self.scalars(&get)?;
 
         let inputs = match captured.inputs {
             Some(summary) => summary,
@@ -351,24 +455,7 @@ impl<'a> LineParser<'a> {
                     .into_owned()
             }
         };
-        let InputSummary::Object {
-            present,
-            persona,
-            map: input_map,
-        } = inputs
-        else {
-            return Err(match inputs {
-                InputSummary::Absent => {
-                    format!("missing field `inputs` ({})", field_name(F_INPUTS))
-                }
-                _ => "field `inputs` must be a JSON object".to_string(),
-            });
-        };
-        for (i, (name, spec)) in self.signature.inputs.iter().enumerate() {
-            if i < 64 && !spec.optional && present & (1u64 << i) == 0 {
-                return Err(format!("inputs: missing `{name}`"));
-            }
-        }
+        let (persona, input_map) = self.inputs_object(inputs)?;
 
         let outputs = match captured.outputs {
             Some(summary) => summary,
@@ -383,58 +470,16 @@ impl<'a> LineParser<'a> {
             }
         };
         let OutputSummary::Object(values) = outputs else {
-            return Err(match outputs {
-                OutputSummary::Absent => {
-                    format!("missing field `outputs` ({})", field_name(F_OUTPUTS))
-                }
-                _ => "field `outputs` must be a JSON object".to_string(),
-            });
+            return Err(self.not_an_object(
+                "outputs",
+                F_OUTPUTS,
+                matches!(outputs, OutputSummary::Absent),
+            ));
         };
-        let mut clean = status_ok;
-        let mut output_map = Map::new();
-        for ((name, spec), value) in self.signature.outputs.iter().zip(values) {
-            let Some(value) = value else {
-                if status_ok {
-                    return Err(format!("outputs: missing `{name}`"));
-                }
-                clean = false;
-                continue;
-            };
-            let value = if spec.enum_values.is_some() {
-                match value {
-                    Value::String(s) => match self.signature.canonical_output(name, &s) {
-                        Ok(canon) => Value::String(canon),
-                        Err(reason) if status_ok => return Err(format!("outputs: {reason}")),
-                        Err(_) => {
-                            clean = false;
-                            continue;
-                        }
-                    },
-                    _ if status_ok => {
-                        return Err(format!(
-                            "outputs: `{name}` must be a string (it has an enum)"
-                        ));
-                    }
-                    _ => {
-                        clean = false;
-                        continue;
-                    }
-                }
-            } else {
-                value
-            };
-            if full {
-                output_map.insert(name.clone(), value);
-            }
-        }
+        let (clean, output_map) = self.clean_outputs(values, status_ok, full)?;
 
         let id = match get(F_ID)? {
-            Some(raw) => cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
-                format!(
-                    "field `id` ({}) must be a non-empty string or number",
-                    field_name(F_ID)
-                )
-            })?,
+            Some(raw) => self.id(raw)?,
             None => Cow::Owned(TraceId::of_line(text).0),
         };
         let head = HeadRef {
@@ -452,6 +497,41 @@ impl<'a> LineParser<'a> {
         };
         Ok(Some((head, body)))
     }
+}
+
+/// The scalar fields of a line.
+struct Scalars<'l> {
+    thread: Cow<'l, str>,
+    workspace: Option<Cow<'l, str>>,
+    ts: Option<DateTime<Utc>>,
+    status_ok: bool,
+}
+
+/// The line as text, or why it cannot be a trace line (blank, not UTF-8,
+/// not starting like a JSON object).
+fn decode(line: &[u8]) -> Result<&str, String> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    if line.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err("blank line".into());
+    }
+    let text = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "not valid UTF-8 (bad byte at column {})",
+            e.valid_up_to() + 1
+        )
+    })?;
+    if let Some(c) = text.trim_start().chars().next()
+        && c != '{'
+    {
+        return Err(match serde_json::from_str::<IgnoredAny>(text) {
+            Ok(_) => "not a JSON object (a trace line is one object)".into(),
+            Err(_) => format!(
+                "invalid JSON: a trace line is one JSON object, and this one starts with `{c}`"
+            ),
+        });
+    }
+    Ok(text)
 }
 
 /// [`scalar_string`] keeping the borrow when the raw value is borrowed.
