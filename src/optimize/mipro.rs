@@ -198,6 +198,117 @@ pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String
     Ok(candidates)
 }
 
+/// Combination (instruction `i`, demo set `d`) on all of val, or its score
+/// from a resumed log.
+async fn full_eval(
+    ctx: &Context<'_>,
+    scorer: &Scorer<'_>,
+    candidates: &[String],
+    sets: &[Vec<Demo>],
+    i: usize,
+    d: usize,
+) -> Result<f64, EvalError> {
+    let key = format!("{i}:{d}");
+    let replayed = ctx.log.lock().ok().and_then(|l| {
+        l.replay(|e| match e {
+            Entry::Full { combo, score, .. } if *combo == key => Some(*score),
+            _ => None,
+        })
+    });
+    if let Some(score) = replayed {
+        return Ok(score);
+    }
+    let program = scorer.program(&candidates[i], &sets[d]);
+    let score = scorer.mean(&program, ctx.val).await?;
+    if let Ok(mut log) = ctx.log.lock() {
+        log.write(&Entry::Full {
+            combo: key,
+            instruction: i,
+            demos: d,
+            score,
+        });
+    }
+    Ok(score)
+}
+
+/// Logs the candidates and demo sets once (a resumed run has them already).
+fn log_candidates(ctx: &Context<'_>, candidates: &[String], sets: &[Vec<Demo>]) {
+    if let Ok(mut log) = ctx.log.lock() {
+        let ids: Vec<Vec<String>> = sets
+            .iter()
+            .map(|set| set.iter().map(|d| d.trace_id.0.clone()).collect())
+            .collect();
+        if log
+            .replay(|e| matches!(e, Entry::Candidates { .. }).then_some(()))
+            .is_none()
+        {
+            log.write(&Entry::Candidates {
+                instructions: candidates.to_vec(),
+                demo_sets: ids,
+            });
+        }
+    }
+}
+
+/// Trial `t` as a resumed log recorded it: (instruction, demo set, score).
+fn replayed_trial(ctx: &Context<'_>, t: usize) -> Option<(usize, usize, f64)> {
+    ctx.log.lock().ok().and_then(|l| {
+        l.replay(|e| match e {
+            Entry::Trial {
+                trial,
+                instruction,
+                demos,
+                score,
+                ..
+            } if *trial == t => Some((*instruction, *demos, *score)),
+            _ => None,
+        })
+    })
+}
+
+/// The best-by-mean combination of the minibatch trials not yet scored on all of val.
+fn next_full(
+    by_combo: &HashMap<(usize, usize), Vec<f64>>,
+    full: &HashMap<(usize, usize), f64>,
+) -> Option<(usize, usize)> {
+    by_combo
+        .iter()
+        .filter(|(c, _)| !full.contains_key(*c))
+        .map(|(c, v)| (*c, v.iter().sum::<f64>() / v.len() as f64))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map(|(c, _)| c)
+}
+
+/// An example lost late was still in the earlier full scores: every finalist
+/// is scored again on the examples that survived (memoized, no new call), so
+/// the winner is chosen on one set of examples. Returns the baseline's and the
+/// best combination's new scores.
+async fn rescore(
+    ctx: &Context<'_>,
+    scorer: &Scorer<'_>,
+    program: &dyn Fn(usize, usize) -> crate::eval::Program,
+    base: (usize, usize),
+    full: &mut HashMap<(usize, usize), f64>,
+    lost: &[String],
+) -> Result<(f64, ((usize, usize), f64)), OptimizeError> {
+    let baseline = scorer.mean(&program(base.0, base.1), ctx.val).await?;
+    let mut best = (base, baseline);
+    for ((i, d), v) in full.iter_mut() {
+        *v = scorer.mean(&program(*i, *d), ctx.val).await?;
+        if *v > best.1 {
+            best = ((*i, *d), *v);
+        }
+    }
+    if let Ok(mut log) = ctx.log.lock() {
+        log.write(&Entry::Lost {
+            examples: lost.to_vec(),
+            baseline,
+            best: best.1,
+        });
+    }
+    Ok((baseline, best))
+}
+
 /// The whole MIPRO run.
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let s = ctx.settings;
@@ -215,49 +326,9 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let (sets, base_idx) = demo_sets(ctx, &scorer).await?;
     report(0, 0.0, "proposing instructions");
     let candidates = propose(ctx, &sets).await?;
-    if let Ok(mut log) = ctx.log.lock() {
-        let ids: Vec<Vec<String>> = sets
-            .iter()
-            .map(|set| set.iter().map(|d| d.trace_id.0.clone()).collect())
-            .collect();
-        if log
-            .replay(|e| matches!(e, Entry::Candidates { .. }).then_some(()))
-            .is_none()
-        {
-            log.write(&Entry::Candidates {
-                instructions: candidates.clone(),
-                demo_sets: ids,
-            });
-        }
-    }
+    log_candidates(ctx, &candidates, &sets);
 
-    let full_eval = |i: usize, d: usize| {
-        let scorer = &scorer;
-        let (sets, candidates) = (&sets, &candidates);
-        async move {
-            let key = format!("{i}:{d}");
-            let replayed = ctx.log.lock().ok().and_then(|l| {
-                l.replay(|e| match e {
-                    Entry::Full { combo, score, .. } if *combo == key => Some(*score),
-                    _ => None,
-                })
-            });
-            if let Some(score) = replayed {
-                return Ok::<f64, EvalError>(score);
-            }
-            let program = scorer.program(&candidates[i], &sets[d]);
-            let score = scorer.mean(&program, ctx.val).await?;
-            if let Ok(mut log) = ctx.log.lock() {
-                log.write(&Entry::Full {
-                    combo: key,
-                    instruction: i,
-                    demos: d,
-                    score,
-                });
-            }
-            Ok(score)
-        }
-    };
+    let full_eval = |i: usize, d: usize| full_eval(ctx, &scorer, &candidates, &sets, i, d);
 
     let mut full: HashMap<(usize, usize), f64> = HashMap::new();
     let mut stopped = None;
@@ -281,18 +352,7 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut by_combo: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
     let mut trials = 0;
     for t in 0..s.num_trials {
-        let replayed = ctx.log.lock().ok().and_then(|l| {
-            l.replay(|e| match e {
-                Entry::Trial {
-                    trial,
-                    instruction,
-                    demos,
-                    score,
-                    ..
-                } if *trial == t => Some((*instruction, *demos, *score)),
-                _ => None,
-            })
-        });
+        let replayed = replayed_trial(ctx, t);
         let (i, d, score) = match replayed {
             Some(x) => x,
             None => {
@@ -338,13 +398,8 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
                 best = ((i, d), score);
             }
         } else if (t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials {
-            // The best-by-mean combination not yet scored on all of val.
-            let next = by_combo
-                .iter()
-                .filter(|(c, _)| !full.contains_key(*c))
-                .map(|(c, v)| (*c, v.iter().sum::<f64>() / v.len() as f64))
-                .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)));
-            if let Some(((ci, cd), _)) = next {
+            let next = next_full(&by_combo, &full);
+            if let Some((ci, cd)) = next {
                 match full_eval(ci, cd).await {
                     Ok(v) => {
                         full.insert((ci, cd), v);
@@ -361,32 +416,13 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         }
         report(t + 1, best.1, "searching");
     }
-    // An example lost late was still in the earlier full scores: score every
-    // finalist again on the examples that survived (memoized, no new call),
-    // so the winner is chosen on one set of examples.
     let lost = scorer.lost();
-    let (mut baseline, mut best) = (baseline, best);
-    if !lost.is_empty() && stopped.is_none() {
-        baseline = scorer
-            .mean(&scorer.program(&candidates[0], &sets[base_idx]), ctx.val)
-            .await?;
-        best = ((0, base_idx), baseline);
-        for ((i, d), v) in full.iter_mut() {
-            *v = scorer
-                .mean(&scorer.program(&candidates[*i], &sets[*d]), ctx.val)
-                .await?;
-            if *v > best.1 {
-                best = ((*i, *d), *v);
-            }
-        }
-        if let Ok(mut log) = ctx.log.lock() {
-            log.write(&Entry::Lost {
-                examples: lost.clone(),
-                baseline,
-                best: best.1,
-            });
-        }
-    }
+    let (baseline, best) = if !lost.is_empty() && stopped.is_none() {
+        let program = |i: usize, d: usize| scorer.program(&candidates[i], &sets[d]);
+        rescore(ctx, &scorer, &program, (0, base_idx), &mut full, &lost).await?
+    } else {
+        (baseline, best)
+    };
     let ((wi, wd), best_val) = best;
     let mut full_scores: Vec<(usize, usize, f64)> =
         full.into_iter().map(|((i, d), v)| (i, d, v)).collect();
