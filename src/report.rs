@@ -254,6 +254,39 @@ impl Report {
 
     /// The markdown body, inert and under [`BODY_BUDGET`] characters.
     pub fn markdown(&self) -> String {
+        let head = self.head_markdown();
+        // The long, LM-written parts share what is left of the budget.
+        let mut notes: Vec<String> = Vec::new();
+        let diff_md = self.diff_markdown(&mut notes);
+        let worst = self.worst_markdown();
+        let tail = self.tail_markdown();
+        let fixed = head.len() + tail.len() + 200;
+        let room = BODY_BUDGET.saturating_sub(fixed);
+        let (diff_md, cut_diff) = shorten(&diff_md, room.saturating_sub(worst.len().min(room / 4)));
+        if cut_diff {
+            notes.push("the diff section".into());
+        }
+        let room = room.saturating_sub(diff_md.len());
+        let (worst, cut_worst) = shorten(&worst, room);
+        if cut_worst {
+            notes.push("the regressions".into());
+        }
+        let mut out = head;
+        out.push_str(&close_fences(&diff_md));
+        out.push_str(&close_fences(&worst));
+        out.push_str(&tail);
+        if !notes.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n_Truncated to stay under GitHub's size limit: {}. The full report is in report.json._",
+                notes.join(", ")
+            );
+        }
+        out
+    }
+
+    /// The title, the decision and the score table.
+    fn head_markdown(&self) -> String {
         let v = &self.verdict;
         let s = &v.stats;
         let pct = (s.confidence * 100.0).round();
@@ -313,10 +346,12 @@ impl Report {
             s.p_value,
             if s.p_exact { "exact" } else { "Monte Carlo" }
         );
+        head
+    }
 
-        // The long, LM-written parts share what is left of the budget.
+    /// The instruction, persona and demo changes; what had to be cut goes in `notes`.
+    fn diff_markdown(&self, notes: &mut Vec<String>) -> String {
         let mut diff_md = String::from("### Instruction diff\n\n");
-        let mut notes: Vec<String> = Vec::new();
         if self.diff.old == self.diff.new {
             diff_md.push_str("The instructions are unchanged.\n\n");
         } else {
@@ -354,7 +389,12 @@ impl Report {
             }
             diff_md.push('\n');
         }
+        diff_md
+    }
 
+    /// The examples the candidate did worst on, with the judges' reasons.
+    fn worst_markdown(&self) -> String {
+        let v = &self.verdict;
         let mut worst = String::new();
         if !v.worst.is_empty() {
             worst.push_str("### Largest regressions\n\n");
@@ -373,7 +413,11 @@ impl Report {
             }
             worst.push('\n');
         }
+        worst
+    }
 
+    /// The run's figures and how to reproduce the A/B.
+    fn tail_markdown(&self) -> String {
         let mut tail = String::new();
         if let Some(run) = &self.run {
             let _ = writeln!(tail, "### Run\n\n| | |\n|---|---|");
@@ -415,30 +459,7 @@ impl Report {
         }
         let _ = writeln!(tail, "### Reproduce\n");
         tail.push_str(&fenced("sh", &self.reproduce));
-
-        let fixed = head.len() + tail.len() + 200;
-        let room = BODY_BUDGET.saturating_sub(fixed);
-        let (diff_md, cut_diff) = shorten(&diff_md, room.saturating_sub(worst.len().min(room / 4)));
-        if cut_diff {
-            notes.push("the diff section".into());
-        }
-        let room = room.saturating_sub(diff_md.len());
-        let (worst, cut_worst) = shorten(&worst, room);
-        if cut_worst {
-            notes.push("the regressions".into());
-        }
-        let mut out = head;
-        out.push_str(&close_fences(&diff_md));
-        out.push_str(&close_fences(&worst));
-        out.push_str(&tail);
-        if !notes.is_empty() {
-            let _ = writeln!(
-                out,
-                "\n_Truncated to stay under GitHub's size limit: {}. The full report is in report.json._",
-                notes.join(", ")
-            );
-        }
-        out
+        tail
     }
 
     /// Plain text for a terminal (colour when asked for).
