@@ -341,32 +341,8 @@ impl Repo {
             .map_err(|e| remote_err(format!("fetching: {}", e.message())))?;
 
         // The first candidate name that is free or all promptc's.
-        let mut moved = None;
-        let mut chosen = None;
-        for c in &candidates {
-            match heads.get(&format!("refs/heads/{c}")) {
-                None => {
-                    chosen = Some((c.clone(), None));
-                    break;
-                }
-                Some(&tip) => match self.foreign_commit(tip, base_oid)? {
-                    None => {
-                        chosen = Some((c.clone(), Some(tip)));
-                        break;
-                    }
-                    Some(foreign) => {
-                        if moved.is_none() {
-                            moved = Some(format!(
-                                "branch `{c}` carries commit {} that promptc did not make ({}); promptc never rewrites someone's work, so it used a fresh branch",
-                                &foreign.0[..foreign.0.len().min(12)],
-                                foreign.1
-                            ));
-                        }
-                    }
-                },
-            }
-        }
-        let Some((branch, existing)) = chosen else {
+        let Some((branch, existing, moved)) = self.choose_branch(&candidates, &heads, base_oid)?
+        else {
             return Err(remote_err(format!(
                 "every branch name from `{}` to `{}-20` carries commits promptc did not make",
                 p.branch, p.branch
@@ -408,11 +384,63 @@ impl Repo {
             self.repo
                 .commit(None, &sig, &sig, &full_message(p.message), &tree, &[&base])?;
 
+        self.push(&mut remote, p.token, commit, &branch)
+            .map_err(remote_err)?;
+        Ok(Published {
+            branch,
+            commit: commit.to_string(),
+            base_commit: base_oid.to_string(),
+            pushed: true,
+            moved,
+        })
+    }
+
+    /// The first of `candidates` that is free on the remote or holds only
+    /// promptc's commits on `base`: its name, its tip when it exists, and why
+    /// the rolling branch was passed over, when it was.
+    #[allow(clippy::type_complexity)]
+    fn choose_branch(
+        &self,
+        candidates: &[String],
+        heads: &HashMap<String, Oid>,
+        base_oid: Oid,
+    ) -> Result<Option<(String, Option<Oid>, Option<String>)>, GitError> {
+        let mut moved = None;
+        for c in candidates {
+            let Some(&tip) = heads.get(&format!("refs/heads/{c}")) else {
+                return Ok(Some((c.clone(), None, moved)));
+            };
+            match self.foreign_commit(tip, base_oid)? {
+                None => return Ok(Some((c.clone(), Some(tip), moved))),
+                Some(foreign) => {
+                    if moved.is_none() {
+                        moved = Some(format!(
+                            "branch `{c}` carries commit {} that promptc did not make ({}); promptc never rewrites someone's work, so it used a fresh branch",
+                            &foreign.0[..foreign.0.len().min(12)],
+                            foreign.1
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Force-pushes `commit` to `branch` on the remote through a temporary
+    /// local ref; a refused update is an error with the remote's reason.
+    fn push(
+        &self,
+        remote: &mut git2::Remote<'_>,
+        token: Option<&Secret>,
+        commit: Oid,
+        branch: &str,
+    ) -> Result<(), String> {
         let local = format!("refs/promptc/push/{branch}");
         self.repo
-            .reference(&local, commit, true, "promptc: branch to push")?;
+            .reference(&local, commit, true, "promptc: branch to push")
+            .map_err(|e| e.message().to_string())?;
         let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let mut cb = callbacks(p.token);
+        let mut cb = callbacks(token);
         cb.push_update_reference(|name, status| {
             if let Some(msg) = status {
                 *rejected.borrow_mut() = Some(format!("{name}: {msg}"));
@@ -426,17 +454,11 @@ impl Repo {
         if let Ok(mut r) = self.repo.find_reference(&local) {
             let _ = r.delete();
         }
-        pushed.map_err(|e| remote_err(format!("pushing `{branch}`: {}", e.message())))?;
+        pushed.map_err(|e| format!("pushing `{branch}`: {}", e.message()))?;
         if let Some(msg) = rejected.into_inner() {
-            return Err(remote_err(format!("the push was refused: {msg}")));
+            return Err(format!("the push was refused: {msg}"));
         }
-        Ok(Published {
-            branch,
-            commit: commit.to_string(),
-            base_commit: base_oid.to_string(),
-            pushed: true,
-            moved,
-        })
+        Ok(())
     }
 
     /// True when `tip` holds every file of `p` in an equivalent version and
