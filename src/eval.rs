@@ -213,19 +213,11 @@ impl Evaluator<'_> {
         }
         // Examples lost to a transient failure get one more try, one at a
         // time, once the crowd is gone (a full server, a passing outage).
-        let mut retried = 0;
-        if !stop.load(Ordering::SeqCst) {
-            for (i, slot) in ordered.iter_mut().enumerate() {
-                let lost = matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)));
-                if lost {
-                    retried += 1;
-                    let r = self.one(program, &examples[i]).await;
-                    if r.is_ok() {
-                        *slot = Some(r);
-                    }
-                }
-            }
-        }
+        let retried = if stop.load(Ordering::SeqCst) {
+            0
+        } else {
+            self.retry_lost(program, examples, &mut ordered).await
+        };
         let mut examples_out = Vec::new();
         let mut error_messages = Vec::new();
         let mut budget = None;
@@ -273,22 +265,7 @@ impl Evaluator<'_> {
             });
         }
         let n = examples_out.len();
-        let mut dimensions: IndexMap<String, f64> = self
-            .metric
-            .dimension_names()
-            .into_iter()
-            .map(|d| (d.to_string(), 0.0))
-            .collect();
-        for s in &examples_out {
-            for (d, v) in &s.dimensions {
-                if let Some(sum) = dimensions.get_mut(d) {
-                    *sum += v;
-                }
-            }
-        }
-        for v in dimensions.values_mut() {
-            *v = if n == 0 { 0.0 } else { *v / n as f64 * 100.0 };
-        }
+        let dimensions = self.dimension_means(&examples_out);
         let score = if n == 0 {
             0.0
         } else {
@@ -304,6 +281,51 @@ impl Evaluator<'_> {
             examples: examples_out,
             error_messages,
         })
+    }
+
+    /// Examples lost to a transient failure get one more try, one at a
+    /// time, once the crowd is gone (a full server, a passing outage).
+    /// Returns how many were tried again.
+    async fn retry_lost(
+        &self,
+        program: &Program,
+        examples: &[Turn],
+        ordered: &mut [Option<Result<ExampleScore, LmError>>],
+    ) -> usize {
+        let mut retried = 0;
+        for (i, slot) in ordered.iter_mut().enumerate() {
+            let lost = matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)));
+            if lost {
+                retried += 1;
+                let r = self.one(program, &examples[i]).await;
+                if r.is_ok() {
+                    *slot = Some(r);
+                }
+            }
+        }
+        retried
+    }
+
+    /// Each dimension's mean over the scored examples, in points (0..100).
+    fn dimension_means(&self, scored: &[ExampleScore]) -> IndexMap<String, f64> {
+        let n = scored.len();
+        let mut dimensions: IndexMap<String, f64> = self
+            .metric
+            .dimension_names()
+            .into_iter()
+            .map(|d| (d.to_string(), 0.0))
+            .collect();
+        for s in scored {
+            for (d, v) in &s.dimensions {
+                if let Some(sum) = dimensions.get_mut(d) {
+                    *sum += v;
+                }
+            }
+        }
+        for v in dimensions.values_mut() {
+            *v = if n == 0 { 0.0 } else { *v / n as f64 * 100.0 };
+        }
+        dimensions
     }
 
     async fn one(&self, program: &Program, ex: &Turn) -> Result<ExampleScore, LmError> {
