@@ -106,6 +106,33 @@ fn feedback(batch: &[Turn], scores: &[ExampleScore]) -> String {
     out
 }
 
+/// The parent of the next child: drawn with weight the number of val
+/// examples on which a candidate is best (ties count for each), so that a
+/// candidate best somewhere keeps a chance even when its mean is lower.
+fn pick_parent(pool: &[Candidate], n: usize, r: &mut fastrand::Rng) -> usize {
+    let mut wins = vec![0usize; pool.len()];
+    for j in 0..n {
+        let top = pool.iter().map(|c| c.val[j]).fold(f64::MIN, f64::max);
+        for (c, cand) in pool.iter().enumerate() {
+            if cand.val[j] >= top - 1e-9 {
+                wins[c] += 1;
+            }
+        }
+    }
+    let total: usize = wins.iter().sum::<usize>().max(1);
+    let mut pick = r.usize(..total);
+    wins.iter()
+        .position(|w| {
+            if pick < *w {
+                true
+            } else {
+                pick -= w;
+                false
+            }
+        })
+        .unwrap_or(0)
+}
+
 /// The whole GEPA run: `num_trials` reflections.
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let s = ctx.settings;
@@ -131,29 +158,8 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut stopped = None;
     let mut trials = 0;
     for it in 0..s.num_trials {
-        // Parent: weighted by the number of val examples on which it is best.
-        let n = ctx.val.len();
-        let mut wins = vec![0usize; pool.len()];
-        for j in 0..n {
-            let top = pool.iter().map(|c| c.val[j]).fold(f64::MIN, f64::max);
-            for (c, cand) in pool.iter().enumerate() {
-                if cand.val[j] >= top - 1e-9 {
-                    wins[c] += 1;
-                }
-            }
-        }
         let mut r = rng(s.seed, "gepa", it as u64);
-        let total: usize = wins.iter().sum::<usize>().max(1);
-        let mut pick = r.usize(..total);
-        let parent = wins.iter().position(|w| {
-            if pick < *w {
-                true
-            } else {
-                pick -= w;
-                false
-            }
-        });
-        let parent = parent.unwrap_or(0);
+        let parent = pick_parent(&pool, ctx.val.len(), &mut r);
         let mut idx: Vec<usize> = (0..ctx.train.len()).collect();
         r.shuffle(&mut idx);
         let batch: Vec<Turn> = idx
