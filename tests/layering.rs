@@ -12,7 +12,8 @@
 //! 5. shell leaves: report, schema, actions, git, github
 //! 6. app (the jobs commands, ci and review share)
 //! 7. ci, review
-//! 8. commands (the CLI)
+//! 8. commands (the CLI's library side)
+//! 9. cli (the binary's flags)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -29,6 +30,7 @@ const LAYERS: &[&[&str]] = &[
     &["app"],
     &["ci", "review"],
     &["commands"],
+    &["cli"],
 ];
 
 /// Imports no layer order forbids but the design does: evaluation never

@@ -1,0 +1,91 @@
+//! `optimize`, `ab` and `diff`.
+
+use std::path::PathBuf;
+
+use promptc::commands::optimize::OptimizeArgs;
+use promptc::commands::{self, Global, Output};
+use promptc::config::OptimizerName;
+
+use super::runtime;
+
+/// `optimize`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct OptimizeCmd {
+    /// The optimizer (default: the config's).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerName>,
+    /// Tiny sizes, every step exercised: the first run on a new repository.
+    #[arg(long)]
+    smoke: bool,
+    /// Also optimize the instructions per persona (writes a v3 pack).
+    #[arg(long)]
+    per_persona: bool,
+    /// Output folder (default .promptc/runs/<signature> beside the config).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue a killed run from its trial log and the cache.
+    #[arg(long)]
+    resume: bool,
+}
+
+impl OptimizeCmd {
+    /// The run these flags ask for.
+    fn request(&self) -> OptimizeArgs {
+        OptimizeArgs {
+            optimizer: self.optimizer,
+            smoke: self.smoke,
+            per_persona: self.per_persona,
+            out: self.out.clone(),
+            resume: self.resume,
+        }
+    }
+
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        runtime()?.block_on(commands::optimize::optimize(&ctx, &self.request()))
+    }
+}
+
+/// `ab`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct AbCmd {
+    /// The pack running today.
+    #[arg(long)]
+    base: PathBuf,
+    /// The candidate.
+    #[arg(long)]
+    candidate: PathBuf,
+    /// Also write report.md and report.json to this folder.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+impl AbCmd {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        runtime()?.block_on(commands::ab::ab(
+            &ctx,
+            &self.base,
+            &self.candidate,
+            self.report.as_deref(),
+        ))
+    }
+}
+
+/// `diff`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct DiffCmd {
+    /// The old pack.
+    a: PathBuf,
+    /// The new pack.
+    b: PathBuf,
+    /// terminal (colour on a terminal) or markdown.
+    #[arg(long, value_enum, default_value = "terminal")]
+    format: commands::ab::DiffFormat,
+}
+
+impl DiffCmd {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        commands::ab::diff(g, &self.a, &self.b, self.format)
+    }
+}

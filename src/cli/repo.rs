@@ -1,0 +1,128 @@
+//! The commands about the repository's files: `check`, `traces`, `pack`,
+//! `schema`, `init`, and the LMs and their cache: `lm`, `cache`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use promptc::commands::{self, Global, Output};
+use promptc::lm::Role;
+
+use super::runtime;
+use super::shared::TraceSource;
+
+/// `traces` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum TracesCommand {
+    /// Counts, personas, fresh turns and the gate verdict.
+    Stats(TraceSource),
+    /// The thread-level train / val / fresh held-out split.
+    Split(TraceSource),
+}
+
+impl TracesCommand {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        match self {
+            TracesCommand::Stats(TraceSource { traces, strict }) => {
+                commands::traces::stats(&ctx, traces, *strict)
+            }
+            TracesCommand::Split(TraceSource { traces, strict }) => {
+                commands::traces::split_cmd(&ctx, traces, *strict)
+            }
+        }
+    }
+}
+
+/// `pack` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum PackCommand {
+    /// Check a pack against its declared format (and its signature file when a config names it).
+    Validate {
+        /// The pack file.
+        path: PathBuf,
+    },
+    /// Print exactly what will be sent: the system message, or the messages for one trace.
+    Render {
+        /// The pack file.
+        path: PathBuf,
+        /// Render the messages for the trace with this id.
+        #[arg(long)]
+        example: Option<String>,
+        /// Bring the pack's `rendered` up to date on disk.
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+impl PackCommand {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        match self {
+            PackCommand::Validate { path } => commands::pack::validate(g, path),
+            PackCommand::Render {
+                path,
+                example,
+                write,
+            } => commands::pack::render(g, path, example.as_deref(), *write),
+        }
+    }
+}
+
+/// `init`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct InitCmd {
+    /// The repository root.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// The signature's name (default: the pack's, else `answer`).
+    #[arg(long)]
+    name: Option<String>,
+    /// Derive the signature from this v2/v3 pack, and keep it as the pack.
+    #[arg(long)]
+    from_pack: Option<PathBuf>,
+}
+
+impl InitCmd {
+    pub fn run(&self) -> anyhow::Result<Output> {
+        commands::init::init(&commands::init::InitArgs {
+            dir: self.dir.clone(),
+            name: self.name.clone(),
+            from_pack: self.from_pack.clone(),
+        })
+    }
+}
+
+/// `lm` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LmCommand {
+    /// One tiny uncached call to a role's LM: is it reachable, and how fast?
+    Ping {
+        /// task, judge or proposer.
+        #[arg(long, default_value = "task")]
+        role: Role,
+    },
+}
+
+impl LmCommand {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        match self {
+            LmCommand::Ping { role } => runtime()?.block_on(commands::lm::ping(&ctx, *role)),
+        }
+    }
+}
+
+/// `cache` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Entries, size, and hits and misses over all runs.
+    Stats,
+}
+
+impl CacheCommand {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        match self {
+            CacheCommand::Stats => commands::lm::cache_stats(&ctx),
+        }
+    }
+}
