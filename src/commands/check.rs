@@ -201,6 +201,13 @@ fn check_signature(
     problems: &mut Vec<Problem>,
     notes: &mut Vec<String>,
 ) {
+    check_metric(ctx, problems);
+    let cutoff = check_pack(ctx, problems);
+    check_traces(ctx, trace_globs, cutoff, problems, notes);
+}
+
+/// The metric file and its judge templates.
+fn check_metric(ctx: &Context, problems: &mut Vec<Problem>) {
     let metric_path = ctx.resolve(&ctx.sig_cfg.metric);
     match MetricSpec::load(&metric_path) {
         Ok(spec) => {
@@ -231,7 +238,10 @@ fn check_signature(
             problems.push(Problem::error(&metric_path, None, None, e.to_string()))
         }
     }
+}
 
+/// The pack, when there is one; returns its training cutoff.
+fn check_pack(ctx: &Context, problems: &mut Vec<Problem>) -> Option<chrono::DateTime<chrono::Utc>> {
     let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
     let mut cutoff = None;
     if pack_path.exists() {
@@ -267,7 +277,17 @@ fn check_signature(
             message: "no pack yet; `promptc optimize` writes the first one".into(),
         });
     }
+    cutoff
+}
 
+/// The trace files: bad lines, files that match nothing, the gate.
+fn check_traces(
+    ctx: &Context,
+    trace_globs: &[String],
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
+    problems: &mut Vec<Problem>,
+    notes: &mut Vec<String>,
+) {
     let files = match ctx.trace_files_noted(trace_globs) {
         Ok((f, trace_notes)) => {
             for n in trace_notes {
