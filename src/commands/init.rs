@@ -43,26 +43,53 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// With `--from-pack`: the signature embedded in that pack, and its path.
+fn derived_signature(from_pack: Option<&Path>) -> anyhow::Result<Option<(Signature, PathBuf)>> {
+    let Some(p) = from_pack else {
+        return Ok(None);
+    };
+    let loaded = pack::load(p, None)?;
+    let Some(prompt) = loaded.pack.prompt() else {
+        return Err(UsageError(format!(
+            "{}: a promptc.pack/v1 pack holds persona voices only, no signature to derive; run init without --from-pack and describe the signature in its stub",
+            p.display()
+        ))
+        .into());
+    };
+    Ok(Some((prompt.signature.spec.clone(), p.to_path_buf())))
+}
+
+/// The cache and run folders stay out of git: adds the line to
+/// `.gitignore`, never rewrites the file. Returns what it wrote, if anything.
+fn ignore_promptc_folder(dir: &Path) -> anyhow::Result<Option<String>> {
+    let gitignore = dir.join(".gitignore");
+    let existing = std::fs::read_to_string(&gitignore).unwrap_or_default();
+    if existing
+        .lines()
+        .any(|l| l.trim().trim_end_matches('/') == ".promptc")
+    {
+        return Ok(None);
+    }
+    let mut text = existing.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# promptc's LM cache and run outputs\n.promptc/\n");
+    crate::files::write_text(&gitignore, &text)?;
+    Ok(Some(if existing.is_empty() {
+        ".gitignore".into()
+    } else {
+        ".gitignore (appended .promptc/)".into()
+    }))
+}
+
 /// `init`.
 pub fn init(args: &InitArgs) -> anyhow::Result<Output> {
     let dir = &args.dir;
     if !dir.is_dir() {
         return Err(UsageError(format!("{}: no such folder", dir.display())).into());
     }
-    let derived: Option<(Signature, PathBuf)> = match &args.from_pack {
-        None => None,
-        Some(p) => {
-            let loaded = pack::load(p, None)?;
-            let Some(prompt) = loaded.pack.prompt() else {
-                return Err(UsageError(format!(
-                    "{}: a promptc.pack/v1 pack holds persona voices only, no signature to derive; run init without --from-pack and describe the signature in its stub",
-                    p.display()
-                ))
-                .into());
-            };
-            Some((prompt.signature.spec.clone(), p.clone()))
-        }
-    };
+    let derived = derived_signature(args.from_pack.as_deref())?;
     let name = args
         .name
         .clone()
@@ -148,24 +175,8 @@ pub fn init(args: &InitArgs) -> anyhow::Result<Output> {
         crate::files::write_text(&path, text)?;
         written.push(rel.clone());
     }
-    // The cache and run folders stay out of git; add the line, never rewrite the file.
-    let gitignore = dir.join(".gitignore");
-    let existing = std::fs::read_to_string(&gitignore).unwrap_or_default();
-    if !existing
-        .lines()
-        .any(|l| l.trim().trim_end_matches('/') == ".promptc")
-    {
-        let mut text = existing.clone();
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str("# promptc's LM cache and run outputs\n.promptc/\n");
-        crate::files::write_text(&gitignore, &text)?;
-        written.push(if existing.is_empty() {
-            ".gitignore".into()
-        } else {
-            ".gitignore (appended .promptc/)".into()
-        });
+    if let Some(w) = ignore_promptc_folder(dir)? {
+        written.push(w);
     }
 
     let mut h = String::new();
