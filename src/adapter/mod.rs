@@ -7,6 +7,8 @@
 //! server that sends `rendered.system` serves byte for byte what was measured.
 //! The wire format itself lives in `prompts/adapter/*.md.j2`.
 
+pub mod wire;
+
 use std::sync::OnceLock;
 
 use minijinja::{Environment, Value as J, context};

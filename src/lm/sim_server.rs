@@ -333,31 +333,17 @@ async fn answer(
     Ok(true)
 }
 
-/// A `=== field ===` sections answer as a JSON object of strings.
+/// A `=== field ===` sections answer as a JSON object of strings (read with
+/// the adapter's own wire helpers), or the answer itself when it is one.
 fn sections_to_json(text: &str) -> Value {
     if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(text) {
         return v;
     }
-    let mut obj = serde_json::Map::new();
-    let mut current: Option<(String, Vec<&str>)> = None;
-    let flush = |cur: Option<(String, Vec<&str>)>, obj: &mut serde_json::Map<String, Value>| {
-        if let Some((name, lines)) = cur {
-            obj.insert(name, Value::String(lines.join("\n").trim().to_string()));
-        }
-    };
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(name) = t.strip_prefix("=== ").and_then(|r| r.strip_suffix(" ===")) {
-            flush(current.take(), &mut obj);
-            if name == "end" {
-                break;
-            }
-            current = Some((name.to_string(), Vec::new()));
-        } else if let Some((_, lines)) = current.as_mut() {
-            lines.push(line);
-        }
-    }
-    flush(current, &mut obj);
+    let obj: serde_json::Map<String, Value> = crate::adapter::wire::sections(text)
+        .into_iter()
+        .take_while(|(name, _)| name != "end")
+        .map(|(name, body)| (name, Value::String(body)))
+        .collect();
     Value::Object(obj)
 }
 
