@@ -238,58 +238,88 @@ pub(super) fn task(req: &LmRequest) -> String {
     answer
 }
 
-/// The utterance and move of a room persona, good or bad according to `q`.
-pub(super) fn speak(
-    inputs: &HashMap<String, String>,
+/// What the task inputs say about the room.
+pub(super) struct Room {
+    persona: String,
+    evidence: Vec<Evidence>,
+    mode: String,
+    phase: String,
+    deadline: String,
+    last_moves: Vec<String>,
+    questions: Vec<String>,
+}
+
+impl Room {
+    fn of(inputs: &HashMap<String, String>) -> Room {
+        let persona = inputs
+            .get("persona")
+            .cloned()
+            .unwrap_or_else(|| "speaker".into());
+        let evidence = inputs
+            .get("evidence")
+            .map(|e| parse_evidence(e))
+            .unwrap_or_default();
+        let room: Value = inputs
+            .get("room_state")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Null);
+        let mode = room
+            .get("mode")
+            .and_then(Value::as_str)
+            .unwrap_or("explore")
+            .to_string();
+        let phase = room
+            .get("phase")
+            .and_then(Value::as_str)
+            .unwrap_or("middle")
+            .to_string();
+        let deadline = room
+            .get("decision_deadline")
+            .and_then(Value::as_str)
+            .unwrap_or("Friday")
+            .to_string();
+        let recent: Value = inputs
+            .get("recent_moves")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or(Value::Null);
+        let last_moves: Vec<String> = recent
+            .get(&persona)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let questions: Vec<String> = inputs
+            .get("open_questions")
+            .and_then(|q| serde_json::from_str::<Vec<String>>(q).ok())
+            .unwrap_or_default();
+        Room {
+            persona,
+            evidence,
+            mode,
+            phase,
+            deadline,
+            last_moves,
+            questions,
+        }
+    }
+}
+
+/// The move the room needs, then whether this answer finds it (a weak prompt
+/// repeats itself or picks at random). Draws from `dice` in a fixed order.
+#[allow(clippy::too_many_arguments)]
+fn choose_move(
+    persona: &str,
+    evidence: &[Evidence],
+    mode: &str,
+    phase: &str,
+    last_moves: &[String],
     q: f64,
     f: &Features,
     dice: &mut Dice,
-) -> (String, Option<String>) {
-    let persona = inputs
-        .get("persona")
-        .cloned()
-        .unwrap_or_else(|| "speaker".into());
-    let evidence = inputs
-        .get("evidence")
-        .map(|e| parse_evidence(e))
-        .unwrap_or_default();
-    let room: Value = inputs
-        .get("room_state")
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(Value::Null);
-    let mode = room
-        .get("mode")
-        .and_then(Value::as_str)
-        .unwrap_or("explore")
-        .to_string();
-    let phase = room
-        .get("phase")
-        .and_then(Value::as_str)
-        .unwrap_or("middle")
-        .to_string();
-    let deadline = room
-        .get("decision_deadline")
-        .and_then(Value::as_str)
-        .unwrap_or("Friday")
-        .to_string();
-    let recent: Value = inputs
-        .get("recent_moves")
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or(Value::Null);
-    let last_moves: Vec<String> = recent
-        .get(&persona)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| m.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let questions: Vec<String> = inputs
-        .get("open_questions")
-        .and_then(|q| serde_json::from_str::<Vec<String>>(q).ok())
-        .unwrap_or_default();
-
+) -> String {
     // The move the room needs, then whether this answer finds it.
     let needed = if phase == "closing" {
         "synthesize"
@@ -306,7 +336,7 @@ pub(super) fn speak(
     } else {
         *dice.pick(&["probe", "steelman", "synthesize"])
     };
-    let mv = if dice.next() < q {
+    if dice.next() < q {
         if last_moves.last().map(String::as_str) == Some(needed) && f.move_definitions {
             "probe".to_string()
         } else {
@@ -316,7 +346,26 @@ pub(super) fn speak(
         last.clone()
     } else {
         MOVE_CUES[(dice.next() * 6.0) as usize % 6].0.to_string()
-    };
+    }
+}
+
+/// The utterance and move of a room persona, good or bad according to `q`.
+pub(super) fn speak(
+    inputs: &HashMap<String, String>,
+    q: f64,
+    f: &Features,
+    dice: &mut Dice,
+) -> (String, Option<String>) {
+    let Room {
+        persona,
+        evidence,
+        mode,
+        phase,
+        deadline,
+        last_moves,
+        questions,
+    } = Room::of(inputs);
+    let mv = choose_move(&persona, &evidence, &mode, &phase, &last_moves, q, f, dice);
 
     let verified: Vec<&Evidence> = evidence.iter().filter(|e| e.verified).collect();
     let unverified: Vec<&Evidence> = evidence.iter().filter(|e| !e.verified).collect();
