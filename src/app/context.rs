@@ -257,6 +257,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
             || cause.is::<PackError>()
             || cause.is::<MetricError>()
             || cause.is::<SplitError>()
+            || cause.is::<crate::optimize::log::LogError>()
             || matches!(
                 cause.downcast_ref::<crate::lm::LmError>(),
                 Some(crate::lm::LmError::Setup(_))

@@ -99,9 +99,11 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
         .clone()
         .unwrap_or_else(|| ctx.config.root().join(".promptc/runs").join(&ctx.name));
     let header = optimize::log::header(&settings, &data.fingerprint, &base.sha256);
-    let log = Mutex::new(
-        TrialLog::open(&out_dir.join("trials.jsonl"), header, args.resume).map_err(UsageError)?,
-    );
+    let log = Mutex::new(TrialLog::open(
+        &out_dir.join("trials.jsonl"),
+        header,
+        args.resume,
+    )?);
     let replayed = log.lock().map(|l| l.replayed()).unwrap_or(0);
 
     let metric = ctx.metric()?;
@@ -335,14 +337,11 @@ async fn per_persona(
             persona_report.push(json!({"persona": p, "skipped": format!("{} train / {} val examples", train.len(), val.len())}));
             continue;
         }
-        let plog = Mutex::new(
-            TrialLog::open(
-                &out_dir.join(format!("trials-{p}.jsonl")),
-                header(&p),
-                resume,
-            )
-            .map_err(UsageError)?,
-        );
+        let plog = Mutex::new(TrialLog::open(
+            &out_dir.join(format!("trials-{p}.jsonl")),
+            header(&p),
+            resume,
+        )?);
         let pctx = optimize::Context {
             train: &train,
             val: &val,

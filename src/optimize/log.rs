@@ -115,6 +115,23 @@ pub fn trial_scores(path: &Path) -> Vec<f64> {
         .unwrap_or_default()
 }
 
+/// Why a trial log cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The log.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// `--resume` on the log of another run.
+    #[error("{} is the trial log of another run (settings, traces or base pack differ); remove it, or run without --resume", .0.display())]
+    OtherRun(PathBuf),
+}
+
 /// An open trial log.
 pub struct TrialLog {
     path: PathBuf,
@@ -135,21 +152,22 @@ impl TrialLog {
 
     /// Starts a log at `path`. With `resume`, an existing log must start with the
     /// same `header`; its entries are kept and replayed.
-    pub fn open(path: &Path, header: Entry, resume: bool) -> Result<TrialLog, String> {
+    pub fn open(path: &Path, header: Entry, resume: bool) -> Result<TrialLog, LogError> {
+        let io = |e: &dyn std::fmt::Display| LogError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let mut previous = Vec::new();
         if resume && path.exists() {
-            let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let f = File::open(path).map_err(|e| io(&e))?;
             for (i, line) in BufReader::new(f).lines().enumerate() {
-                let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+                let line = line.map_err(|e| io(&e))?;
                 // A line cut short by the kill is where the log ends.
                 let Ok(v) = serde_json::from_str::<Entry>(&line) else {
                     break;
                 };
                 if i == 0 && v != header {
-                    return Err(format!(
-                        "{} is the trial log of another run (settings, traces or base pack differ); remove it, or run without --resume",
-                        path.display()
-                    ));
+                    return Err(LogError::OtherRun(path.to_path_buf()));
                 }
                 if i > 0 {
                     previous.push(v);
@@ -160,14 +178,14 @@ impl TrialLog {
         // old log), so a torn last line does not stay; then append to it.
         let mut kept = String::new();
         for v in std::iter::once(&header).chain(previous.iter()) {
-            kept.push_str(&serde_json::to_string(v).map_err(|e| e.to_string())?);
+            kept.push_str(&serde_json::to_string(v).map_err(|e| io(&e))?);
             kept.push('\n');
         }
-        crate::files::write_text(path, &kept).map_err(|e| e.to_string())?;
+        crate::files::write_text(path, &kept).map_err(|e| io(&e))?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| io(&e))?;
         Ok(TrialLog {
             path: path.to_path_buf(),
             file: Some(file),
