@@ -256,8 +256,8 @@ fn a_planted_forbidden_import_fails() {
         "{bad:?}"
     );
     // A format calling a model.
-    let bad = plant("pack.rs", "\nfn f(_: &crate::lm::LmClient) {}\n");
-    assert!(bad.iter().any(|b| b.starts_with("pack.rs:")), "{bad:?}");
+    let bad = plant("pack/mod.rs", "\nfn f(_: &crate::lm::LmClient) {}\n");
+    assert!(bad.iter().any(|b| b.starts_with("pack/mod.rs:")), "{bad:?}");
     // Evaluation knowing the optimizer (same layer: only the rule catches it).
     let bad = plant("eval.rs", "\nuse crate::optimize::Settings;\n");
     assert!(
