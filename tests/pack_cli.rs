@@ -163,6 +163,53 @@ fn render_prints_exactly_the_recorded_system_message_and_the_request() {
 }
 
 #[test]
+fn any_inputs_render_as_a_logged_trace_does_and_the_pack_id_is_printed() {
+    let traces =
+        std::fs::read_to_string(root().join("examples/gossip/traces/2026-11.jsonl")).unwrap();
+    let line: Value = traces
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["id"] == "th_0050-t03")
+        .expect("the example trace");
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.json");
+    std::fs::write(&inputs, line["inputs"].to_string()).unwrap();
+    let render = |extra: &[&str]| {
+        let mut args = vec!["--config", CFG, "pack", "render", PACK, "--json"];
+        args.extend_from_slice(extra);
+        let run = promptc(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()
+    };
+    let logged = render(&["--example", "th_0050-t03"]);
+    let given = render(&["--inputs", inputs.to_str().unwrap()]);
+    assert_eq!(given["messages"], logged["messages"]);
+
+    let validate = promptc(&["--config", CFG, "pack", "validate", PACK, "--json"]);
+    let id = validate.json()["id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 7 + 64, "{id}");
+    assert_eq!(given["id"], Value::String(id.clone()));
+    assert!(validate.stdout.contains(&id) || validate.stderr.contains(&id));
+
+    std::fs::write(&inputs, "[1, 2]").unwrap();
+    let run = promptc(&[
+        "--config",
+        CFG,
+        "pack",
+        "render",
+        PACK,
+        "--inputs",
+        inputs.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("not a JSON object of input fields"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn a_misspelt_config_key_names_file_line_and_the_right_key() {
     let (_d, repo) = example_copy();
     let cfg = repo.join("promptc.yaml");

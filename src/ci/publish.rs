@@ -49,6 +49,8 @@ pub struct Plan {
     pub author_email: String,
     /// The A/B report (the body is rendered again if the branch moves).
     pub report: Report,
+    /// The new pack's id.
+    pub pack_id: crate::pack::PackId,
 }
 
 impl Plan {
@@ -84,6 +86,7 @@ pub fn plan(
         p.provenance.ab = Some(steps::evidence(&report));
     }
     cand.refresh_rendered();
+    let pack_id = cand.id();
     // Redacted again here: these bytes are committed and pushed.
     let pack_bytes = crate::secret::redact(&cand.to_json()).into_bytes();
     crate::files::write_bytes(cand_path, &pack_bytes)?;
@@ -124,7 +127,7 @@ pub fn plan(
     }
     Ok(Plan {
         title: report.title(),
-        body: pr_body(&report, &branch),
+        body: pr_body(&report, &branch, &pack_id),
         message: commit_message(&report, &lift),
         draft: steps::draft(gh.draft, report.verdict.decision),
         lift_phrase: lift,
@@ -137,6 +140,7 @@ pub fn plan(
         author_name: gh.author_name.clone(),
         author_email: gh.author_email.clone(),
         report,
+        pack_id,
     })
 }
 
@@ -203,7 +207,7 @@ pub async fn open_pr(
     r: &mut SignatureResult,
 ) -> anyhow::Result<Pr> {
     let body = if pushed_branch != plan.branch {
-        pr_body(&plan.report, pushed_branch)
+        pr_body(&plan.report, pushed_branch, &plan.pack_id)
     } else {
         plan.body.clone()
     };
@@ -270,13 +274,17 @@ mod tests {
     use crate::ab::Decision;
     use crate::ci::forge::MemoryForge;
 
+    fn pack_id() -> crate::pack::PackId {
+        crate::pack::PackId("sha256:00ff".into())
+    }
+
     fn plan() -> Plan {
         let report = crate::ci::steps::tests::report(Decision::Open, 9.0);
         Plan {
             branch: "promptc/speak".into(),
             base_branch: "main".into(),
             title: report.title(),
-            body: pr_body(&report, "promptc/speak"),
+            body: pr_body(&report, "promptc/speak", &pack_id()),
             message: String::new(),
             lift_phrase: lift_phrase(&report),
             draft: false,
@@ -287,6 +295,7 @@ mod tests {
             author_name: "promptc".into(),
             author_email: "promptc@example.invalid".into(),
             report,
+            pack_id: pack_id(),
         }
     }
 
@@ -314,6 +323,11 @@ mod tests {
         assert_eq!(prs[0].base, "main");
         assert_eq!(prs[0].labels, vec!["promptc".to_string()]);
         assert!(prs[0].body.contains("+9.0"), "{}", prs[0].body);
+        assert!(
+            prs[0].body.contains("Pack id `sha256:00ff`"),
+            "{}",
+            prs[0].body
+        );
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::app::Context;
 use crate::git::Repo;
+use crate::pack::PackId;
 use crate::report::Report;
 
 /// The lift as one phrase: `+4.2 on 136 fresh turns, 95% CI [+1.0, +7.5], p = 0.012`.
@@ -53,10 +54,11 @@ pub fn bullets(lines: &[String]) -> String {
 
 /// The pull request body: the report, then how the branch behaves. Any
 /// registered secret an LM echoed is redacted.
-pub fn pr_body(report: &Report, branch: &str) -> String {
+pub fn pr_body(report: &Report, branch: &str, pack_id: &PackId) -> String {
     crate::lm::secret::redact(&format!(
-        "{}\n\n---\n\nThis is promptc's rolling branch {}: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
+        "{}\n\n---\n\nPack id {}: a server running this pack writes it as the `pack` field of its trace lines, so the traffic it serves can be matched to this pull request.\n\nThis is promptc's rolling branch {}: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
         report.markdown().trim_end(),
+        crate::markdown::code(&pack_id.0),
         crate::markdown::code(branch)
     ))
 }

@@ -48,6 +48,12 @@ pub enum PackCommand {
         /// Render the messages for the trace with this id.
         #[arg(long)]
         example: Option<String>,
+        /// Render the messages for these inputs: a file holding one JSON object, `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        inputs: Option<PathBuf>,
+        /// The persona whose system message a v3 pack sends.
+        #[arg(long)]
+        persona: Option<String>,
         /// Bring the pack's `rendered` up to date on disk.
         #[arg(long)]
         write: bool,
@@ -61,8 +67,19 @@ impl PackCommand {
             PackCommand::Render {
                 path,
                 example,
+                inputs,
+                persona,
                 write,
-            } => commands::pack::render(g, path, example.as_deref(), *write),
+            } => commands::pack::render(
+                g,
+                path,
+                &commands::pack::RenderArgs {
+                    example: example.clone(),
+                    inputs: inputs.clone(),
+                    persona: persona.clone(),
+                    write: *write,
+                },
+            ),
         }
     }
 }

@@ -40,6 +40,8 @@ fn signature_for(g: &Global, path: &Path) -> Option<Context> {
 struct ValidateOut {
     ok: bool,
     format: Option<&'static str>,
+    /// What it serves, as one id (the `pack` field of the traces it produces).
+    id: Option<crate::pack::PackId>,
     problems: Vec<String>,
     warnings: Vec<String>,
     signature_checked: Option<String>,
@@ -49,9 +51,15 @@ struct ValidateOut {
 pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
     let ctx = signature_for(g, path);
     let sig: Option<&Signature> = ctx.as_ref().map(|c| &c.signature);
-    let (ok, format, problems, warnings) = match pack::load(path, sig) {
-        Ok(l) => (true, Some(l.pack.format().as_str()), vec![], l.warnings),
-        Err(PackError::Invalid { problems, .. }) => (false, None, problems, vec![]),
+    let (ok, format, id, problems, warnings) = match pack::load(path, sig) {
+        Ok(l) => (
+            true,
+            Some(l.pack.format().as_str()),
+            Some(l.pack.id()),
+            vec![],
+            l.warnings,
+        ),
+        Err(PackError::Invalid { problems, .. }) => (false, None, None, problems, vec![]),
         Err(e) => return Err(e.into()),
     };
     let mut h = String::new();
@@ -73,6 +81,9 @@ pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
                         " (no config names this pack: the signature file was not compared)".into(),
                 }
             );
+            if let Some(id) = &id {
+                let _ = writeln!(h, "  id {id}");
+            }
         }
         _ => {
             let _ = writeln!(h, "{}: invalid", path.display());
@@ -81,6 +92,7 @@ pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
     let out = ValidateOut {
         ok,
         format,
+        id,
         problems,
         warnings,
         signature_checked: ctx.map(|c| c.name),
@@ -90,13 +102,22 @@ pub fn validate(g: &Global, path: &Path) -> anyhow::Result<Output> {
     Ok(o)
 }
 
-/// `pack render PATH [--example ID] [--write]`.
-pub fn render(
-    g: &Global,
-    path: &Path,
-    example: Option<&str>,
-    write: bool,
-) -> anyhow::Result<Output> {
+/// What `pack render` renders.
+#[derive(Debug, Clone, Default)]
+pub struct RenderArgs {
+    /// The messages for the trace with this id.
+    pub example: Option<String>,
+    /// The messages for these inputs (a JSON object in a file, `-` for stdin).
+    pub inputs: Option<std::path::PathBuf>,
+    /// With `inputs`: the persona whose system message a v3 pack uses.
+    pub persona: Option<String>,
+    /// Bring the pack's `rendered` up to date on disk.
+    pub write: bool,
+}
+
+/// `pack render PATH [--example ID | --inputs FILE [--persona P]] [--write]`.
+pub fn render(g: &Global, path: &Path, args: &RenderArgs) -> anyhow::Result<Output> {
+    let (example, write) = (args.example.as_deref(), args.write);
     let ctx = signature_for(g, path);
     let sig = ctx.as_ref().map(|c| &c.signature);
     let (loaded, adopted) = match sig {
@@ -146,12 +167,25 @@ pub fn render(
         }
         json.insert("written".into(), Value::Bool(written));
     }
-    let msgs: Vec<Message> = match example {
-        None => vec![Message {
+    let system_of = |persona: Option<&String>| {
+        persona
+            .and_then(|persona| p.rendered.personas.as_ref()?.get(persona))
+            .unwrap_or(&p.rendered.system)
+    };
+    let msgs: Vec<Message> = match (example, &args.inputs) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError("--example and --inputs: give one".into()).into());
+        }
+        (None, Some(file)) => {
+            let inputs = read_inputs(file)?;
+            let system = system_of(args.persona.as_ref());
+            crate::program::messages_as(p.adapter, &p.signature.spec, system, &inputs)
+        }
+        (None, None) => vec![Message {
             role: ChatRole::System,
-            content: p.rendered.system.clone(),
+            content: system_of(args.persona.as_ref()).clone(),
         }],
-        Some(id) => {
+        (Some(id), None) => {
             let ctx = ctx.as_ref().ok_or_else(|| {
                 UsageError(format!(
                     "--example needs a config whose signature names {} (see --config)",
@@ -166,11 +200,7 @@ pub fn render(
                     files.len()
                 ))
             })?;
-            let system = turn
-                .persona
-                .as_ref()
-                .and_then(|persona| p.rendered.personas.as_ref()?.get(persona))
-                .unwrap_or(&p.rendered.system);
+            let system = system_of(turn.persona.as_ref());
             crate::program::messages_as(p.adapter, &p.signature.spec, system, &turn.inputs)
         }
     };
@@ -182,9 +212,38 @@ pub fn render(
         };
         let _ = writeln!(h, "──── {role} ────\n{}\n", m.content);
     }
+    json.insert("id".into(), serde_json::to_value(loaded.pack.id())?);
     json.insert("messages".into(), serde_json::to_value(&msgs)?);
     json.insert("stale_rendered".into(), Value::Bool(loaded.stale_rendered));
     Ok(Output::ok(Value::Object(json), h))
+}
+
+/// The inputs of `--inputs FILE` (`-`: stdin): one JSON object, bounded.
+fn read_inputs(file: &Path) -> anyhow::Result<serde_json::Map<String, Value>> {
+    const MAX: usize = 16 << 20;
+    let text = if file == Path::new("-") {
+        use std::io::Read;
+        let mut s = String::new();
+        std::io::stdin()
+            .take(MAX as u64 + 1)
+            .read_to_string(&mut s)?;
+        if s.len() > MAX {
+            return Err(UsageError(format!("--inputs: stdin is larger than {MAX} bytes")).into());
+        }
+        s
+    } else {
+        crate::files::read_text(file, MAX as u64)
+            .map_err(|e| UsageError(format!("--inputs: {e}")))?
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(UsageError(format!(
+            "--inputs {}: not a JSON object of input fields",
+            file.display()
+        ))
+        .into()),
+        Err(e) => Err(UsageError(format!("--inputs {}: invalid JSON: {e}", file.display())).into()),
+    }
 }
 
 /// Loads a pack for writing: when its embedded signature differs from the

@@ -108,6 +108,43 @@ pub struct PromptPack {
     pub provenance: Provenance,
 }
 
+/// What a pack serves, as one stable id: `sha256:` and the hex SHA-256 of a
+/// compact JSON document built in this fixed key order (each map in the
+/// pack's own order, strings escaped as JSON does):
+///
+/// - v2 and v3: `{"format", "adapter", "signature", "rendered"}`: the format
+///   name, the adapter (`sections` or `json`, always written), the embedded
+///   signature's hash and the `rendered` object as it is in the pack
+///   (`system`, then `personas` when present);
+/// - v1: `{"format", "signature", "voices"}`.
+///
+/// Provenance (timestamps, scores, settings) is not part of it: two runs
+/// that produce the same prompt produce the same id. A server writes it as
+/// the `pack` field of its trace lines, so traffic can be matched to the pull
+/// request that shipped the pack; the runtimes in `runtimes/` compute it the
+/// same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PackId(pub String);
+
+impl std::fmt::Display for PackId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Serialize)]
+struct IdDoc<'a> {
+    format: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adapter: Option<&'a str>,
+    signature: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rendered: Option<&'a Rendered>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    voices: Option<&'a IndexMap<String, String>>,
+}
+
 /// The signature embedded in a pack, with its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +298,33 @@ impl Pack {
         });
         pack.refresh_rendered();
         pack
+    }
+
+    /// The pack's id (see [`PackId`]).
+    pub fn id(&self) -> PackId {
+        let format = self.format().as_str();
+        let doc = match self {
+            Pack::V1(v) => IdDoc {
+                format,
+                adapter: None,
+                signature: &v.signature,
+                rendered: None,
+                voices: Some(&v.voices),
+            },
+            Pack::V2(p) | Pack::V3(p) => IdDoc {
+                format,
+                adapter: Some(p.adapter.as_str()),
+                signature: &p.signature.hash.0,
+                rendered: Some(&p.rendered),
+                voices: None,
+            },
+        };
+        // Serializing strings and string maps cannot fail.
+        let text = serde_json::to_string(&doc).unwrap_or_default();
+        PackId(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(text.as_bytes()))
+        ))
     }
 
     /// The declared format.
@@ -641,5 +705,46 @@ mod tests {
         assert!(loaded.warnings[0].contains("rendered: out of date"));
         let p = loaded.pack.prompt().unwrap();
         assert!(p.rendered.system.contains("Never invent numbers."));
+    }
+
+    #[test]
+    fn the_id_is_the_hash_of_what_the_pack_serves_in_its_documented_shape() {
+        let p = v2();
+        let Some(pp) = p.prompt() else { unreachable!() };
+        // The definition, written out independently of IdDoc.
+        let doc = format!(
+            "{{\"format\":\"promptc.pack/v2\",\"adapter\":\"sections\",\"signature\":{},\"rendered\":{{\"system\":{}}}}}",
+            serde_json::to_string(&pp.signature.hash.0).unwrap(),
+            serde_json::to_string(&pp.rendered.system).unwrap()
+        );
+        let want = format!("sha256:{}", hex::encode(Sha256::digest(doc.as_bytes())));
+        assert_eq!(p.id().0, want);
+    }
+
+    #[test]
+    fn the_id_ignores_provenance_and_follows_the_rendered_prompt() {
+        let a = v2();
+        let mut b = v2();
+        if let Some(pp) = b.prompt_mut() {
+            pp.provenance.created_at = Some(chrono::Utc::now());
+            pp.provenance.val_score = Some(42.5);
+        }
+        assert_eq!(a.id(), b.id(), "provenance is not what is served");
+        if let Some(pp) = b.prompt_mut() {
+            pp.instructions = "Speak briefly as the persona.".into();
+        }
+        assert_eq!(
+            a.id(),
+            b.id(),
+            "until rendered, the served text is the same"
+        );
+        b.refresh_rendered();
+        assert_ne!(a.id(), b.id());
+        let mut c = v2();
+        if let Some(pp) = c.prompt_mut() {
+            pp.adapter = Adapter::Json;
+        }
+        c.refresh_rendered();
+        assert_ne!(a.id(), c.id(), "the adapter changes the user message");
     }
 }
