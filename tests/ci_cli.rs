@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::fake_github::FakeGithub;
 use common::git_http::{GitHttp, git};
-use common::{BETTER, copy_tree, example, promptc_env};
+use common::{BETTER, copy_tree, example, promptc_env, promptc_in};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ghs_e2eToken_0123456789abcdef";
@@ -389,6 +389,14 @@ fn dry_run_writes_the_plan_and_leaves_everything_as_it_was() {
     );
     let body = std::fs::read_to_string(out.join("dry-run/speak/pr-body.md")).unwrap();
     assert!(body.contains("| **overall** |"));
+    // The body names the id of the pack it would ship, as `pack validate` computes it.
+    let planned = out.join("dry-run/speak/files/packs/speak.json");
+    let v = promptc_in(
+        &f.work,
+        &["pack", "validate", planned.to_str().unwrap(), "--json"],
+    );
+    let id = v.json()["id"].as_str().unwrap().to_string();
+    assert!(body.contains(&format!("Pack id `{id}`")), "{id}\n{body}");
     // Nothing pushed, nothing posted, the checkout untouched.
     assert!(git(&f.bare, &["branch", "--list", "promptc/*"]).is_empty());
     assert!(f.fake.state.lock().unwrap().requests.is_empty());
