@@ -1,0 +1,269 @@
+//! Conformance fixtures for the runtimes in `runtimes/`: packs, inputs, the
+//! exact messages promptc sends for them, and model answers with what promptc
+//! reads from them (or the error it refuses them with). The files in
+//! `runtimes/fixtures/` are generated from the Rust renderer and parser; this
+//! test fails when they drift from it, and the TypeScript and Python test
+//! suites assert byte equality against every one of them.
+//!
+//! Regenerate after an intended change: `PROMPTC_BLESS=1 cargo test --test conformance`.
+
+mod common;
+
+use promptc::pack::{Pack, PromptPack};
+use promptc::program::{Adapter, messages_as, parse_completion};
+use promptc::signature::Signature;
+use serde_json::{Value, json};
+
+/// A fixture: a pack, calls rendered with it, answers parsed with it.
+fn fixture(pack: &Pack, calls: &[(Value, Option<&str>)], answers: &[&str]) -> Value {
+    let p = pack.prompt().expect("a v2 or v3 pack");
+    let sig = &p.signature.spec;
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|(inputs, persona)| {
+            let inputs = inputs.as_object().expect("inputs object").clone();
+            let system = persona
+                .and_then(|name| p.rendered.personas.as_ref()?.get(name))
+                .unwrap_or(&p.rendered.system);
+            let messages = messages_as(p.adapter, sig, system, &inputs);
+            json!({"inputs": inputs, "persona": persona, "messages": messages})
+        })
+        .collect();
+    let answers: Vec<Value> = answers
+        .iter()
+        .map(|text| match parse_completion(sig, text) {
+            Ok(outputs) => json!({"text": text, "outputs": outputs}),
+            Err(e) => json!({"text": text, "error": {"kind": kind(&e), "message": e.to_string()}}),
+        })
+        .collect();
+    let pack_json: Value = serde_json::from_str(&pack.to_json()).unwrap();
+    json!({"pack": pack_json, "id": pack.id(), "calls": calls, "answers": answers})
+}
+
+fn kind(e: &promptc::program::ParseError) -> &'static str {
+    match e {
+        promptc::program::ParseError::Missing(_) => "missing",
+        promptc::program::ParseError::BadEnum(_) => "bad_enum",
+        promptc::program::ParseError::Unstructured => "unstructured",
+    }
+}
+
+fn example_pack() -> Pack {
+    let text = std::fs::read_to_string(common::root().join("examples/gossip/packs/speak.json"))
+        .unwrap();
+    Pack::from_json(&text, None).unwrap()
+}
+
+/// Inputs of the example's logged traces, the first of each persona.
+fn example_inputs(n: usize) -> Vec<(Value, Option<String>)> {
+    let text =
+        std::fs::read_to_string(common::root().join("examples/gossip/traces/2026-11.jsonl"))
+            .unwrap();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let persona = v["inputs"]["persona"].as_str().map(str::to_string);
+        if seen.contains(&persona) {
+            continue;
+        }
+        seen.push(persona.clone());
+        out.push((v["inputs"].clone(), persona));
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
+
+fn with_adapter(mut pack: Pack, adapter: Adapter) -> Pack {
+    if let Some(p) = pack.prompt_mut() {
+        p.adapter = adapter;
+    }
+    pack.refresh_rendered();
+    pack
+}
+
+fn edge_signature() -> Signature {
+    serde_yaml::from_str(
+        r#"name: edge
+description: "Answer the café question — naïvely, in one line. Quotes \" and backslashes \\ stay."
+inputs:
+  question: {desc: "The question (UTF-8: 日本語, emoji 🎈)"}
+  context: {desc: "Any JSON value"}
+  note: {desc: "Optional", optional: true}
+outputs:
+  answer: {desc: "One line"}
+  tone:
+    desc: "How it sounds"
+    enum: [warm, matter-of-fact, "dry wit"]
+"#,
+    )
+    .unwrap()
+}
+
+fn edge_pack(adapter: Adapter, demos: usize) -> Pack {
+    let sig = edge_signature();
+    let mut pack = Pack::first(sig, "Be brief.\n\n1. Read.\n2. Answer.", "test".into());
+    if let Some(p) = pack.prompt_mut() {
+        p.adapter = adapter;
+        p.provenance.created_at = None;
+        for i in 0..demos {
+            let obj = |v: Value| v.as_object().unwrap().clone();
+            p.demos.push(promptc::pack::Demo {
+                trace_id: promptc::traces::TraceId(format!("t{i}")),
+                inputs: obj(json!({"question": format!("Q{i}: où?"), "context": {"z": i, "a": [true, null]}})),
+                outputs: obj(json!({"answer": format!("A{i} \"quoted\"\nsecond line"), "tone": "dry wit"})),
+            });
+        }
+    }
+    pack.refresh_rendered();
+    pack
+}
+
+fn v3_pack() -> Pack {
+    let Pack::V2(p) = example_pack() else {
+        panic!("the example pack is v2")
+    };
+    let mut personas = indexmap::IndexMap::new();
+    personas.insert(
+        "skeptic".to_string(),
+        "Speak as the skeptic: doubt every number until it is verified.".to_string(),
+    );
+    let mut pack = Pack::V3(PromptPack {
+        persona_instructions: Some(personas),
+        ..p
+    });
+    pack.refresh_rendered();
+    pack
+}
+
+fn edge_inputs() -> Vec<(Value, Option<&'static str>)> {
+    vec![
+        (
+            json!({"question": "Is the café open?\nSecond line\ttab", "context": {"b": 2, "a": [1, 0.25, "x\"y", null, true, {"k": "é"}]}, "note": "🎈"}),
+            None,
+        ),
+        (json!({"question": "", "context": 42}), None),
+        (json!({"question": "Null context?", "context": null, "note": null}), None),
+        (json!({"question": "Control \u{1} char", "context": "a string"}), None),
+    ]
+}
+
+const EDGE_ANSWERS: &[&str] = &[
+    "=== answer ===\nYes, until six.\n\n=== tone ===\nwarm\n\n=== end ===",
+    "== Answer ==\n  Yes.  \n=== TONE ===\nMatter of fact\n=== end ===\nignored after end",
+    "```json\n{\"answer\": \"Yes.\", \"tone\": \"Dry Wit\"}\n```",
+    "{\"Answer\": {\"nested\": [1, 2]}, \"tone\": \"warm\"}",
+    "=== answer ===\nYes.\n=== tone ===\nsarcastic\n=== end ===",
+    "=== answer ===\n\n=== tone ===\nwarm\n=== end ===",
+    "=== tone ===\nwarm\n=== end ===",
+    "Just some prose without structure.",
+    "",
+    "=== answer ===\nfirst\n=== answer ===\nsecond\n=== tone ===\nwarm",
+];
+
+const EXAMPLE_ANSWERS: &[&str] = &[
+    "=== utterance ===\nShow me the numbers (E2).\n\n=== rhetorical_move ===\nprobe\n\n=== end ===",
+    "=== Utterance ===\nI disagree.\n=== Rhetorical Move ===\nDissent on evidence\n=== end ===",
+    "{\"utterance\": \"Let's ship.\", \"rhetorical_move\": \"SYNTHESIZE\"}",
+    "=== utterance ===\nHm.\n=== end ===",
+];
+
+fn as_ref(v: &[(Value, Option<String>)]) -> Vec<(Value, Option<&str>)> {
+    v.iter().map(|(i, p)| (i.clone(), p.as_deref())).collect()
+}
+
+fn all_fixtures() -> Vec<(String, Value)> {
+    let ex: Vec<(Value, Option<String>)> = example_inputs(3);
+    let mut out = vec![
+        (
+            "example-sections".to_string(),
+            fixture(&example_pack(), &as_ref(&ex), EXAMPLE_ANSWERS),
+        ),
+        (
+            "example-json".to_string(),
+            fixture(
+                &with_adapter(example_pack(), Adapter::Json),
+                &as_ref(&ex),
+                EXAMPLE_ANSWERS,
+            ),
+        ),
+    ];
+    let v3_calls: Vec<(Value, Option<&str>)> = ex
+        .iter()
+        .map(|(i, _)| (i.clone(), Some("skeptic")))
+        .chain(ex.iter().map(|(i, _)| (i.clone(), Some("builder"))))
+        .collect();
+    out.push(("example-v3-personas".into(), fixture(&v3_pack(), &v3_calls, EXAMPLE_ANSWERS)));
+    for (name, adapter, demos) in [
+        ("edge-sections-no-demos", Adapter::Sections, 0),
+        ("edge-sections-many-demos", Adapter::Sections, 6),
+        ("edge-json-no-demos", Adapter::Json, 0),
+        ("edge-json-many-demos", Adapter::Json, 6),
+    ] {
+        out.push((
+            name.to_string(),
+            fixture(&edge_pack(adapter, demos), &edge_inputs(), EDGE_ANSWERS),
+        ));
+    }
+    out
+}
+
+fn fixture_dir() -> std::path::PathBuf {
+    common::root().join("runtimes/fixtures")
+}
+
+#[test]
+fn the_committed_fixtures_are_what_the_renderer_and_parser_produce() {
+    let bless = std::env::var_os("PROMPTC_BLESS").is_some();
+    let mut names = Vec::new();
+    for (name, value) in all_fixtures() {
+        let path = fixture_dir().join(format!("{name}.json"));
+        let text = serde_json::to_string_pretty(&value).unwrap() + "\n";
+        names.push(format!("{name}.json"));
+        if bless {
+            std::fs::create_dir_all(fixture_dir()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == text,
+            "{} drifted from the Rust adapter; if the change is intended, regenerate with PROMPTC_BLESS=1 cargo test --test conformance (the runtimes' tests then say what they must follow)",
+            path.display()
+        );
+    }
+    // No stale fixture stays behind for the runtimes to test against.
+    let mut on_disk: Vec<String> = std::fs::read_dir(fixture_dir())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    on_disk.sort();
+    names.sort();
+    assert_eq!(on_disk, names);
+}
+
+#[test]
+fn the_fixtures_cover_every_adapter_format_and_refusal() {
+    let all = all_fixtures();
+    let formats: Vec<&str> = all
+        .iter()
+        .filter_map(|(_, v)| v["pack"]["format"].as_str())
+        .collect();
+    assert!(formats.contains(&"promptc.pack/v2") && formats.contains(&"promptc.pack/v3"));
+    let adapters: Vec<&str> = all
+        .iter()
+        .map(|(_, v)| v["pack"]["adapter"].as_str().unwrap_or("sections"))
+        .collect();
+    assert!(adapters.contains(&"sections") && adapters.contains(&"json"));
+    let kinds: Vec<String> = all
+        .iter()
+        .flat_map(|(_, v)| v["answers"].as_array().unwrap().clone())
+        .filter_map(|a| a["error"]["kind"].as_str().map(str::to_string))
+        .collect();
+    for k in ["missing", "bad_enum", "unstructured"] {
+        assert!(kinds.iter().any(|x| x == k), "no `{k}` refusal among {kinds:?}");
+    }
+}
