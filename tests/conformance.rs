@@ -67,16 +67,15 @@ fn kind(e: &promptc::program::ParseError) -> &'static str {
 }
 
 fn example_pack() -> Pack {
-    let text = std::fs::read_to_string(common::root().join("examples/gossip/packs/speak.json"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(common::root().join("examples/gossip/packs/speak.json")).unwrap();
     Pack::from_json(&text, None).unwrap()
 }
 
 /// Inputs of the example's logged traces, the first of each persona.
 fn example_inputs(n: usize) -> Vec<(Value, Option<String>)> {
-    let text =
-        std::fs::read_to_string(common::root().join("examples/gossip/traces/2026-11.jsonl"))
-            .unwrap();
+    let text = std::fs::read_to_string(common::root().join("examples/gossip/traces/2026-11.jsonl"))
+        .unwrap();
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for line in text.lines() {
@@ -163,8 +162,14 @@ fn edge_inputs() -> Vec<(Value, Option<&'static str>)> {
             None,
         ),
         (json!({"question": "", "context": 42}), None),
-        (json!({"question": "Null context?", "context": null, "note": null}), None),
-        (json!({"question": "Control \u{1} char", "context": "a string"}), None),
+        (
+            json!({"question": "Null context?", "context": null, "note": null}),
+            None,
+        ),
+        (
+            json!({"question": "Control \u{1} char", "context": "a string"}),
+            None,
+        ),
     ]
 }
 
@@ -213,7 +218,10 @@ fn all_fixtures() -> Vec<(String, String)> {
         .map(|(i, _)| (i.clone(), Some("skeptic")))
         .chain(ex.iter().map(|(i, _)| (i.clone(), Some("builder"))))
         .collect();
-    out.push(("example-v3-personas".into(), fixture(&v3_pack(), &v3_calls, EXAMPLE_ANSWERS)));
+    out.push((
+        "example-v3-personas".into(),
+        fixture(&v3_pack(), &v3_calls, EXAMPLE_ANSWERS),
+    ));
     for (name, adapter, demos) in [
         ("edge-sections-no-demos", Adapter::Sections, 0),
         ("edge-sections-many-demos", Adapter::Sections, 6),
@@ -284,6 +292,28 @@ fn the_fixtures_cover_every_adapter_format_and_refusal() {
         .filter_map(|a| a["error"]["kind"].as_str().map(str::to_string))
         .collect();
     for k in ["missing", "bad_enum", "unstructured"] {
-        assert!(kinds.iter().any(|x| x == k), "no `{k}` refusal among {kinds:?}");
+        assert!(
+            kinds.iter().any(|x| x == k),
+            "no `{k}` refusal among {kinds:?}"
+        );
     }
+}
+
+#[test]
+fn the_runtimes_carry_promptcs_version() {
+    let version = env!("CARGO_PKG_VERSION");
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("runtimes/typescript/package.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        package["version"], version,
+        "runtimes/typescript/package.json"
+    );
+    let pyproject =
+        std::fs::read_to_string(common::root().join("runtimes/python/pyproject.toml")).unwrap();
+    assert!(
+        pyproject.contains(&format!("\nversion = \"{version}\"\n")),
+        "runtimes/python/pyproject.toml must say version = \"{version}\""
+    );
 }
