@@ -72,20 +72,29 @@ fn example_pack() -> Pack {
     Pack::from_json(&text, None).unwrap()
 }
 
-/// Inputs of the example's logged traces, the first of each persona.
-fn example_inputs(n: usize) -> Vec<(Value, Option<String>)> {
-    let text = std::fs::read_to_string(common::root().join("examples/gossip/traces/2026-11.jsonl"))
-        .unwrap();
+/// The example's fresh held-out turns, the first of each persona: their
+/// ids, inputs and personas.
+fn example_heldout(n: usize) -> Vec<(String, Value, Option<String>)> {
+    let ctx = promptc::commands::Context::load(&promptc::commands::Global {
+        config: common::root().join("examples/gossip/promptc.yaml"),
+        ..Default::default()
+    })
+    .unwrap();
+    let turns =
+        promptc::commands::eval::examples(&ctx, promptc::commands::eval::SplitName::Heldout, None)
+            .unwrap();
     let mut seen = Vec::new();
     let mut out = Vec::new();
-    for line in text.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        let persona = v["inputs"]["persona"].as_str().map(str::to_string);
-        if seen.contains(&persona) {
+    for t in turns {
+        if seen.contains(&t.persona) {
             continue;
         }
-        seen.push(persona.clone());
-        out.push((v["inputs"].clone(), persona));
+        seen.push(t.persona.clone());
+        out.push((
+            t.id.0.clone(),
+            Value::Object(t.inputs.clone()),
+            t.persona.clone(),
+        ));
         if out.len() == n {
             break;
         }
@@ -198,7 +207,11 @@ fn as_ref(v: &[(Value, Option<String>)]) -> Vec<(Value, Option<&str>)> {
 }
 
 fn all_fixtures() -> Vec<(String, String)> {
-    let ex: Vec<(Value, Option<String>)> = example_inputs(3);
+    let heldout = example_heldout(3);
+    let ex: Vec<(Value, Option<String>)> = heldout
+        .iter()
+        .map(|(_, inputs, persona)| (inputs.clone(), persona.clone()))
+        .collect();
     let mut out = vec![
         (
             "example-sections".to_string(),
@@ -296,6 +309,34 @@ fn the_fixtures_cover_every_adapter_format_and_refusal() {
             kinds.iter().any(|x| x == k),
             "no `{k}` refusal among {kinds:?}"
         );
+    }
+}
+
+/// The example pack's fixture is what `promptc pack render --example ID`
+/// prints for those held-out traces: the runtimes match the command.
+#[test]
+fn the_example_fixture_is_what_pack_render_prints_for_held_out_traces() {
+    let text = std::fs::read_to_string(fixture_dir().join("example-sections.json")).unwrap();
+    let fx: Value = serde_json::from_str(&text).unwrap();
+    let calls = fx["calls"].as_array().unwrap();
+    let ids: Vec<String> = example_heldout(3)
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(calls.len(), ids.len());
+    for (call, id) in calls.iter().zip(&ids) {
+        let run = common::promptc(&[
+            "--config",
+            "examples/gossip/promptc.yaml",
+            "pack",
+            "render",
+            "examples/gossip/packs/speak.json",
+            "--example",
+            id,
+            "--json",
+        ]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.json()["messages"], call["messages"], "trace {id}");
     }
 }
 
