@@ -286,15 +286,17 @@ pub fn render_user(sig: &Signature, inputs: &Map<String, Value>) -> String {
 
 /// The user message for one request.
 pub fn render_user_as(adapter: Adapter, sig: &Signature, inputs: &Map<String, Value>) -> String {
-    let mut s = render(
-        &adapter.template("user"),
-        context! {
-            inputs => J::from(minijinja::value::Serde(input_values(sig, inputs))),
-            outputs => J::from(minijinja::value::Serde(output_fields(sig))),
-        },
-    );
+    let mut s = render(&adapter.template("user"), user_context(sig, inputs));
     s.truncate(s.trim_end().len());
     s
+}
+
+/// What the user template sees.
+fn user_context(sig: &Signature, inputs: &Map<String, Value>) -> minijinja::Value {
+    context! {
+        inputs => J::from(minijinja::value::Serde(input_values(sig, inputs))),
+        outputs => J::from(minijinja::value::Serde(output_fields(sig))),
+    }
 }
 
 /// The follow-up sent once when an answer could not be parsed (`sections`).
@@ -481,5 +483,50 @@ mod tests {
                 .unwrap_err(),
             ParseError::Missing(vec!["utterance".into()])
         );
+    }
+
+    /// The user message rendered from a given template source, as
+    /// [`render_user_as`] renders from the compiled-in one.
+    fn user_from(src: &str, sig: &Signature, inputs: &Map<String, Value>) -> String {
+        let mut env = Environment::new();
+        env.add_template("user", src).unwrap();
+        let mut s = env
+            .get_template("user")
+            .unwrap()
+            .render(user_context(sig, inputs))
+            .unwrap();
+        s.truncate(s.trim_end().len());
+        s
+    }
+
+    #[test]
+    fn editing_the_adapters_wording_makes_the_runtimes_fixtures_drift() {
+        #[derive(serde::Deserialize)]
+        struct Fixture<'a> {
+            #[serde(borrow)]
+            pack: &'a serde_json::value::RawValue,
+            calls: Vec<Value>,
+        }
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/runtimes/fixtures/edge-sections-no-demos.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let fx: Fixture = serde_json::from_str(&text).unwrap();
+        let pack = crate::pack::Pack::from_json(fx.pack.get(), None).unwrap();
+        let sig = &pack.prompt().unwrap().signature.spec;
+        let edited = USER_TEMPLATE.replace("Answer with", "Reply with");
+        assert_ne!(edited, USER_TEMPLATE);
+        for call in &fx.calls {
+            let inputs = call["inputs"].as_object().unwrap();
+            let committed = call["messages"][1]["content"].as_str().unwrap();
+            // The template as compiled in renders the committed fixture...
+            assert_eq!(user_from(USER_TEMPLATE, sig, inputs), committed);
+            assert_eq!(render_user_as(Adapter::Sections, sig, inputs), committed);
+            // ...and the same template with its wording changed no longer does: the
+            // conformance check fails until the fixtures are regenerated, and the
+            // runtimes' tests then fail until they follow.
+            assert_ne!(user_from(&edited, sig, inputs), committed);
+        }
     }
 }
