@@ -10,7 +10,7 @@
 mod common;
 
 use promptc::pack::{Pack, PromptPack};
-use promptc::program::{Adapter, messages_as, parse_completion};
+use promptc::program::{Adapter, messages_as, parse_completion, render_reminder_as};
 use promptc::signature::Signature;
 use serde_json::{Value, json};
 
@@ -45,7 +45,11 @@ fn fixture(pack: &Pack, calls: &[(Value, Option<&str>)], answers: &[&str]) -> St
         .iter()
         .map(|text| match parse_completion(sig, text) {
             Ok(outputs) => json!({"text": text, "outputs": outputs}),
-            Err(e) => json!({"text": text, "error": {"kind": kind(&e), "message": e.to_string()}}),
+            Err(e) => json!({"text": text, "error": {
+                "kind": kind(&e),
+                "message": e.to_string(),
+                "reminder": render_reminder_as(p.adapter, sig, &e),
+            }}),
         })
         .collect();
     let raw = serde_json::value::RawValue::from_string(pack.to_json()).unwrap();

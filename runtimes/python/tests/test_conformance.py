@@ -17,6 +17,8 @@ from promptc_pack import (  # noqa: E402
     ParseError,
     answer_schema,
     load_pack,
+    reask,
+    reminder,
     pack_id,
     parse,
     render,
@@ -62,6 +64,9 @@ class Conformance(unittest.TestCase):
                             parse(pack, ans["text"])
                         self.assertEqual(e.exception.kind, ans["error"]["kind"])
                         self.assertEqual(str(e.exception), ans["error"]["message"])
+                        self.assertEqual(reminder(pack, e.exception), ans["error"]["reminder"])
+                        again = reask(pack, [], ans["text"], e.exception)
+                        self.assertEqual([m["role"] for m in again], ["assistant", "user"])
 
     def test_the_pack_id_is_promptcs(self):
         for path in FIXTURES:

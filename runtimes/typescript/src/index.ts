@@ -43,7 +43,7 @@ export interface Pack {
 
 /** One chat message. */
 export interface Message {
-  role: "system" | "user";
+  role: "system" | "user" | "assistant";
   content: string;
 }
 
@@ -212,6 +212,34 @@ export function answerSchema(pack: Pack): Record<string, unknown> {
     properties[name] = p;
   }
   return { type: "object", properties, required: Object.keys(s.outputs), additionalProperties: false };
+}
+
+function exampleAnswer(s: SignatureSpec): string {
+  const parts = Object.entries(s.outputs).map(([name, out]) => {
+    const hint = out.enum ? `<one of: ${out.enum.join(", ")}>` : `<${name}>`;
+    return `${JSON.stringify(name)}: ${JSON.stringify(hint)}`;
+  });
+  return `{${parts.join(", ")}}`;
+}
+
+/** The follow-up promptc sends once when an answer could not be read. */
+export function reminder(pack: Pack, error: ParseError): string {
+  const s = spec(pack);
+  const head = `Your previous answer could not be read: ${error.message}\n\n`;
+  if ((pack.adapter ?? "sections") === "json") {
+    return (head + "Answer again with one JSON object and nothing else, every key present:\n\n" + exampleAnswer(s)).trimEnd();
+  }
+  let body = "Answer again using exactly this layout, with every field present:\n\n";
+  for (const [name, out] of Object.entries(s.outputs)) {
+    const hint = out.enum ? `<one of: ${out.enum.join(", ")}>` : `<${name}>`;
+    body += `=== ${name} ===\n${hint}\n\n`;
+  }
+  return (head + body + "=== end ===").trimEnd();
+}
+
+/** The conversation for promptc's one re-ask: the answer, then the reminder. */
+export function reask(pack: Pack, messages: Message[], answer: string, error: ParseError): Message[] {
+  return [...messages, { role: "assistant", content: answer }, { role: "user", content: reminder(pack, error) }];
 }
 
 const ALNUM = /[\p{Alphabetic}\p{Nd}\p{Nl}\p{No}]/u;

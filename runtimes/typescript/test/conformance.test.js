@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { PackError, ParseError, answerSchema, loadPack, packId, parse, render, traceLine } from "../dist/index.js";
+import { PackError, ParseError, answerSchema, loadPack, packId, parse, reask, reminder, render, traceLine } from "../dist/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = join(here, "..", "..", "fixtures");
@@ -35,11 +35,17 @@ test("every answer is read or refused as promptc does", () => {
       if ("outputs" in ans) {
         assert.deepEqual(parse(pack, ans.text), ans.outputs, `${name} answer ${i}`);
       } else {
-        assert.throws(
-          () => parse(pack, ans.text),
-          (e) => e instanceof ParseError && e.kind === ans.error.kind && e.message === ans.error.message,
-          `${name} answer ${i}`,
-        );
+        let error;
+        try {
+          parse(pack, ans.text);
+        } catch (e) {
+          error = e;
+        }
+        assert.ok(error instanceof ParseError, `${name} answer ${i}`);
+        assert.equal(error.kind, ans.error.kind, `${name} answer ${i}`);
+        assert.equal(error.message, ans.error.message, `${name} answer ${i}`);
+        assert.equal(reminder(pack, error), ans.error.reminder, `${name} answer ${i}`);
+        assert.deepEqual(reask(pack, [], ans.text, error).map((m) => m.role), ["assistant", "user"]);
       }
     });
   }

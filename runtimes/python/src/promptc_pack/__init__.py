@@ -21,6 +21,8 @@ __all__ = [
     "load_pack",
     "pack_id",
     "parse",
+    "reask",
+    "reminder",
     "render",
     "trace_line",
 ]
@@ -168,6 +170,38 @@ def answer_schema(pack: Pack) -> Dict[str, Any]:
         "required": list(spec.get("outputs") or {}),
         "additionalProperties": False,
     }
+
+
+def _example_answer(spec: Dict[str, Any]) -> str:
+    parts = []
+    for name, out in (spec.get("outputs") or {}).items():
+        values = out.get("enum")
+        hint = f"<one of: {', '.join(values)}>" if values is not None else f"<{name}>"
+        parts.append(f"{_compact(name)}: {_compact(hint)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def reminder(pack: Pack, error: ParseError) -> str:
+    """The follow-up promptc sends once when an answer could not be read."""
+    spec = _spec(pack)
+    head = f"Your previous answer could not be read: {error}\n\n"
+    if pack.get("adapter", "sections") == "json":
+        body = "Answer again with one JSON object and nothing else, every key present:\n\n"
+        return (head + body + _example_answer(spec)).rstrip()
+    body = "Answer again using exactly this layout, with every field present:\n\n"
+    for name, out in (spec.get("outputs") or {}).items():
+        values = out.get("enum")
+        hint = f"<one of: {', '.join(values)}>" if values is not None else f"<{name}>"
+        body += f"=== {name} ===\n{hint}\n\n"
+    return (head + body + "=== end ===").rstrip()
+
+
+def reask(pack: Pack, messages: List[Message], answer: str, error: ParseError) -> List[Message]:
+    """The conversation for promptc's one re-ask: the answer, then the reminder."""
+    return list(messages) + [
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": reminder(pack, error)},
+    ]
 
 
 def _normalize(s: str) -> str:
