@@ -513,8 +513,17 @@ mod tests {
         );
         let text = std::fs::read_to_string(path).unwrap();
         let fx: Fixture = serde_json::from_str(&text).unwrap();
-        let pack = crate::pack::Pack::from_json(fx.pack.get(), None).unwrap();
-        let sig = &pack.prompt().unwrap().signature.spec;
+        // Only the embedded signature is needed (the adapter sits below `pack`).
+        #[derive(serde::Deserialize)]
+        struct Embedded {
+            spec: Signature,
+        }
+        #[derive(serde::Deserialize)]
+        struct PackSig {
+            signature: Embedded,
+        }
+        let pack: PackSig = serde_json::from_str(fx.pack.get()).unwrap();
+        let sig = &pack.signature.spec;
         let edited = USER_TEMPLATE.replace("Answer with", "Reply with");
         assert_ne!(edited, USER_TEMPLATE);
         for call in &fx.calls {
