@@ -41,6 +41,10 @@ pub struct Stats {
     pub ties: usize,
     /// Examples where the candidate scored lower.
     pub losses: usize,
+    /// The smallest true lift this A/B would find significant 80% of the
+    /// time, at its confidence level, given the spread of the paired
+    /// differences it measured and its size (a normal approximation).
+    pub detectable_lift: f64,
 }
 
 /// What to do with a candidate.
@@ -147,6 +151,73 @@ pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
     ((count + 1) as f64 / (f64::from(resamples) + 1.0), false)
 }
 
+/// The standard normal quantile (Acklam's rational approximation, relative
+/// error below 1.2e-9 over (0, 1)).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// The minimum lift a paired test of `n` differences with standard deviation
+/// `sd` detects with probability `power` at two-sided `confidence`.
+pub fn detectable_lift(sd: f64, n: usize, confidence: f64, power: f64) -> f64 {
+    if n < 2 || !sd.is_finite() {
+        return f64::INFINITY;
+    }
+    let z = normal_quantile(1.0 - (1.0 - confidence) / 2.0) + normal_quantile(power);
+    z * sd / (n as f64).sqrt()
+}
+
+fn sample_sd(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let m = mean(v);
+    (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+}
+
 /// The paired statistics of two score lists over the same examples.
 pub fn paired(base: &[f64], candidate: &[f64], policy: &AbConfig) -> Stats {
     let diffs: Vec<f64> = candidate.iter().zip(base).map(|(c, b)| c - b).collect();
@@ -170,6 +241,7 @@ pub fn paired(base: &[f64], candidate: &[f64], policy: &AbConfig) -> Stats {
         wins: diffs.iter().filter(|d| **d > 0.0).count(),
         ties: diffs.iter().filter(|d| **d == 0.0).count(),
         losses: diffs.iter().filter(|d| **d < 0.0).count(),
+        detectable_lift: detectable_lift(sample_sd(&diffs), diffs.len(), policy.confidence, 0.8),
     }
 }
 
@@ -206,8 +278,8 @@ pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
     (
         Decision::Skip,
         vec![format!(
-            "the {pct}% interval [{:+.2}, {:+.2}] does not lie above the minimum lift {:+.2}",
-            s.ci.0, s.ci.1, policy.min_lift
+            "the {pct}% interval [{:+.2}, {:+.2}] does not lie above the minimum lift {:+.2}; this A/B could detect about {:+.1} (80% power), and measured {:+.1}",
+            s.ci.0, s.ci.1, policy.min_lift, s.detectable_lift, s.lift
         )],
     )
 }
@@ -316,6 +388,53 @@ pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_normal_quantile_matches_reference_values() {
+        for (p, z) in [
+            (0.975, 1.959_963_985),
+            (0.8, 0.841_621_234),
+            (0.5, 0.0),
+            (0.001, -3.090_232_306),
+            (0.999_9, 3.719_016_485),
+        ] {
+            assert!(
+                (normal_quantile(p) - z).abs() < 1e-6,
+                "{p}: {}",
+                normal_quantile(p)
+            );
+        }
+    }
+
+    #[test]
+    fn the_detectable_lift_shrinks_with_the_square_root_of_n() {
+        // (1.959964 + 0.841621) × 10 / √100.
+        assert!((detectable_lift(10.0, 100, 0.95, 0.8) - 2.801_585).abs() < 1e-5);
+        let four_times = detectable_lift(10.0, 400, 0.95, 0.8);
+        assert!((four_times - 2.801_585 / 2.0).abs() < 1e-5);
+        assert!(detectable_lift(10.0, 1, 0.95, 0.8).is_infinite());
+    }
+
+    #[test]
+    fn a_skip_says_what_the_ab_could_have_detected() {
+        let policy = AbConfig {
+            min_heldout: 4,
+            ..AbConfig::default()
+        };
+        let base = [50.0, 60.0, 55.0, 65.0, 52.0, 58.0, 61.0, 49.0];
+        let cand = [51.0, 58.0, 57.0, 64.0, 54.0, 57.0, 62.0, 50.0];
+        let s = paired(&base, &cand, &policy);
+        let (d, reasons) = decide(&s, &policy);
+        assert_eq!(d, Decision::Skip);
+        assert!(
+            reasons[0].contains(&format!(
+                "could detect about {:+.1} (80% power), and measured {:+.1}",
+                s.detectable_lift, s.lift
+            )),
+            "{reasons:?}"
+        );
+        assert!(s.detectable_lift > s.lift.abs());
+    }
 
     #[test]
     fn identical_packs_lift_zero_and_skip() {

@@ -42,6 +42,8 @@ fn the_baseline_against_itself_lifts_zero_and_skips() {
     assert_eq!(j["ties"], j["n"]);
     assert_eq!(j["p_value"], 1.0);
     assert_eq!(j["n"], 136, "the fresh held-out set");
+    // No spread between identical packs: any true lift would show.
+    assert_eq!(j["detectable_lift"], 0.0);
 }
 
 #[test]
@@ -97,7 +99,17 @@ fn a_better_pack_shows_a_positive_lift_and_opens() {
     assert!(j["ci95"][0].as_f64().unwrap() > 0.0, "{j}");
     assert_eq!(j["decision"], "open");
     assert!(j["wins"].as_u64().unwrap() > j["losses"].as_u64().unwrap());
+    // A proven lift is larger than what the A/B could detect; the report says what that was.
+    let detectable = j["detectable_lift"].as_f64().unwrap();
+    assert!(
+        detectable > 0.0 && detectable < j["lift"].as_f64().unwrap(),
+        "{j}"
+    );
     let md = std::fs::read_to_string(repo.join("out/report.md")).unwrap();
+    assert!(
+        md.contains(&format!("detects a true lift of about {detectable:+.1}")),
+        "{md}"
+    );
     assert!(
         md.contains("**Decision: open**") && md.contains("> [!WARNING]"),
         "{md}"

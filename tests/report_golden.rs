@@ -50,6 +50,7 @@ fn report(new_instructions: &str) -> Report {
                 wins: 101,
                 ties: 6,
                 losses: 29,
+                detectable_lift: 4.9,
             },
             decision: Decision::Open,
             reasons: vec!["the 95% interval [+13.12, +20.32] lies above the minimum lift +0.00".into()],

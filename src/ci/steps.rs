@@ -275,6 +275,7 @@ pub(crate) mod tests {
                     wins: 20,
                     ties: 0,
                     losses: 20,
+                    detectable_lift: 5.5,
                 },
                 decision,
                 reasons: vec!["the interval reaches below the minimum lift".into()],

@@ -35,6 +35,7 @@ pub async fn ab(
         "wins": s.wins,
         "ties": s.ties,
         "losses": s.losses,
+        "detectable_lift": s.detectable_lift,
         "dimensions": report.verdict.dimensions,
         "decision": report.verdict.decision,
         "reasons": report.verdict.reasons,

@@ -238,6 +238,12 @@ impl Report {
             s.p_value,
             if s.p_exact { "exact" } else { "Monte Carlo" }
         );
+        // What this A/B could have seen: a lift smaller than this can go unnoticed.
+        let _ = writeln!(
+            head,
+            "This A/B detects a true lift of about {} or more 80% of the time; a smaller one can go unseen.\n",
+            signed(s.detectable_lift)
+        );
         head
     }
 
