@@ -322,6 +322,79 @@ pub struct Verdict {
     pub dimensions: IndexMap<String, DimensionDelta>,
     /// The worst regressions, worst first.
     pub worst: Vec<Regression>,
+    /// Each guarded dimension's paired change, and whether it held.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<GuardCheck>,
+}
+
+/// One `ab.guards` entry, checked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GuardCheck {
+    /// The dimension.
+    pub dimension: String,
+    /// The largest allowed drop, in points.
+    pub max_drop: f64,
+    /// Mean change candidate − base, in points.
+    pub delta: f64,
+    /// Its bootstrap interval.
+    pub ci: (f64, f64),
+    /// `held`, `breached` (mean drop too large) or `breached_surely` (the
+    /// whole interval beyond the allowed drop).
+    pub outcome: &'static str,
+}
+
+/// The guards on paired per-dimension changes: a mean drop beyond the
+/// allowed one makes `open` a `draft`; an interval wholly beyond it makes any
+/// decision a `skip`. Each breach adds its reason.
+fn apply_guards(
+    pairs: &[(&crate::metric::ExampleScore, &crate::metric::ExampleScore)],
+    policy: &AbConfig,
+    decision: &mut Decision,
+    reasons: &mut Vec<String>,
+) -> Vec<GuardCheck> {
+    let pct = (policy.confidence * 100.0).round();
+    let mut out = Vec::new();
+    for (name, max_drop) in &policy.guards {
+        let diffs: Vec<f64> = pairs
+            .iter()
+            .filter_map(|(b, c)| Some((c.dimensions.get(name)? - b.dimensions.get(name)?) * 100.0))
+            .collect();
+        let delta = mean(&diffs);
+        let ci = bootstrap_ci(
+            &diffs,
+            policy.bootstrap_resamples,
+            policy.confidence,
+            policy.seed ^ 0x6a4d,
+        );
+        let outcome = if diffs.is_empty() || delta >= -max_drop {
+            "held"
+        } else if ci.1 < -max_drop {
+            *decision = Decision::Skip;
+            "breached_surely"
+        } else {
+            if *decision == Decision::Open {
+                *decision = Decision::Draft;
+            }
+            "breached"
+        };
+        if outcome != "held" {
+            reasons.push(format!(
+                "guard `{name}`: it fell {:.1} points ({pct}% interval [{:+.1}, {:+.1}]), more than the {max_drop:.1} allowed{}",
+                -delta,
+                ci.0,
+                ci.1,
+                if outcome == "breached_surely" { ": skip" } else { ": at most a draft" }
+            ));
+        }
+        out.push(GuardCheck {
+            dimension: name.clone(),
+            max_drop: *max_drop,
+            delta,
+            ci,
+            outcome,
+        });
+    }
+    out
 }
 
 /// Pairs two evaluations on their common examples and decides.
@@ -339,7 +412,8 @@ pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> 
     let b: Vec<f64> = pairs.iter().map(|(b, _)| b.score).collect();
     let c: Vec<f64> = pairs.iter().map(|(_, c)| c.score).collect();
     let stats = paired(&b, &c, policy);
-    let (decision, reasons) = decide(&stats, policy);
+    let (mut decision, mut reasons) = decide(&stats, policy);
+    let guards = apply_guards(&pairs, policy, &mut decision, &mut reasons);
     let mut dimensions = IndexMap::new();
     for name in base.dimensions.keys() {
         let m = |side: usize| {
@@ -382,6 +456,7 @@ pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> 
         reasons,
         dimensions,
         worst,
+        guards,
     }
 }
 
@@ -491,5 +566,74 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), 4.0);
         assert!((quantile(&v, 0.025) - 1.075).abs() < 1e-12);
         assert!((quantile(&v, 0.5) - 2.5).abs() < 1e-12);
+    }
+
+    fn scored(scores: &[(f64, f64)]) -> EvalReport {
+        let examples: Vec<crate::metric::ExampleScore> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, (score, grounded))| crate::metric::ExampleScore {
+                id: format!("t{i}"),
+                score: *score,
+                dimensions: [("grounded".to_string(), *grounded)].into_iter().collect(),
+                rationales: IndexMap::new(),
+                failed: None,
+                prediction: None,
+            })
+            .collect();
+        EvalReport {
+            n: examples.len(),
+            examples,
+            ..EvalReport::default()
+        }
+    }
+
+    #[test]
+    fn a_guarded_dimension_that_falls_holds_back_a_rising_mean() {
+        // The candidate wins the mean by 10 points on every example while its
+        // `grounded` dimension falls 30 points on every one.
+        let n = 40;
+        let base = scored(&vec![(50.0, 0.9); n]);
+        let cand = scored(&vec![(60.0, 0.6); n]);
+        let mut policy = AbConfig::default();
+        let open = verdict(&base, &cand, &policy);
+        assert_eq!(open.decision, Decision::Open, "no guard: the mean decides");
+        policy.guards.insert("grounded".into(), 40.0);
+        let held = verdict(&base, &cand, &policy);
+        assert_eq!(
+            held.decision,
+            Decision::Open,
+            "a 30-point fall within 40 allowed"
+        );
+        assert_eq!(held.guards[0].outcome, "held");
+        policy.guards.insert("grounded".into(), 5.0);
+        let v = verdict(&base, &cand, &policy);
+        assert_eq!(v.decision, Decision::Skip, "{:?}", v.reasons);
+        assert_eq!(v.guards[0].outcome, "breached_surely");
+        assert!((v.guards[0].delta + 30.0).abs() < 1e-9);
+        assert!(
+            v.reasons
+                .iter()
+                .any(|r| r.starts_with("guard `grounded`: it fell 30.0 points")),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn an_uncertain_breach_makes_an_open_decision_a_draft() {
+        // `grounded` falls 6 points on average, but noisily: the interval
+        // reaches back above the 5 allowed.
+        let n = 40;
+        let base = scored(&vec![(50.0, 0.5); n]);
+        let cand_scores: Vec<(f64, f64)> = (0..n)
+            .map(|i| (60.0, if i % 2 == 0 { 0.5 - 0.32 } else { 0.5 + 0.20 }))
+            .collect();
+        let cand = scored(&cand_scores);
+        let mut policy = AbConfig::default();
+        policy.guards.insert("grounded".into(), 5.0);
+        let v = verdict(&base, &cand, &policy);
+        assert_eq!(v.guards[0].outcome, "breached", "{:?}", v.guards);
+        assert_eq!(v.decision, Decision::Draft, "{:?}", v.reasons);
     }
 }

@@ -138,3 +138,33 @@ fn a_better_pack_shows_a_positive_lift_and_opens() {
         diff.stdout
     );
 }
+
+#[test]
+fn a_guard_on_a_dimension_the_metric_lacks_is_an_input_error() {
+    let (_d, repo) = example_copy();
+    let cfg = repo.join("promptc.yaml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("  min_heldout: 30\n"), "{text}");
+    text = text.replace(
+        "  min_heldout: 30\n",
+        "  min_heldout: 30\n  guards:\n    groundedness: 5\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let run = promptc_in(
+        &repo,
+        &[
+            "ab",
+            "--base",
+            "packs/speak.json",
+            "--candidate",
+            "packs/speak.json",
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("ab.guards.groundedness is not a dimension of the metric"),
+        "{}",
+        run.stderr
+    );
+}

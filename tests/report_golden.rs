@@ -56,6 +56,7 @@ fn report(new_instructions: &str) -> Report {
             reasons: vec!["the 95% interval [+13.12, +20.32] lies above the minimum lift +0.00".into()],
             dimensions: dims,
             worst: vec![Regression { id: "th_0058-t08".into(), base: 84.5, candidate: 46.2, rationales }],
+            guards: Vec::new(),
         },
         heldout: Heldout { threads: 15, from: Some("2026-11-01".into()), to: Some("2026-11-19".into()) },
         diff: PackDiff {

@@ -80,6 +80,21 @@ pub async fn compare_with(
     let (cand, cand_prog) = load(candidate_path)?;
     let heldout = examples(ctx, SplitName::Heldout, None)?;
     let metric = ctx.metric()?;
+    let names = metric.dimension_names();
+    if let Some(unknown) = ctx
+        .config
+        .ab
+        .guards
+        .keys()
+        .find(|g| !names.contains(&g.as_str()))
+    {
+        return Err(crate::app::UsageError(format!(
+            "{}: ab.guards.{unknown} is not a dimension of the metric ({})",
+            ctx.config.path.display(),
+            names.join(", ")
+        ))
+        .into());
+    }
     let ev = ctx.evaluator(lm, &metric);
     let base_report = ev
         .evaluate(&base_prog, &heldout, &progress("ab: today's pack", lm))

@@ -281,6 +281,7 @@ pub(crate) mod tests {
                 reasons: vec!["the interval reaches below the minimum lift".into()],
                 dimensions: Default::default(),
                 worst: Vec::new(),
+                guards: Vec::new(),
             },
             heldout: Heldout {
                 threads: 5,

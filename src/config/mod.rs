@@ -188,6 +188,12 @@ pub struct AbConfig {
     pub bootstrap_resamples: u32,
     /// Seed of the bootstrap and permutation test.
     pub seed: u64,
+    /// Dimensions that may not fall, each with its largest allowed drop in
+    /// points (0..100): a candidate whose mean drop on one is larger is at
+    /// most a draft, and a `skip` when the drop's interval lies wholly beyond
+    /// it, however much the weighted mean rose.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub guards: IndexMap<String, f64>,
 }
 
 impl Default for AbConfig {
@@ -199,6 +205,7 @@ impl Default for AbConfig {
             draft_when_inconclusive: false,
             bootstrap_resamples: 10_000,
             seed: 7,
+            guards: IndexMap::new(),
         }
     }
 }

@@ -131,6 +131,9 @@ impl Config {
             opt_int(k, v.map(|v| v as u64), 1, u64::MAX)?;
         }
         float_range("ab.min_lift", self.ab.min_lift, -100.0, 100.0)?;
+        for (name, drop) in &self.ab.guards {
+            float_range(&format!("ab.guards.{name}"), *drop, 0.0, 100.0)?;
+        }
         if !(self.ab.confidence > 0.5 && self.ab.confidence < 1.0) {
             return Err(("ab.confidence".into(), "must be between 0.5 and 1".into()));
         }
