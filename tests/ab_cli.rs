@@ -168,3 +168,65 @@ fn a_guard_on_a_dimension_the_metric_lacks_is_an_input_error() {
         run.stderr
     );
 }
+
+/// The simulator under another name: a real-looking label, the simulator's answers.
+struct Named {
+    label: String,
+    sim: promptc::lm::sim::Sim,
+}
+
+#[async_trait::async_trait]
+impl promptc::lm::Lm for Named {
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+    async fn complete(
+        &self,
+        req: &promptc::lm::LmRequest,
+    ) -> Result<promptc::lm::Completion, promptc::lm::CallError> {
+        self.sim.complete(req).await
+    }
+}
+
+fn named(role: promptc::lm::Role, label: &str) -> std::sync::Arc<dyn promptc::lm::Lm> {
+    std::sync::Arc::new(Named {
+        label: label.into(),
+        sim: promptc::lm::sim::Sim::new(role, "sim"),
+    })
+}
+
+#[test]
+fn a_judge_that_is_also_the_task_model_is_called_out_in_the_report() {
+    use promptc::lm::Role;
+    let (_d, repo) = example_copy();
+    let ctx = promptc::commands::Context::load(&promptc::commands::Global {
+        config: repo.join("promptc.yaml"),
+        ..Default::default()
+    })
+    .unwrap();
+    let pack = repo.join("packs/speak.json");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report_with = |task: &str, judge: &str| {
+        let lm = promptc::lm::LmClient::with_providers(
+            &ctx.config,
+            vec![
+                named(Role::Task, task),
+                named(Role::Judge, judge),
+                named(Role::Proposer, task),
+            ],
+        )
+        .unwrap();
+        rt.block_on(promptc::commands::ab::compare_with(&ctx, &pack, &pack, &lm))
+            .unwrap()
+            .0
+    };
+    let same = report_with("openai:gpt-4o-mini", "openai:gpt-4o-mini");
+    assert_eq!(same.cautions.len(), 1, "{:?}", same.cautions);
+    assert!(same.cautions[0].contains("same model (openai:gpt-4o-mini)"));
+    assert!(
+        same.markdown()
+            .contains("> [!NOTE]\n> The task and the judge are the same model")
+    );
+    let other = report_with("openai:gpt-4o-mini", "anthropic:claude-haiku");
+    assert!(other.cautions.is_empty(), "{:?}", other.cautions);
+}

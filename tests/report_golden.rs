@@ -81,6 +81,7 @@ fn report(new_instructions: &str) -> Report {
             trial_scores: vec![83.1, 74.3, 86.2],
         }),
         reproduce: "promptc --config promptc.yaml ab --base packs/speak.json --candidate .promptc/runs/speak/pack.json".into(),
+        cautions: vec!["The task and the judge are the same model (openai:gpt-4o-mini): <b>bias</b> @here".into()],
     }
 }
 

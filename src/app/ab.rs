@@ -109,7 +109,18 @@ pub async fn compare_with(
     let day =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.format("%Y-%m-%d").to_string());
     let simulated = !lm.simulated_roles().is_empty();
+    let mut cautions = Vec::new();
+    let (task, judge) = (
+        lm.label(crate::lm::Role::Task),
+        lm.label(crate::lm::Role::Judge),
+    );
+    if task == judge && !task.starts_with("sim:") && metric.judge_calls_per_example() > 0 {
+        cautions.push(format!(
+            "The task and the judge are the same model ({task}): a model tends to rate answers like its own higher, so these scores may favour the pack that sounds most like it; a judge from another model family is a more independent measure."
+        ));
+    }
     let report = Report {
+        cautions,
         signature: ctx.name.clone(),
         simulated,
         base: PackRef {

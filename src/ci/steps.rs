@@ -296,6 +296,7 @@ pub(crate) mod tests {
             },
             run: None,
             reproduce: String::new(),
+            cautions: Vec::new(),
         }
     }
 

@@ -109,6 +109,9 @@ pub struct Report {
     pub run: Option<RunInfo>,
     /// A command that reproduces the A/B.
     pub reproduce: String,
+    /// What a reader should weigh beside the figures (a judge that is also the task model).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cautions: Vec<String>,
 }
 
 pub use crate::markdown::{code, code_cell, disarm_commands, fenced, inline};
@@ -195,6 +198,9 @@ impl Report {
                 head,
                 "> [!WARNING]\n> Produced with the offline `sim` LMs: these are simulated scores, not a real model's.\n"
             );
+        }
+        for c in &self.cautions {
+            let _ = writeln!(head, "> [!NOTE]\n> {}\n", inline(c));
         }
         let _ = writeln!(
             head,
