@@ -250,6 +250,19 @@ fn log_candidates(ctx: &Context<'_>, candidates: &[String], sets: &[Vec<Demo>]) 
     }
 }
 
+/// The val examples a trial is scored on: a seeded minibatch, or all of val.
+fn trial_batch(ctx: &Context<'_>, minibatch: bool, r: &mut fastrand::Rng) -> Vec<Turn> {
+    if !minibatch {
+        return ctx.val.to_vec();
+    }
+    let mut idx: Vec<usize> = (0..ctx.val.len()).collect();
+    r.shuffle(&mut idx);
+    idx.into_iter()
+        .take(ctx.settings.minibatch_size)
+        .map(|k| ctx.val[k].clone())
+        .collect()
+}
+
 /// Trial `t` as a resumed log recorded it: (instruction, demo set, score).
 fn replayed_trial(ctx: &Context<'_>, t: usize) -> Option<(usize, usize, f64)> {
     ctx.log.lock().ok().and_then(|l| {
@@ -358,16 +371,7 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             None => {
                 let mut r = rng(s.seed, "trial", t as u64);
                 let p = tpe.suggest(&history, &mut r);
-                let batch: Vec<Turn> = if minibatch {
-                    let mut idx: Vec<usize> = (0..ctx.val.len()).collect();
-                    r.shuffle(&mut idx);
-                    idx.into_iter()
-                        .take(s.minibatch_size)
-                        .map(|k| ctx.val[k].clone())
-                        .collect()
-                } else {
-                    ctx.val.to_vec()
-                };
+                let batch = trial_batch(ctx, minibatch, &mut r);
                 let program = scorer.program(&candidates[p[0]], &sets[p[1]]);
                 let score = match scorer.mean(&program, &batch).await {
                     Ok(v) => v,
@@ -377,12 +381,13 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
                     }
                 };
                 if let Ok(mut log) = ctx.log.lock() {
+                    let (instruction, demos, examples) = (p[0], p[1], batch.len());
                     log.write(&Entry::Trial {
                         trial: t,
-                        instruction: p[0],
-                        demos: p[1],
+                        instruction,
+                        demos,
                         score,
-                        examples: batch.len(),
+                        examples,
                         full: !minibatch,
                     });
                 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::signature::Signature;
 use crate::traces::parse::{LineKind, LineParser};
-use crate::traces::reader::{RawLine, run_batches};
+use crate::traces::reader::{Batch, RawLine, run_batches};
 use crate::traces::settings::{FieldMap, GateConfig, SplitConfig};
 use crate::traces::split::fresh_thread_set;
 use crate::traces::{BadLine, MAX_REPORTED_BAD_LINES, TraceError, bad_line_reason};
@@ -255,6 +255,39 @@ fn resolve(
         .collect()
 }
 
+/// The heads of one batch of lines, with local ids for threads, workspaces
+/// and personas (merged into the global tables in file order).
+fn head_batch(parser: &LineParser<'_>, batch: &Batch, max: usize) -> BatchAgg {
+    let mut agg = BatchAgg {
+        file: batch.file,
+        ..Default::default()
+    };
+    let (mut th, mut ws, mut pe) = (Table::new(), Table::new(), Table::new());
+    for (no, line) in batch.lines() {
+        agg.lines += 1;
+        let kind = match line {
+            RawLine::Line(bytes) => parser.head_ref(bytes),
+            RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max)),
+        };
+        match kind {
+            LineKind::Bad(reason) => agg.bad.push((no, reason)),
+            LineKind::OtherSignature => agg.other_signature += 1,
+            LineKind::Turn(h) => agg.turns.push(TurnRec {
+                fp: fingerprint(&h.id),
+                thread: th.id(Some(h.thread)),
+                workspace: ws.id(h.workspace),
+                persona: pe.id(h.persona),
+                ts: h.ts,
+                clean: h.clean,
+            }),
+        }
+    }
+    agg.threads = th.into_vec();
+    agg.workspaces = ws.into_vec();
+    agg.personas = pe.into_vec();
+    agg
+}
+
 /// Computes statistics over `files` in one streaming pass.
 pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, TraceError> {
     let parser = LineParser::new(input.signature, input.fields, input.persona_field);
@@ -277,36 +310,7 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
     run_batches(
         files,
         max,
-        |batch| {
-            let mut agg = BatchAgg {
-                file: batch.file,
-                ..Default::default()
-            };
-            let (mut th, mut ws, mut pe) = (Table::new(), Table::new(), Table::new());
-            for (no, line) in batch.lines() {
-                agg.lines += 1;
-                let kind = match line {
-                    RawLine::Line(bytes) => parser.head_ref(bytes),
-                    RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max)),
-                };
-                match kind {
-                    LineKind::Bad(reason) => agg.bad.push((no, reason)),
-                    LineKind::OtherSignature => agg.other_signature += 1,
-                    LineKind::Turn(h) => agg.turns.push(TurnRec {
-                        fp: fingerprint(&h.id),
-                        thread: th.id(Some(h.thread)),
-                        workspace: ws.id(h.workspace),
-                        persona: pe.id(h.persona),
-                        ts: h.ts,
-                        clean: h.clean,
-                    }),
-                }
-            }
-            agg.threads = th.into_vec();
-            agg.workspaces = ws.into_vec();
-            agg.personas = pe.into_vec();
-            agg
-        },
+        |batch| head_batch(&parser, batch, max),
         |agg| {
             report.lines += agg.lines;
             report.other_signature += agg.other_signature;
