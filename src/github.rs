@@ -24,6 +24,10 @@ use crate::lm::secret::Secret;
 /// The hidden marker that makes promptc's review comment findable again.
 pub const REVIEW_MARKER: &str = "<!-- promptc:review -->";
 
+/// The hidden marker of the comment promptc keeps on a pull request that its
+/// latest run no longer supports.
+pub const STALE_MARKER: &str = "<!-- promptc:stale -->";
+
 /// A GitHub API failure, with the request that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -315,10 +319,46 @@ impl Github {
         number: u64,
         body: &str,
     ) -> Result<String, GithubError> {
-        let body = if body.contains(REVIEW_MARKER) {
+        self.upsert_marked_comment(number, REVIEW_MARKER, body)
+            .await
+    }
+
+    /// The open pull request of `branch`, when there is one, updated to what
+    /// the latest run found (`title`, `body`), turned into a draft, with a
+    /// comment (kept under [`STALE_MARKER`]) saying why.
+    pub async fn mark_stale(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, GithubError> {
+        let Some(pr) = self.find_open_pr(branch).await? else {
+            return Ok(None);
+        };
+        self.update_pr(pr.number, title, body).await?;
+        self.set_draft(&pr, true).await?;
+        self.upsert_marked_comment(pr.number, STALE_MARKER, comment)
+            .await?;
+        Ok(Some(Pr {
+            number: pr.number,
+            url: html_url(&pr),
+            created: false,
+        }))
+    }
+
+    /// Creates a comment on `number` carrying `marker`, or updates the one
+    /// that carries it. Returns its URL.
+    async fn upsert_marked_comment(
+        &self,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<String, GithubError> {
+        let body = if body.contains(marker) {
             body.to_string()
         } else {
-            format!("{REVIEW_MARKER}\n{body}")
+            format!("{marker}\n{body}")
         };
         let mut page_no = 1u32;
         loop {
@@ -335,7 +375,7 @@ impl Github {
             if let Some(c) = page
                 .items
                 .into_iter()
-                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(REVIEW_MARKER)))
+                .find(|c| c.body.as_deref().is_some_and(|b| b.contains(marker)))
             {
                 let updated: Value = self
                     .client

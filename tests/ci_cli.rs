@@ -498,7 +498,58 @@ fn an_ab_skip_is_a_normal_outcome_with_its_reason() {
     assert_eq!(output(&outputs, "decision"), "skip");
     assert!(summary.contains("The A/B report"), "{summary}");
     assert!(git(&f.bare, &["branch", "--list", "promptc/*"]).is_empty());
-    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+    // It looked for an open pull request to withdraw, and changed nothing.
+    let st = f.fake.state.lock().unwrap();
+    assert!(
+        st.requests.iter().all(|r| r.method == "GET"),
+        "{:?}",
+        st.requests
+    );
+    assert!(st.pulls.is_empty() && st.comments.is_empty());
+}
+
+#[test]
+fn a_skip_after_an_open_turns_the_pull_request_into_a_draft_with_the_new_evidence() {
+    let f = fixture();
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["signatures"][0]["status"], "opened");
+    // The next run asks for more than the candidate gives: it no longer supports the PR.
+    f.edit_config("min_lift: 0.0", "min_lift: 50.0");
+    let (run, outputs, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "skipped", "{s:#}");
+    assert!(s["notes"].to_string().contains("is a draft now"), "{s:#}");
+    assert!(!output(&outputs, "pr-url").is_empty());
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(st.pulls.len(), 1, "the same pull request, not a new one");
+    let pr = &st.pulls[0];
+    assert_eq!(pr["draft"], true, "{pr:#}");
+    assert!(
+        pr["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("[not supported] speak:"),
+        "{pr:#}"
+    );
+    let body = pr["body"].as_str().unwrap();
+    assert!(
+        body.contains("no longer supports this pull request: A/B decided skip"),
+        "{body}"
+    );
+    let stale: Vec<_> = st
+        .comments
+        .iter()
+        .filter(|c| {
+            c["body"]
+                .as_str()
+                .unwrap_or("")
+                .contains("<!-- promptc:stale -->")
+        })
+        .collect();
+    assert_eq!(stale.len(), 1, "{:?}", st.comments);
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
 }
 
 #[test]

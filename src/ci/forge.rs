@@ -21,6 +21,16 @@ pub trait Forge: Send + Sync {
     async fn upsert_pr(&self, content: &PrContent<'_>) -> Result<Pr, ForgeError>;
     /// Creates promptc's comment on pull request `number`, or updates it. Returns its URL.
     async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError>;
+    /// The open pull request of `branch` that the latest run no longer
+    /// supports: retitled, its body replaced, made a draft, with a comment
+    /// saying why. `None` when the branch has no open pull request.
+    async fn mark_stale(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError>;
 }
 
 #[async_trait::async_trait]
@@ -30,6 +40,15 @@ impl Forge for Github {
     }
     async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
         Ok(Github::upsert_sticky_comment(self, number, body).await?)
+    }
+    async fn mark_stale(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError> {
+        Ok(Github::mark_stale(self, branch, title, body, comment).await?)
     }
 }
 
@@ -111,5 +130,30 @@ impl Forge for MemoryForge {
             None => cs.push((number, body.to_string())),
         }
         Ok(format!("memory://pull/{number}#comment"))
+    }
+
+    async fn mark_stale(
+        &self,
+        branch: &str,
+        title: &str,
+        body: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError> {
+        let number = {
+            let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(p) = prs.iter_mut().find(|p| p.head == branch) else {
+                return Ok(None);
+            };
+            p.title = title.into();
+            p.body = body.into();
+            p.draft = true;
+            p.number
+        };
+        self.upsert_sticky_comment(number, comment).await?;
+        Ok(Some(Pr {
+            number,
+            url: format!("memory://pull/{number}"),
+            created: false,
+        }))
     }
 }

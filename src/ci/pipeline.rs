@@ -93,7 +93,8 @@ impl Pipeline<'_> {
             r.annotations.extend(later);
             r
         };
-        if let Some(r) = stopped {
+        if let Some(mut r) = stopped {
+            self.withdraw(&ctx, None, &mut r).await?;
             return Ok(warn(r));
         }
 
@@ -106,7 +107,10 @@ impl Pipeline<'_> {
         crate::app::ab::write_report_as(&report, &run_dir, "ab-report")?;
         let mut r = match steps::proven(name, &report, notes, &run_dir) {
             steps::Proven::Publish(r) => r,
-            steps::Proven::Skip(r) => return Ok(warn(r)),
+            steps::Proven::Skip(mut r) => {
+                self.withdraw(&ctx, Some(&report), &mut r).await?;
+                return Ok(warn(r));
+            }
         };
 
         // Publish.
@@ -145,6 +149,22 @@ impl Pipeline<'_> {
         }
         publish::open_pr(forge, &plan, &published.branch, &mut r).await?;
         Ok(warn(r))
+    }
+
+    /// A run that no longer supports promptc's open pull request turns it
+    /// into a draft with the new evidence (nothing is looked up in a dry run).
+    async fn withdraw(
+        &self,
+        ctx: &Context,
+        report: Option<&crate::report::Report>,
+        r: &mut SignatureResult,
+    ) -> anyhow::Result<()> {
+        let Some(forge) = self.forge.filter(|_| !self.args.dry_run) else {
+            return Ok(());
+        };
+        let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
+        let w = publish::Withdrawal::new(&ctx.name, &r.reason, report);
+        publish::withdraw(forge, &branch, &w, r).await
     }
 
     /// On a push: which of this signature's trace files it changed.

@@ -197,6 +197,64 @@ pub fn write_dry_run(
     Ok(())
 }
 
+/// What promptc says on its open pull request when the latest run no longer
+/// supports it: the pull request's new title and body, and the comment.
+pub struct Withdrawal {
+    /// The new title.
+    pub title: String,
+    /// The new body.
+    pub body: String,
+    /// The comment saying what changed.
+    pub comment: String,
+}
+
+impl Withdrawal {
+    /// For a run that ended in `reason`, with the A/B report when there was one.
+    pub fn new(name: &str, reason: &str, report: Option<&Report>) -> Withdrawal {
+        let why = format!(
+            "promptc's latest run no longer supports this pull request: {reason}. It is a draft until a run supports it again; the branch still holds the earlier candidate."
+        );
+        let (title, body) = match report {
+            Some(r) => (
+                format!("[not supported] {}", r.title()),
+                format!("{}\n\n---\n\n{}\n", r.markdown().trim_end(), inline(&why)),
+            ),
+            None => (
+                format!("[not supported] {name}: no candidate beats today's pack"),
+                format!("{}\n", inline(&why)),
+            ),
+        };
+        Withdrawal {
+            title: crate::secret::redact(&title),
+            body: crate::secret::redact(&body),
+            comment: crate::secret::redact(&inline(&why)),
+        }
+    }
+}
+
+/// Marks promptc's open pull request for this signature stale, when there is
+/// one, and says so on the result.
+pub async fn withdraw(
+    forge: &dyn Forge,
+    branch: &str,
+    w: &Withdrawal,
+    r: &mut SignatureResult,
+) -> anyhow::Result<()> {
+    if let Some(pr) = forge
+        .mark_stale(branch, &w.title, &w.body, &w.comment)
+        .await?
+    {
+        let note = format!(
+            "the open pull request {} is a draft now: the latest run no longer supports it",
+            pr.url
+        );
+        r.annotate(crate::actions::Level::Warning, " stale", &note);
+        r.notes.push(note);
+        r.pr_url = Some(pr.url);
+    }
+    Ok(())
+}
+
 /// Opens or updates the pull request for the branch that was pushed (the
 /// rolling branch, or a fresh one when the rolling branch carried someone
 /// else's commit), and records it on the result.
@@ -343,6 +401,47 @@ mod tests {
         assert!(prs[0].body.contains("`promptc/speak-2`"), "{}", prs[0].body);
         assert!(!prs[0].body.contains("`promptc/speak`"), "{}", prs[0].body);
         assert_eq!(r.branch.as_deref(), Some("promptc/speak-2"));
+    }
+
+    #[tokio::test]
+    async fn a_withdrawal_drafts_the_open_pull_request_and_leaves_none_alone() {
+        let forge = MemoryForge::default();
+        let plan = plan();
+        let w = Withdrawal::new(
+            "speak",
+            "A/B decided skip: +1.0 on 40 fresh turns",
+            Some(&plan.report),
+        );
+        let mut r = SignatureResult::new("speak", Status::Skipped, String::new());
+        withdraw(&forge, &plan.branch, &w, &mut r).await.unwrap();
+        assert!(
+            forge.prs().is_empty() && r.pr_url.is_none(),
+            "no open pull request: nothing to do"
+        );
+        open_pr(
+            &forge,
+            &plan,
+            &plan.branch,
+            &mut SignatureResult::new("speak", Status::Skipped, String::new()),
+        )
+        .await
+        .unwrap();
+        withdraw(&forge, &plan.branch, &w, &mut r).await.unwrap();
+        let prs = forge.prs();
+        assert!(prs[0].draft);
+        assert!(
+            prs[0].title.starts_with("[not supported] "),
+            "{}",
+            prs[0].title
+        );
+        assert!(
+            prs[0]
+                .body
+                .contains("A/B decided skip: +1.0 on 40 fresh turns")
+        );
+        assert_eq!(forge.comments().len(), 1);
+        assert_eq!(r.pr_url.as_deref(), Some("memory://pull/1"));
+        assert_eq!(r.annotations[0].title, "promptc: speak stale");
     }
 
     #[test]
