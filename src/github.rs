@@ -189,6 +189,35 @@ impl Github {
         Ok(page.items.into_iter().find(|p| p.head.ref_field == branch))
     }
 
+    /// A pull request of `branch` that was closed without being merged and
+    /// whose body contains `needle` (a candidate's pack id).
+    pub async fn closed_unmerged(
+        &self,
+        branch: &str,
+        needle: &str,
+    ) -> Result<Option<Pr>, GithubError> {
+        let page = self
+            .client
+            .pulls(&self.owner, &self.repo)
+            .list()
+            .state(params::State::Closed)
+            .head(format!("{}:{branch}", self.owner))
+            .per_page(100)
+            .send()
+            .await
+            .map_err(|e| api_error("listing closed pull requests", e))?;
+        Ok(page
+            .items
+            .into_iter()
+            .filter(|p| p.head.ref_field == branch && p.merged_at.is_none())
+            .find(|p| p.body.as_deref().is_some_and(|b| b.contains(needle)))
+            .map(|p| Pr {
+                number: p.number,
+                url: html_url(&p),
+                created: false,
+            }))
+    }
+
     /// Creates the pull request for `c.head_branch`, or updates the open one.
     pub async fn upsert_pr(&self, c: &PrContent<'_>) -> Result<Pr, GithubError> {
         let pr = match self.find_open_pr(c.head_branch).await? {

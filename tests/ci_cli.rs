@@ -767,3 +767,37 @@ fn each_signature_runs_on_its_own_and_the_outputs_name_the_pr() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_candidate_a_person_closed_unmerged_is_not_proposed_again() {
+    let f = fixture();
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(
+        run.json()["signatures"][0]["status"],
+        "opened",
+        "{}",
+        run.stderr
+    );
+    let tip = git(&f.bare, &["rev-parse", "promptc/speak"]);
+    // A reviewer closes it without merging.
+    f.fake.state.lock().unwrap().pulls[0]["state"] = json!("closed");
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "skipped", "{s:#}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("without merging it; promptc does not propose it again"),
+        "{s:#}"
+    );
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(st.pulls.len(), 1, "no new pull request");
+    assert_eq!(
+        git(&f.bare, &["rev-parse", "promptc/speak"]),
+        tip,
+        "nothing pushed"
+    );
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+}

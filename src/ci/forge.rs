@@ -31,6 +31,9 @@ pub trait Forge: Send + Sync {
         body: &str,
         comment: &str,
     ) -> Result<Option<Pr>, ForgeError>;
+    /// A pull request of `branch` that a person closed without merging,
+    /// proposing the pack with this id (named in its body).
+    async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError>;
 }
 
 #[async_trait::async_trait]
@@ -49,6 +52,9 @@ impl Forge for Github {
         comment: &str,
     ) -> Result<Option<Pr>, ForgeError> {
         Ok(Github::mark_stale(self, branch, title, body, comment).await?)
+    }
+    async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
+        Ok(Github::closed_unmerged(self, branch, pack_id).await?)
     }
 }
 
@@ -69,6 +75,8 @@ pub struct StoredPr {
     pub draft: bool,
     /// Labels.
     pub labels: Vec<String>,
+    /// Closed without being merged.
+    pub closed: bool,
 }
 
 /// A forge in memory: pull requests by head branch, comments by number.
@@ -82,6 +90,15 @@ impl MemoryForge {
     /// The pull requests so far.
     pub fn prs(&self) -> Vec<StoredPr> {
         self.prs.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// A person closes pull request `number` without merging it.
+    pub fn close(&self, number: u64) {
+        if let Ok(mut prs) = self.prs.lock()
+            && let Some(p) = prs.iter_mut().find(|p| p.number == number)
+        {
+            p.closed = true;
+        }
     }
 
     /// The comments so far, as (pull request, body).
@@ -102,8 +119,12 @@ impl Forge for MemoryForge {
             body: c.body.into(),
             draft: c.draft,
             labels: c.labels.to_vec(),
+            closed: false,
         };
-        if let Some(p) = prs.iter_mut().find(|p| p.head == c.head_branch) {
+        if let Some(p) = prs
+            .iter_mut()
+            .find(|p| p.head == c.head_branch && !p.closed)
+        {
             *p = StoredPr {
                 number: p.number,
                 ..stored
@@ -141,7 +162,7 @@ impl Forge for MemoryForge {
     ) -> Result<Option<Pr>, ForgeError> {
         let number = {
             let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(p) = prs.iter_mut().find(|p| p.head == branch) else {
+            let Some(p) = prs.iter_mut().find(|p| p.head == branch && !p.closed) else {
                 return Ok(None);
             };
             p.title = title.into();
@@ -155,5 +176,17 @@ impl Forge for MemoryForge {
             url: format!("memory://pull/{number}"),
             created: false,
         }))
+    }
+
+    async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
+        let prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(prs
+            .iter()
+            .find(|p| p.head == branch && p.closed && p.body.contains(pack_id))
+            .map(|p| Pr {
+                number: p.number,
+                url: format!("memory://pull/{}", p.number),
+                created: false,
+            }))
     }
 }

@@ -132,6 +132,17 @@ impl Pipeline<'_> {
                 UsageError("publishing needs a git repository and a GitHub client".into()).into(),
             );
         };
+        // A candidate a person already turned down is not proposed again.
+        if let Some(pr) = forge.rejected(&plan.branch, &plan.pack_id.0).await? {
+            r.reason = format!(
+                "a person closed {} for this same candidate (pack id {}) without merging it; promptc does not propose it again",
+                pr.url, plan.pack_id
+            );
+            let reason = r.reason.clone();
+            r.annotate(Level::Notice, " skipped", &reason);
+            r.summary = format!("### {}: skipped\n\n{}\n", code(name), inline(&reason));
+            return Ok(warn(r));
+        }
         let published = match repo.publish(&plan.publish(env)) {
             Ok(p) => p,
             Err(e @ GitError::Stale { .. }) => {

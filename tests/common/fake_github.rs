@@ -323,10 +323,16 @@ fn route(st: &mut State, prefix: &str, req: &Request, port: u16) -> (u16, Value)
                 .iter()
                 .find(|(k, _)| k == "head")
                 .map(|(_, v)| v.clone());
+            let state = req
+                .query
+                .iter()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "open".into());
             let list: Vec<Value> = st
                 .pulls
                 .iter()
-                .filter(|p| p["state"] == "open")
+                .filter(|p| state == "all" || p["state"] == state.as_str())
                 // GitHub ignores a head filter without `owner:`.
                 .filter(|p| match head.as_deref() {
                     Some(h) if h.contains(':') => p["head"]["label"] == h,
