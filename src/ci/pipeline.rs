@@ -133,14 +133,7 @@ impl Pipeline<'_> {
             );
         };
         // A candidate a person already turned down is not proposed again.
-        if let Some(pr) = forge.rejected(&plan.branch, &plan.pack_id.0).await? {
-            r.reason = format!(
-                "a person closed {} for this same candidate (pack id {}) without merging it; promptc does not propose it again",
-                pr.url, plan.pack_id
-            );
-            let reason = r.reason.clone();
-            r.annotate(Level::Notice, " skipped", &reason);
-            r.summary = format!("### {}: skipped\n\n{}\n", code(name), inline(&reason));
+        if rejected(forge, &plan, &mut r).await? {
             return Ok(warn(r));
         }
         let published = match repo.publish(&plan.publish(env)) {
@@ -195,4 +188,24 @@ impl Pipeline<'_> {
         let ours: Vec<PathBuf> = files.iter().filter_map(|f| repo.relative(f)).collect();
         steps::push_filter(name, range, changed, &ours, cutoff)
     }
+}
+
+/// Whether a person closed a pull request for this same candidate without
+/// merging it; if so, the result says which and why nothing is proposed.
+async fn rejected(
+    forge: &dyn Forge,
+    plan: &publish::Plan,
+    r: &mut SignatureResult,
+) -> anyhow::Result<bool> {
+    let Some(pr) = forge.rejected(&plan.branch, &plan.pack_id.0).await? else {
+        return Ok(false);
+    };
+    r.reason = format!(
+        "a person closed {} for this same candidate (pack id {}) without merging it; promptc does not propose it again",
+        pr.url, plan.pack_id
+    );
+    let reason = r.reason.clone();
+    r.annotate(Level::Notice, " skipped", &reason);
+    r.summary = format!("### {}: skipped\n\n{}\n", code(&r.name), inline(&reason));
+    Ok(true)
 }
