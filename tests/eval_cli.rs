@@ -556,3 +556,51 @@ fn an_example_lost_to_a_transient_failure_gets_one_more_try_at_the_end() {
         "{j}"
     );
 }
+
+#[test]
+fn with_two_judge_samples_their_disagreement_is_measured_and_reported() {
+    let (_d, repo) = example_copy();
+    let eval = |repo: &std::path::Path| {
+        let run = promptc_in(
+            repo,
+            &[
+                "eval", "--split", "val", "--limit", "6", "--lm", "all=sim", "--json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()
+    };
+    assert_eq!(
+        eval(&repo)["judge_disagreement"],
+        serde_json::Value::Null,
+        "one sample: nothing to compare"
+    );
+    let metric = repo.join("metric.yaml");
+    let text = std::fs::read_to_string(&metric).unwrap();
+    std::fs::write(&metric, text.replace("  samples: 1\n", "  samples: 2\n")).unwrap();
+    let d = eval(&repo)["judge_disagreement"]
+        .as_f64()
+        .expect("measured");
+    assert!(d > 0.0 && d < 1.0, "{d}");
+    // The A/B report says how noisy the judge is.
+    let run = promptc_in(
+        &repo,
+        &[
+            "ab",
+            "--base",
+            "packs/speak.json",
+            "--candidate",
+            "packs/speak.json",
+            "--report",
+            "out",
+            "--lm",
+            "all=sim",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let md = std::fs::read_to_string(repo.join("out/report.md")).unwrap();
+    assert!(
+        md.contains("The judge's 2 samples of one answer differed by"),
+        "{md}"
+    );
+}

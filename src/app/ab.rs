@@ -119,6 +119,12 @@ pub async fn compare_with(
             "The task and the judge are the same model ({task}): a model tends to rate answers like its own higher, so these scores may favour the pack that sounds most like it; a judge from another model family is a more independent measure."
         ));
     }
+    if let Some(d) = metric.judge_disagreement() {
+        cautions.push(format!(
+            "The judge's {} samples of one answer differed by {d:.2} on average (scores 0..1): a difference between the packs on one example smaller than that is within the judge's own noise.",
+            metric.judge_samples()
+        ));
+    }
     let report = Report {
         cautions,
         signature: ctx.name.clone(),

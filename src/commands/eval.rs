@@ -78,6 +78,7 @@ pub async fn eval(
         "simulated": sim,
         "adapter": program.adapter.as_str(),
         "judge_fallbacks": metric.combined_fallbacks(),
+        "judge_disagreement": metric.judge_disagreement(),
     });
     let mut h = String::new();
     let _ = writeln!(

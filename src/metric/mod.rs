@@ -75,6 +75,25 @@ pub struct Metric {
     persona_field: Option<String>,
     signature: Signature,
     combined_fallbacks: AtomicUsize,
+    /// Sum and count of the mean pairwise difference between the samples of
+    /// one judge dimension on one answer (with `judge.samples` ≥ 2).
+    disagreement: std::sync::Mutex<(f64, u64)>,
+}
+
+/// The mean absolute difference between every pair of samples.
+fn pairwise_spread(samples: &[f64]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let mut sum = 0.0;
+    let mut pairs = 0u32;
+    for (i, a) in samples.iter().enumerate() {
+        for b in &samples[i + 1..] {
+            sum += (a - b).abs();
+            pairs += 1;
+        }
+    }
+    Some(sum / f64::from(pairs))
 }
 
 /// One example's scores.
@@ -227,6 +246,7 @@ impl Metric {
             persona_field: persona_field.map(str::to_string),
             signature: signature.clone(),
             combined_fallbacks: AtomicUsize::new(0),
+            disagreement: std::sync::Mutex::new((0.0, 0)),
         })
     }
 
@@ -405,6 +425,27 @@ impl Metric {
         }
     }
 
+    /// How much the judge's samples of one answer differed, on average (the
+    /// mean pairwise absolute difference, scores 0..1), so far; `None` with
+    /// one sample per answer.
+    pub fn judge_disagreement(&self) -> Option<f64> {
+        let (sum, n) = *self.disagreement.lock().unwrap_or_else(|e| e.into_inner());
+        (n > 0).then(|| sum / n as f64)
+    }
+
+    /// Samples per judge answer (`judge.samples`).
+    pub fn judge_samples(&self) -> u32 {
+        self.samples
+    }
+
+    fn record_spread(&self, samples: &[f64]) {
+        if let Some(d) = pairwise_spread(samples) {
+            let mut g = self.disagreement.lock().unwrap_or_else(|e| e.into_inner());
+            g.0 += d;
+            g.1 += 1;
+        }
+    }
+
     /// Examples whose combined judge answer stayed unreadable and were judged
     /// with separate calls instead, so far.
     pub fn combined_fallbacks(&self) -> usize {
@@ -417,17 +458,19 @@ impl Metric {
         prompts: &[Question],
     ) -> Result<IndexMap<String, Verdict>, LmError> {
         let calls = prompts.iter().map(|q| async move {
-            let mut sum = 0.0;
+            let mut scores = Vec::with_capacity(self.samples as usize);
             let mut rationale = String::new();
             for s in 0..self.samples {
                 let v = ask(lm, &q.prompt, s, parse_verdict, &q.name)
                     .await
                     .map_err(|e| e.into_lm(lm))?;
-                sum += v.score;
+                scores.push(v.score);
                 if rationale.is_empty() {
                     rationale = v.rationale;
                 }
             }
+            self.record_spread(&scores);
+            let sum: f64 = scores.iter().sum();
             Ok::<_, LmError>((
                 q.name.clone(),
                 Verdict {
@@ -454,15 +497,20 @@ impl Metric {
             .map_err(setup)?;
         let names: Vec<&str> = prompts.iter().map(|q| q.name.as_str()).collect();
         let mut sums = vec![0.0; names.len()];
+        let mut scores = vec![Vec::new(); names.len()];
         let mut rationales = vec![String::new(); names.len()];
         for s in 0..self.samples {
             let vs = ask(lm, &prompt, s, |t| parse_combined(t, &names), "combined").await?;
             for (i, v) in vs.into_iter().enumerate() {
                 sums[i] += v.score;
+                scores[i].push(v.score);
                 if rationales[i].is_empty() {
                     rationales[i] = v.rationale;
                 }
             }
+        }
+        for s in &scores {
+            self.record_spread(s);
         }
         Ok(names
             .iter()
@@ -558,6 +606,14 @@ async fn ask<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spread_of_judge_samples_is_their_mean_pairwise_difference() {
+        assert_eq!(pairwise_spread(&[0.5]), None);
+        assert!((pairwise_spread(&[0.2, 0.6]).unwrap() - 0.4).abs() < 1e-12);
+        // |0.2-0.6| + |0.2-0.4| + |0.6-0.4| over 3 pairs.
+        assert!((pairwise_spread(&[0.2, 0.6, 0.4]).unwrap() - 0.8 / 3.0).abs() < 1e-12);
+    }
     use serde_json::json;
 
     #[tokio::test]
