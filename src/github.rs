@@ -24,6 +24,21 @@ use crate::lm::secret::Secret;
 /// The hidden marker that makes promptc's review comment findable again.
 pub const REVIEW_MARKER: &str = "<!-- promptc:review -->";
 
+/// The hidden line that records which version of today's pack a pull
+/// request's candidate was built against.
+pub fn base_marker(base_sha256: &str) -> String {
+    format!("{BASE_MARKER}{base_sha256} -->")
+}
+
+/// How [`base_marker`] starts.
+pub const BASE_MARKER: &str = "<!-- promptc:base-pack ";
+
+/// The base pack a pull request body records, if it records one.
+pub fn recorded_base(body: &str) -> Option<&str> {
+    let rest = &body[body.find(BASE_MARKER)? + BASE_MARKER.len()..];
+    Some(rest[..rest.find(" -->")?].trim())
+}
+
 /// The hidden marker of the comment promptc keeps on a pull request that its
 /// latest run no longer supports.
 pub const STALE_MARKER: &str = "<!-- promptc:stale -->";
@@ -187,6 +202,40 @@ impl Github {
             .map_err(|e| api_error("listing open pull requests", e))?;
         // Belt and braces: a server that ignored the filter returns them all.
         Ok(page.items.into_iter().find(|p| p.head.ref_field == branch))
+    }
+
+    /// Closes the open pull request of `branch` with `comment` when its body
+    /// records a base pack other than `base_sha256` (a body without the
+    /// record is left alone).
+    pub async fn close_if_based_elsewhere(
+        &self,
+        branch: &str,
+        base_sha256: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, GithubError> {
+        let Some(pr) = self.find_open_pr(branch).await? else {
+            return Ok(None);
+        };
+        let recorded = pr.body.as_deref().and_then(recorded_base);
+        if recorded.is_none_or(|b| b == base_sha256) {
+            return Ok(None);
+        }
+        self.upsert_marked_comment(pr.number, STALE_MARKER, comment)
+            .await?;
+        let number = pr.number;
+        let _: Value = self
+            .client
+            .patch(
+                self.route(&format!("/pulls/{number}")),
+                Some(&json!({"state": "closed"})),
+            )
+            .await
+            .map_err(|e| api_error(&format!("closing pull request #{number}"), e))?;
+        Ok(Some(Pr {
+            number,
+            url: html_url(&pr),
+            created: false,
+        }))
     }
 
     /// A pull request of `branch` that was closed without being merged and

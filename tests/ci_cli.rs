@@ -354,7 +354,14 @@ fn the_gate_not_met_is_a_normal_outcome() {
         "{}",
         run.stderr
     );
-    assert!(f.fake.state.lock().unwrap().requests.is_empty());
+    // Before the gate it looked for an open pull request built on another
+    // pack, and changed nothing.
+    let st = f.fake.state.lock().unwrap();
+    assert!(
+        st.requests.iter().all(|r| r.method == "GET"),
+        "{:?}",
+        st.requests
+    );
 }
 
 #[test]
@@ -800,4 +807,75 @@ fn a_candidate_a_person_closed_unmerged_is_not_proposed_again() {
         "nothing pushed"
     );
     assert!(st.violations.is_empty(), "{:?}", st.violations);
+}
+
+#[test]
+fn a_pull_request_built_on_a_pack_changed_since_is_closed() {
+    let f = fixture();
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(
+        run.json()["signatures"][0]["status"],
+        "opened",
+        "{}",
+        run.stderr
+    );
+    {
+        let st = f.fake.state.lock().unwrap();
+        assert!(
+            st.pulls[0]["body"]
+                .as_str()
+                .unwrap()
+                .contains("<!-- promptc:base-pack ")
+        );
+    }
+    // Someone changes today's pack on the default branch (here: its bytes only).
+    let pack = f.work.join("packs/speak.json");
+    let text = std::fs::read_to_string(&pack).unwrap();
+    std::fs::write(&pack, format!("{text}\n")).unwrap();
+    git(&f.work, &["commit", "-q", "-am", "a hand edit to the pack"]);
+    // The next run would not publish anything (the policy asks for +50), but
+    // the open pull request is built on the old pack: it is closed, with why.
+    f.edit_config("min_lift: 0.0", "min_lift: 50.0");
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    assert!(
+        s["notes"]
+            .to_string()
+            .contains("built against another version of today's pack"),
+        "{s:#}"
+    );
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(st.pulls[0]["state"], "closed", "{:#}", st.pulls[0]);
+    assert!(
+        st.comments.iter().any(|c| c["body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("would undo that change")),
+        "{:?}",
+        st.comments
+    );
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+}
+
+#[test]
+fn an_unchanged_pack_leaves_the_open_pull_request_alone() {
+    let f = fixture();
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(
+        run.json()["signatures"][0]["status"],
+        "opened",
+        "{}",
+        run.stderr
+    );
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(
+        run.json()["signatures"][0]["status"],
+        "updated",
+        "{}",
+        run.stderr
+    );
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(st.pulls.len(), 1);
+    assert_eq!(st.pulls[0]["state"], "open");
 }

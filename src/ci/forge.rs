@@ -34,6 +34,14 @@ pub trait Forge: Send + Sync {
     /// A pull request of `branch` that a person closed without merging,
     /// proposing the pack with this id (named in its body).
     async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError>;
+    /// Closes the open pull request of `branch`, with `comment`, when its
+    /// body records a base pack other than `base_sha256`.
+    async fn close_if_based_elsewhere(
+        &self,
+        branch: &str,
+        base_sha256: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError>;
 }
 
 #[async_trait::async_trait]
@@ -55,6 +63,14 @@ impl Forge for Github {
     }
     async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
         Ok(Github::closed_unmerged(self, branch, pack_id).await?)
+    }
+    async fn close_if_based_elsewhere(
+        &self,
+        branch: &str,
+        base_sha256: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError> {
+        Ok(Github::close_if_based_elsewhere(self, branch, base_sha256, comment).await?)
     }
 }
 
@@ -169,6 +185,33 @@ impl Forge for MemoryForge {
             p.body = body.into();
             p.draft = true;
             p.number
+        };
+        self.upsert_sticky_comment(number, comment).await?;
+        Ok(Some(Pr {
+            number,
+            url: format!("memory://pull/{number}"),
+            created: false,
+        }))
+    }
+
+    async fn close_if_based_elsewhere(
+        &self,
+        branch: &str,
+        base_sha256: &str,
+        comment: &str,
+    ) -> Result<Option<Pr>, ForgeError> {
+        let number = {
+            let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(p) = prs.iter_mut().find(|p| p.head == branch && !p.closed) else {
+                return Ok(None);
+            };
+            match crate::github::recorded_base(&p.body) {
+                Some(b) if b != base_sha256 => {
+                    p.closed = true;
+                    p.number
+                }
+                _ => return Ok(None),
+            }
         };
         self.upsert_sticky_comment(number, comment).await?;
         Ok(Some(Pr {

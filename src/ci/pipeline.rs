@@ -65,6 +65,8 @@ impl Pipeline<'_> {
             PushCheck::Run(notes) => notes,
             PushCheck::Skip(r) => return Ok(*r),
         };
+        self.close_if_base_changed(&ctx, &base.sha256, &mut notes)
+            .await?;
         let stats = crate::traces::stats::compute(&files, &ctx.stats_input(cutoff))?;
         if let Some(r) = steps::gate(name, &stats, cutoff, &notes) {
             return Ok(r);
@@ -167,8 +169,38 @@ impl Pipeline<'_> {
             return Ok(());
         };
         let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
-        let w = publish::Withdrawal::new(&ctx.name, &r.reason, report);
+        let base = ctx.current_pack()?.sha256;
+        let w = publish::Withdrawal::new(&ctx.name, &r.reason, report, &base);
         publish::withdraw(forge, &branch, &w, r).await
+    }
+
+    /// promptc's open pull request was built against another version of
+    /// today's pack (someone changed it on the default branch since): merging
+    /// it would undo that change, so it is closed with a comment saying why.
+    async fn close_if_base_changed(
+        &self,
+        ctx: &Context,
+        base_sha256: &str,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        let Some(forge) = self.forge.filter(|_| !self.args.dry_run) else {
+            return Ok(());
+        };
+        let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
+        let comment = format!(
+            "Closed by promptc: this pull request's candidate was built against another version of {} than the default branch holds now, so merging it would undo that change. The next run that clears the gate proposes a candidate built on the current pack.",
+            crate::markdown::code(&ctx.sig_cfg.pack.display().to_string())
+        );
+        if let Some(pr) = forge
+            .close_if_based_elsewhere(&branch, base_sha256, &comment)
+            .await?
+        {
+            notes.push(format!(
+                "closed {}: it was built against another version of today's pack",
+                pr.url
+            ));
+        }
+        Ok(())
     }
 
     /// On a push: which of this signature's trace files it changed.

@@ -51,6 +51,8 @@ pub struct Plan {
     pub report: Report,
     /// The new pack's id.
     pub pack_id: crate::pack::PackId,
+    /// The sha256 of the pack the candidate was built against.
+    pub base_sha256: String,
 }
 
 impl Plan {
@@ -87,6 +89,11 @@ pub fn plan(
     }
     cand.refresh_rendered();
     let pack_id = cand.id();
+    let base_sha256 = cand
+        .prompt()
+        .and_then(|p| p.provenance.base_pack.as_ref())
+        .map(|b| b.sha256.clone())
+        .unwrap_or_default();
     // Redacted again here: these bytes are committed and pushed.
     let pack_bytes = crate::secret::redact(&cand.to_json()).into_bytes();
     crate::files::write_bytes(cand_path, &pack_bytes)?;
@@ -127,7 +134,7 @@ pub fn plan(
     }
     Ok(Plan {
         title: report.title(),
-        body: pr_body(&report, &branch, &pack_id),
+        body: pr_body(&report, &branch, &pack_id, &base_sha256),
         message: commit_message(&report, &lift),
         draft: steps::draft(gh.draft, report.verdict.decision),
         lift_phrase: lift,
@@ -141,6 +148,7 @@ pub fn plan(
         author_email: gh.author_email.clone(),
         report,
         pack_id,
+        base_sha256,
     })
 }
 
@@ -210,18 +218,23 @@ pub struct Withdrawal {
 
 impl Withdrawal {
     /// For a run that ended in `reason`, with the A/B report when there was one.
-    pub fn new(name: &str, reason: &str, report: Option<&Report>) -> Withdrawal {
+    pub fn new(name: &str, reason: &str, report: Option<&Report>, base_sha256: &str) -> Withdrawal {
         let why = format!(
             "promptc's latest run no longer supports this pull request: {reason}. It is a draft until a run supports it again; the branch still holds the earlier candidate."
         );
+        let marker = crate::github::base_marker(base_sha256);
         let (title, body) = match report {
             Some(r) => (
                 format!("[not supported] {}", r.title()),
-                format!("{}\n\n---\n\n{}\n", r.markdown().trim_end(), inline(&why)),
+                format!(
+                    "{}\n\n---\n\n{}\n{marker}\n",
+                    r.markdown().trim_end(),
+                    inline(&why)
+                ),
             ),
             None => (
                 format!("[not supported] {name}: no candidate beats today's pack"),
-                format!("{}\n", inline(&why)),
+                format!("{}\n{marker}\n", inline(&why)),
             ),
         };
         Withdrawal {
@@ -265,7 +278,12 @@ pub async fn open_pr(
     r: &mut SignatureResult,
 ) -> anyhow::Result<Pr> {
     let body = if pushed_branch != plan.branch {
-        pr_body(&plan.report, pushed_branch, &plan.pack_id)
+        pr_body(
+            &plan.report,
+            pushed_branch,
+            &plan.pack_id,
+            &plan.base_sha256,
+        )
     } else {
         plan.body.clone()
     };
@@ -342,7 +360,7 @@ mod tests {
             branch: "promptc/speak".into(),
             base_branch: "main".into(),
             title: report.title(),
-            body: pr_body(&report, "promptc/speak", &pack_id()),
+            body: pr_body(&report, "promptc/speak", &pack_id(), "sha256:base"),
             message: String::new(),
             lift_phrase: lift_phrase(&report),
             draft: false,
@@ -354,6 +372,7 @@ mod tests {
             author_email: "promptc@example.invalid".into(),
             report,
             pack_id: pack_id(),
+            base_sha256: "sha256:base".into(),
         }
     }
 
@@ -411,6 +430,7 @@ mod tests {
             "speak",
             "A/B decided skip: +1.0 on 40 fresh turns",
             Some(&plan.report),
+            "sha256:base",
         );
         let mut r = SignatureResult::new("speak", Status::Skipped, String::new());
         withdraw(&forge, &plan.branch, &w, &mut r).await.unwrap();
@@ -442,6 +462,13 @@ mod tests {
         assert_eq!(forge.comments().len(), 1);
         assert_eq!(r.pr_url.as_deref(), Some("memory://pull/1"));
         assert_eq!(r.annotations[0].title, "promptc: speak stale");
+    }
+
+    #[test]
+    fn the_body_records_the_base_pack_and_a_body_without_it_records_none() {
+        let p = plan();
+        assert_eq!(crate::github::recorded_base(&p.body), Some("sha256:base"));
+        assert_eq!(crate::github::recorded_base("a body a person wrote"), None);
     }
 
     #[test]

@@ -54,12 +54,13 @@ pub fn bullets(lines: &[String]) -> String {
 
 /// The pull request body: the report, then how the branch behaves. Any
 /// registered secret an LM echoed is redacted.
-pub fn pr_body(report: &Report, branch: &str, pack_id: &PackId) -> String {
+pub fn pr_body(report: &Report, branch: &str, pack_id: &PackId, base_sha256: &str) -> String {
     crate::lm::secret::redact(&format!(
-        "{}\n\n---\n\nPack id {}: a server running this pack writes it as the `pack` field of its trace lines, so the traffic it serves can be matched to this pull request.\n\nThis is promptc's rolling branch {}: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n",
+        "{}\n\n---\n\nPack id {}: a server running this pack writes it as the `pack` field of its trace lines, so the traffic it serves can be matched to this pull request.\n\nThis is promptc's rolling branch {}: the next run that clears the gate replaces its commit and updates this description. promptc never rewrites a branch that carries someone else's commit; push a fix-up here and promptc will use a fresh branch next time.\n{}\n",
         report.markdown().trim_end(),
         crate::markdown::code(&pack_id.0),
-        crate::markdown::code(branch)
+        crate::markdown::code(branch),
+        crate::github::base_marker(base_sha256)
     ))
 }
 
