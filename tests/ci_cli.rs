@@ -261,6 +261,14 @@ impl Fixture {
         std::fs::write(path, cfg.replacen(from, to, 1)).unwrap();
     }
 
+    /// `ci` on a workflow_dispatch event with the simulator; exit 0 asserted.
+    /// Returns the first signature's result.
+    fn ci_sim(&self) -> Value {
+        let (run, _, _) = self.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["signatures"][0].clone()
+    }
+
     /// Runs promptc in the checkout on a workflow_dispatch event.
     fn dispatch(&self, args: &[&str]) -> (common::Run, String, String) {
         let event = self.event(
@@ -778,19 +786,11 @@ fn each_signature_runs_on_its_own_and_the_outputs_name_the_pr() {
 #[test]
 fn a_candidate_a_person_closed_unmerged_is_not_proposed_again() {
     let f = fixture();
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(
-        run.json()["signatures"][0]["status"],
-        "opened",
-        "{}",
-        run.stderr
-    );
+    assert_eq!(f.ci_sim()["status"], "opened");
     let tip = git(&f.bare, &["rev-parse", "promptc/speak"]);
     // A reviewer closes it without merging.
     f.fake.state.lock().unwrap().pulls[0]["state"] = json!("closed");
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let s = &run.json()["signatures"][0];
+    let s = &f.ci_sim();
     assert_eq!(s["status"], "skipped", "{s:#}");
     assert!(
         s["reason"]
@@ -812,13 +812,7 @@ fn a_candidate_a_person_closed_unmerged_is_not_proposed_again() {
 #[test]
 fn a_pull_request_built_on_a_pack_changed_since_is_closed() {
     let f = fixture();
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(
-        run.json()["signatures"][0]["status"],
-        "opened",
-        "{}",
-        run.stderr
-    );
+    assert_eq!(f.ci_sim()["status"], "opened");
     {
         let st = f.fake.state.lock().unwrap();
         assert!(
@@ -836,9 +830,7 @@ fn a_pull_request_built_on_a_pack_changed_since_is_closed() {
     // The next run would not publish anything (the policy asks for +50), but
     // the open pull request is built on the old pack: it is closed, with why.
     f.edit_config("min_lift: 0.0", "min_lift: 50.0");
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let s = &run.json()["signatures"][0];
+    let s = &f.ci_sim();
     assert!(
         s["notes"]
             .to_string()
@@ -861,20 +853,8 @@ fn a_pull_request_built_on_a_pack_changed_since_is_closed() {
 #[test]
 fn an_unchanged_pack_leaves_the_open_pull_request_alone() {
     let f = fixture();
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(
-        run.json()["signatures"][0]["status"],
-        "opened",
-        "{}",
-        run.stderr
-    );
-    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
-    assert_eq!(
-        run.json()["signatures"][0]["status"],
-        "updated",
-        "{}",
-        run.stderr
-    );
+    assert_eq!(f.ci_sim()["status"], "opened");
+    assert_eq!(f.ci_sim()["status"], "updated");
     let st = f.fake.state.lock().unwrap();
     assert_eq!(st.pulls.len(), 1);
     assert_eq!(st.pulls[0]["state"], "open");

@@ -121,6 +121,23 @@ impl MemoryForge {
     pub fn comments(&self) -> Vec<(u64, String)> {
         self.comments.lock().map(|c| c.clone()).unwrap_or_default()
     }
+
+    /// Applies `change` to the open pull request of `branch`; its number when
+    /// there is one and `change` says it changed it.
+    fn change_open(&self, branch: &str, change: impl FnOnce(&mut StoredPr) -> bool) -> Option<u64> {
+        let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+        let p = prs.iter_mut().find(|p| p.head == branch && !p.closed)?;
+        change(p).then_some(p.number)
+    }
+}
+
+/// A pull request of the memory forge, as callers see it.
+fn memory_pr(number: u64, created: bool) -> Pr {
+    Pr {
+        number,
+        url: format!("memory://pull/{number}"),
+        created,
+    }
 }
 
 #[async_trait::async_trait]
@@ -145,19 +162,11 @@ impl Forge for MemoryForge {
                 number: p.number,
                 ..stored
             };
-            return Ok(Pr {
-                number: p.number,
-                url: format!("memory://pull/{}", p.number),
-                created: false,
-            });
+            return Ok(memory_pr(p.number, false));
         }
         let number = prs.len() as u64 + 1;
         prs.push(StoredPr { number, ..stored });
-        Ok(Pr {
-            number,
-            url: format!("memory://pull/{number}"),
-            created: true,
-        })
+        Ok(memory_pr(number, true))
     }
 
     async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
@@ -176,22 +185,14 @@ impl Forge for MemoryForge {
         body: &str,
         comment: &str,
     ) -> Result<Option<Pr>, ForgeError> {
-        let number = {
-            let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(p) = prs.iter_mut().find(|p| p.head == branch && !p.closed) else {
-                return Ok(None);
-            };
-            p.title = title.into();
-            p.body = body.into();
-            p.draft = true;
-            p.number
+        let Some(number) = self.change_open(branch, |p| {
+            (p.title, p.body, p.draft) = (title.into(), body.into(), true);
+            true
+        }) else {
+            return Ok(None);
         };
         self.upsert_sticky_comment(number, comment).await?;
-        Ok(Some(Pr {
-            number,
-            url: format!("memory://pull/{number}"),
-            created: false,
-        }))
+        Ok(Some(memory_pr(number, false)))
     }
 
     async fn close_if_based_elsewhere(
@@ -200,25 +201,15 @@ impl Forge for MemoryForge {
         base_sha256: &str,
         comment: &str,
     ) -> Result<Option<Pr>, ForgeError> {
-        let number = {
-            let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(p) = prs.iter_mut().find(|p| p.head == branch && !p.closed) else {
-                return Ok(None);
-            };
-            match crate::github::recorded_base(&p.body) {
-                Some(b) if b != base_sha256 => {
-                    p.closed = true;
-                    p.number
-                }
-                _ => return Ok(None),
-            }
+        let Some(number) = self.change_open(branch, |p| {
+            let elsewhere = crate::github::recorded_base(&p.body).is_some_and(|b| b != base_sha256);
+            p.closed |= elsewhere;
+            elsewhere
+        }) else {
+            return Ok(None);
         };
         self.upsert_sticky_comment(number, comment).await?;
-        Ok(Some(Pr {
-            number,
-            url: format!("memory://pull/{number}"),
-            created: false,
-        }))
+        Ok(Some(memory_pr(number, false)))
     }
 
     async fn rejected(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
@@ -226,10 +217,6 @@ impl Forge for MemoryForge {
         Ok(prs
             .iter()
             .find(|p| p.head == branch && p.closed && p.body.contains(pack_id))
-            .map(|p| Pr {
-                number: p.number,
-                url: format!("memory://pull/{}", p.number),
-                created: false,
-            }))
+            .map(|p| memory_pr(p.number, false)))
     }
 }

@@ -96,7 +96,7 @@ impl Pipeline<'_> {
             r
         };
         if let Some(mut r) = stopped {
-            self.withdraw(&ctx, None, &mut r).await?;
+            self.withdraw(&ctx, &base.sha256, None, &mut r).await?;
             return Ok(warn(r));
         }
 
@@ -110,7 +110,8 @@ impl Pipeline<'_> {
         let mut r = match steps::proven(name, &report, notes, &run_dir) {
             steps::Proven::Publish(r) => r,
             steps::Proven::Skip(mut r) => {
-                self.withdraw(&ctx, Some(&report), &mut r).await?;
+                self.withdraw(&ctx, &base.sha256, Some(&report), &mut r)
+                    .await?;
                 return Ok(warn(r));
             }
         };
@@ -162,6 +163,7 @@ impl Pipeline<'_> {
     async fn withdraw(
         &self,
         ctx: &Context,
+        base_sha256: &str,
         report: Option<&crate::report::Report>,
         r: &mut SignatureResult,
     ) -> anyhow::Result<()> {
@@ -169,8 +171,7 @@ impl Pipeline<'_> {
             return Ok(());
         };
         let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
-        let base = ctx.current_pack()?.sha256;
-        let w = publish::Withdrawal::new(&ctx.name, &r.reason, report, &base);
+        let w = publish::Withdrawal::new(&ctx.name, &r.reason, report, base_sha256);
         publish::withdraw(forge, &branch, &w, r).await
     }
 

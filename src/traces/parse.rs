@@ -205,7 +205,7 @@ impl<'a> LineParser<'a> {
     /// Whether a line is of this signature (a line that names none is).
     fn is_ours<'l>(
         &self,
-        get: &dyn Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+        get: &impl Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
     ) -> Result<bool, String> {
         let Some(raw) = get(F_SIGNATURE)? else {
             return Ok(true);
@@ -268,7 +268,7 @@ impl<'a> LineParser<'a> {
     /// The thread, workspace, time and status of a line.
     fn scalars<'l>(
         &self,
-        get: &dyn Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+        get: &impl Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
     ) -> Result<Scalars<'l>, String> {
         let field_name = |field: usize| &self.pointers[field];
         let thread = match get(F_THREAD)? {

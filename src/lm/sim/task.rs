@@ -309,17 +309,15 @@ impl Room {
 
 /// The move the room needs, then whether this answer finds it (a weak prompt
 /// repeats itself or picks at random). Draws from `dice` in a fixed order.
-#[allow(clippy::too_many_arguments)]
-fn choose_move(
-    persona: &str,
-    evidence: &[Evidence],
-    mode: &str,
-    phase: &str,
-    last_moves: &[String],
-    q: f64,
-    f: &Features,
-    dice: &mut Dice,
-) -> String {
+fn choose_move(room: &Room, q: f64, f: &Features, dice: &mut Dice) -> String {
+    let Room {
+        persona,
+        evidence,
+        mode,
+        phase,
+        last_moves,
+        ..
+    } = room;
     // The move the room needs, then whether this answer finds it.
     let needed = if phase == "closing" {
         "synthesize"
@@ -356,16 +354,15 @@ pub(super) fn speak(
     f: &Features,
     dice: &mut Dice,
 ) -> (String, Option<String>) {
+    let room = Room::of(inputs);
+    let mv = choose_move(&room, q, f, dice);
     let Room {
         persona,
         evidence,
-        mode,
-        phase,
         deadline,
-        last_moves,
         questions,
-    } = Room::of(inputs);
-    let mv = choose_move(&persona, &evidence, &mode, &phase, &last_moves, q, f, dice);
+        ..
+    } = room;
 
     let verified: Vec<&Evidence> = evidence.iter().filter(|e| e.verified).collect();
     let unverified: Vec<&Evidence> = evidence.iter().filter(|e| !e.verified).collect();
