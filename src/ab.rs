@@ -6,6 +6,14 @@
 //! follows the configured policy; by default a PR opens only when the whole
 //! interval is above zero, and a held-out set too small to say anything is a
 //! `skip` with that reason — never a guess.
+//!
+//! Between two merges every run tests a new candidate against the same pack
+//! on held-out sets that mostly overlap: each such *look* is another chance
+//! of a false pull request. The decision therefore spends the error rate
+//! across looks ([`look_confidence`]): look k may use the share 6/(π²k²) of
+//! it, and those shares sum to 1 over any number of looks, so the chance of
+//! any false pull request between two merges stays within the configured
+//! level whatever the looks have in common.
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -42,9 +50,15 @@ pub struct Stats {
     /// Examples where the candidate scored lower.
     pub losses: usize,
     /// The smallest true lift this A/B would find significant 80% of the
-    /// time, at its confidence level, given the spread of the paired
+    /// time at the level its decision uses, given the spread of the paired
     /// differences it measured and its size (a normal approximation).
     pub detectable_lift: f64,
+    /// Which look at today's pack this is (1 = the first since it was merged).
+    pub look: u32,
+    /// The confidence of the interval the decision uses at this look.
+    pub decision_confidence: f64,
+    /// That interval.
+    pub decision_ci: (f64, f64),
 }
 
 /// What to do with a candidate.
@@ -91,8 +105,13 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Percentile bootstrap interval of the mean of `diffs`.
 pub fn bootstrap_ci(diffs: &[f64], resamples: u32, confidence: f64, seed: u64) -> (f64, f64) {
+    percentile_interval(&bootstrap_means(diffs, resamples, seed), confidence)
+}
+
+/// The sorted bootstrap means of `diffs` (empty for no diffs).
+fn bootstrap_means(diffs: &[f64], resamples: u32, seed: u64) -> Vec<f64> {
     if diffs.is_empty() {
-        return (f64::NAN, f64::NAN);
+        return Vec::new();
     }
     let mut rng = fastrand::Rng::with_seed(seed);
     let n = diffs.len();
@@ -101,11 +120,32 @@ pub fn bootstrap_ci(diffs: &[f64], resamples: u32, confidence: f64, seed: u64) -
         .map(|_| (0..n).map(|_| diffs[rng.usize(..n)]).sum::<f64>() / n as f64)
         .collect();
     means.sort_by(f64::total_cmp);
+    means
+}
+
+/// The two-sided percentile interval of sorted bootstrap means.
+fn percentile_interval(means: &[f64], confidence: f64) -> (f64, f64) {
     let alpha = 1.0 - confidence;
     (
-        quantile(&means, alpha / 2.0),
-        quantile(&means, 1.0 - alpha / 2.0),
+        quantile(means, alpha / 2.0),
+        quantile(means, 1.0 - alpha / 2.0),
     )
+}
+
+/// The share of the error rate look `look` (1-based) may spend: 6/(π²k²).
+/// The shares sum to 1 over all looks, so however many runs test candidates
+/// against one pack, their false-positive chances add up to at most the
+/// configured level (a union bound: no assumption on how the looks overlap).
+pub fn look_share(look: u32) -> f64 {
+    let k = f64::from(look.max(1));
+    6.0 / (std::f64::consts::PI * std::f64::consts::PI * k * k)
+}
+
+/// The confidence of the interval a decision at look `look` uses when the
+/// configured level is `confidence`: look 1 of a 95% policy uses 96.96%,
+/// look 2 99.24%, look 10 99.9696%.
+pub fn look_confidence(confidence: f64, look: u32) -> f64 {
+    1.0 - (1.0 - confidence) * look_share(look)
 }
 
 /// Two-sided paired sign-flip permutation p-value of the mean difference:
@@ -218,15 +258,18 @@ fn sample_sd(v: &[f64]) -> f64 {
     (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
 }
 
-/// The paired statistics of two score lists over the same examples.
+/// The paired statistics of two score lists over the same examples, as the
+/// first look at today's pack.
 pub fn paired(base: &[f64], candidate: &[f64], policy: &AbConfig) -> Stats {
+    paired_at(base, candidate, policy, 1)
+}
+
+/// The paired statistics at look `look` since today's pack was merged.
+pub fn paired_at(base: &[f64], candidate: &[f64], policy: &AbConfig, look: u32) -> Stats {
     let diffs: Vec<f64> = candidate.iter().zip(base).map(|(c, b)| c - b).collect();
-    let ci = bootstrap_ci(
-        &diffs,
-        policy.bootstrap_resamples,
-        policy.confidence,
-        policy.seed,
-    );
+    let means = bootstrap_means(&diffs, policy.bootstrap_resamples, policy.seed);
+    let ci = percentile_interval(&means, policy.confidence);
+    let decision_confidence = look_confidence(policy.confidence, look);
     let (p_value, p_exact) =
         permutation_p(&diffs, policy.bootstrap_resamples, policy.seed ^ 0x5eed);
     Stats {
@@ -241,13 +284,29 @@ pub fn paired(base: &[f64], candidate: &[f64], policy: &AbConfig) -> Stats {
         wins: diffs.iter().filter(|d| **d > 0.0).count(),
         ties: diffs.iter().filter(|d| **d == 0.0).count(),
         losses: diffs.iter().filter(|d| **d < 0.0).count(),
-        detectable_lift: detectable_lift(sample_sd(&diffs), diffs.len(), policy.confidence, 0.8),
+        detectable_lift: detectable_lift(sample_sd(&diffs), diffs.len(), decision_confidence, 0.8),
+        look: look.max(1),
+        decision_confidence,
+        decision_ci: percentile_interval(&means, decision_confidence),
+    }
+}
+
+/// A confidence level as a percentage, with the digits that show its
+/// distance from 100 to three figures: 95, 96.96, 99.239.
+pub fn percent(confidence: f64) -> String {
+    let miss = ((1.0 - confidence) * 100.0).max(1e-9);
+    let decimals = (2 - miss.log10().floor() as i32).clamp(0, 9) as usize;
+    let s = format!("{:.*}", decimals, confidence * 100.0);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
 /// The decision the policy makes on these statistics, with its reasons.
+/// It reads the look's interval ([`Stats::decision_ci`]), not the nominal one.
 pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
-    let pct = (policy.confidence * 100.0).round();
     if s.n < policy.min_heldout {
         return (
             Decision::Skip,
@@ -257,12 +316,19 @@ pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
             )],
         );
     }
-    if s.ci.0 > policy.min_lift {
+    let interval = format!(
+        "the {}% interval [{:+.2}, {:+.2}] ({})",
+        percent(s.decision_confidence),
+        s.decision_ci.0,
+        s.decision_ci.1,
+        look_words(s.look, policy.confidence)
+    );
+    if s.decision_ci.0 > policy.min_lift {
         return (
             Decision::Open,
             vec![format!(
-                "the {pct}% interval [{:+.2}, {:+.2}] lies above the minimum lift {:+.2}",
-                s.ci.0, s.ci.1, policy.min_lift
+                "{interval} lies above the minimum lift {:+.2}",
+                policy.min_lift
             )],
         );
     }
@@ -270,18 +336,32 @@ pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
         return (
             Decision::Draft,
             vec![format!(
-                "the mean lift {:+.2} is above {:+.2}, but the {pct}% interval [{:+.2}, {:+.2}] is not: promising, not proven",
-                s.lift, policy.min_lift, s.ci.0, s.ci.1
+                "the mean lift {:+.2} is above {:+.2}, but {interval} is not: promising, not proven",
+                s.lift, policy.min_lift
             )],
         );
     }
     (
         Decision::Skip,
         vec![format!(
-            "the {pct}% interval [{:+.2}, {:+.2}] does not lie above the minimum lift {:+.2}; this A/B could detect about {:+.1} (80% power), and measured {:+.1}",
-            s.ci.0, s.ci.1, policy.min_lift, s.detectable_lift, s.lift
+            "{interval} does not lie above the minimum lift {:+.2}; this A/B could detect about {:+.1} (80% power), and measured {:+.1}",
+            policy.min_lift, s.detectable_lift, s.lift
         )],
     )
+}
+
+/// Which look this is and why its interval is wider than the configured one.
+pub fn look_words(look: u32, confidence: f64) -> String {
+    let level = percent(1.0 - confidence);
+    match look {
+        0 | 1 => format!(
+            "look 1 at today's pack: this look spends {:.0}% of the {level}% error rate, later looks the rest",
+            look_share(1) * 100.0
+        ),
+        k => format!(
+            "look {k} at today's pack: the looks since it was merged share one {level}% error rate"
+        ),
+    }
 }
 
 /// Per-dimension means of both packs.
@@ -397,8 +477,9 @@ fn apply_guards(
     out
 }
 
-/// Pairs two evaluations on their common examples and decides.
-pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> Verdict {
+/// Pairs two evaluations on their common examples and decides, as look
+/// `look` at today's pack.
+pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig, look: u32) -> Verdict {
     let by_id: IndexMap<&str, &crate::metric::ExampleScore> = candidate
         .examples
         .iter()
@@ -411,7 +492,7 @@ pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig) -> 
         .collect();
     let b: Vec<f64> = pairs.iter().map(|(b, _)| b.score).collect();
     let c: Vec<f64> = pairs.iter().map(|(_, c)| c.score).collect();
-    let stats = paired(&b, &c, policy);
+    let stats = paired_at(&b, &c, policy, look);
     let (mut decision, mut reasons) = decide(&stats, policy);
     let guards = apply_guards(&pairs, policy, &mut decision, &mut reasons);
     let mut dimensions = IndexMap::new();
@@ -479,6 +560,41 @@ mod tests {
                 normal_quantile(p)
             );
         }
+    }
+
+    #[test]
+    fn the_looks_share_one_error_rate() {
+        // 6/(π²k²) sums to 1: the first thousand looks spend almost all of it, never more.
+        let spent: f64 = (1..=1000).map(look_share).sum();
+        assert!(spent < 1.0 && spent > 0.999, "{spent}");
+        assert!((look_confidence(0.95, 1) - 0.969_604).abs() < 1e-6);
+        assert!((look_confidence(0.95, 2) - 0.992_401).abs() < 1e-6);
+        assert_eq!(percent(0.95), "95");
+        assert_eq!(percent(look_confidence(0.95, 1)), "96.96");
+        assert_eq!(percent(look_confidence(0.95, 2)), "99.24");
+        assert_eq!(percent(look_confidence(0.95, 10)), "99.9696");
+        assert_eq!(percent(0.99), "99");
+    }
+
+    #[test]
+    fn a_later_look_needs_a_wider_interval() {
+        // A lift whose 95% interval clears zero but not by much.
+        let base: Vec<f64> = (0..60).map(|i| 50.0 + f64::from(i % 7)).collect();
+        let cand: Vec<f64> = (0..60)
+            .map(|i| 50.0 + f64::from(i % 7) + if i % 3 == 0 { -9.0 } else { 9.0 })
+            .collect();
+        let policy = AbConfig::default();
+        let first = paired_at(&base, &cand, &policy, 1);
+        let tenth = paired_at(&base, &cand, &policy, 10);
+        assert_eq!(first.ci, tenth.ci, "the reported 95% interval is the same");
+        assert!(tenth.decision_ci.0 < first.decision_ci.0);
+        assert!(tenth.decision_ci.1 > first.decision_ci.1);
+        assert!(tenth.detectable_lift > first.detectable_lift);
+        assert_eq!(decide(&first, &policy).0, Decision::Open, "{first:?}");
+        let (d, why) = decide(&tenth, &policy);
+        assert_eq!(d, Decision::Skip, "{tenth:?}");
+        assert!(why[0].contains("the 99.9696% interval"), "{why:?}");
+        assert!(why[0].contains("look 10 at today's pack"), "{why:?}");
     }
 
     #[test]
@@ -596,10 +712,10 @@ mod tests {
         let base = scored(&vec![(50.0, 0.9); n]);
         let cand = scored(&vec![(60.0, 0.6); n]);
         let mut policy = AbConfig::default();
-        let open = verdict(&base, &cand, &policy);
+        let open = verdict(&base, &cand, &policy, 1);
         assert_eq!(open.decision, Decision::Open, "no guard: the mean decides");
         policy.guards.insert("grounded".into(), 40.0);
-        let held = verdict(&base, &cand, &policy);
+        let held = verdict(&base, &cand, &policy, 1);
         assert_eq!(
             held.decision,
             Decision::Open,
@@ -607,7 +723,7 @@ mod tests {
         );
         assert_eq!(held.guards[0].outcome, "held");
         policy.guards.insert("grounded".into(), 5.0);
-        let v = verdict(&base, &cand, &policy);
+        let v = verdict(&base, &cand, &policy, 1);
         assert_eq!(v.decision, Decision::Skip, "{:?}", v.reasons);
         assert_eq!(v.guards[0].outcome, "breached_surely");
         assert!((v.guards[0].delta + 30.0).abs() < 1e-9);
@@ -632,7 +748,7 @@ mod tests {
         let cand = scored(&cand_scores);
         let mut policy = AbConfig::default();
         policy.guards.insert("grounded".into(), 5.0);
-        let v = verdict(&base, &cand, &policy);
+        let v = verdict(&base, &cand, &policy, 1);
         assert_eq!(v.guards[0].outcome, "breached", "{:?}", v.guards);
         assert_eq!(v.decision, Decision::Draft, "{:?}", v.reasons);
     }

@@ -191,7 +191,7 @@ async fn review_pack(
     crate::files::write_bytes(&bp, &old)?;
     crate::files::write_bytes(&hp, &new)?;
     let at = |rev: &str| format!("{} @ {}", rel.display(), short(rev));
-    let (mut report, _usage) = match crate::app::ab::compare(ctx, &bp, &hp).await {
+    let (mut report, _usage) = match crate::app::ab::compare(ctx, &bp, &hp, 1).await {
         Ok(r) => r,
         // A pack that does not load (broken JSON, a bad enum, a stale
         // signature hash) is the review's finding, not a failure of the run.

@@ -216,9 +216,11 @@ fn a_judge_that_is_also_the_task_model_is_called_out_in_the_report() {
             ],
         )
         .unwrap();
-        rt.block_on(promptc::commands::ab::compare_with(&ctx, &pack, &pack, &lm))
-            .unwrap()
-            .0
+        rt.block_on(promptc::commands::ab::compare_with(
+            &ctx, &pack, &pack, &lm, 1,
+        ))
+        .unwrap()
+        .0
     };
     let same = report_with("openai:gpt-4o-mini", "openai:gpt-4o-mini");
     assert_eq!(same.cautions.len(), 1, "{:?}", same.cautions);

@@ -859,3 +859,104 @@ fn an_unchanged_pack_leaves_the_open_pull_request_alone() {
     assert_eq!(st.pulls.len(), 1);
     assert_eq!(st.pulls[0]["state"], "open");
 }
+
+/// The look ledger's lines for `speak` on the remote.
+fn ledger(bare: &Path) -> Vec<Value> {
+    git(bare, &["show", "refs/promptc/looks:speak.jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn each_run_is_counted_as_a_look_and_a_changed_pack_restarts_the_count() {
+    let f = fixture();
+    let first = f.ci_sim();
+    assert_eq!(first["status"], "opened");
+    assert_eq!(first["look"], 1);
+    let looks = ledger(&f.bare);
+    assert_eq!(looks.len(), 1, "{looks:?}");
+    assert_eq!(looks[0]["look"], 1);
+    assert_eq!(looks[0]["decision"], "open");
+    let base = looks[0]["base_pack"].as_str().unwrap().to_string();
+    assert!(
+        base.len() == 64 && base.bytes().all(|b| b.is_ascii_hexdigit()),
+        "the pack file's sha256: {base}"
+    );
+
+    // The second look needs the wider interval, and its report says so.
+    let second = f.ci_sim();
+    assert_eq!(second["look"], 2, "{second:#}");
+    let looks = ledger(&f.bare);
+    assert_eq!(looks.len(), 2);
+    assert_eq!(looks[1]["look"], 2);
+    assert_eq!(looks[1]["base_pack"], base.as_str());
+    {
+        let st = f.fake.state.lock().unwrap();
+        let body = st.pulls[0]["body"].as_str().unwrap();
+        assert!(body.contains("the 99.24% interval"), "{body}");
+        assert!(body.contains("look 2 at today"), "{body}");
+    }
+    // The ledger is a ref of its own: no branch, and main untouched.
+    assert!(!git(&f.bare, &["branch", "--list"]).contains("looks"));
+    assert_eq!(
+        git(&f.bare, &["log", "-1", "--format=%B", "refs/promptc/looks"])
+            .lines()
+            .last(),
+        Some("Generated-by: promptc")
+    );
+
+    // Today's pack changes: the looks at the old one no longer count.
+    let pack = f.work.join("packs/speak.json");
+    let text = std::fs::read_to_string(&pack).unwrap();
+    std::fs::write(&pack, format!("{text}\n")).unwrap();
+    git(&f.work, &["commit", "-q", "-am", "a hand edit to the pack"]);
+    let third = f.ci_sim();
+    assert_eq!(third["look"], 1, "{third:#}");
+    let looks = ledger(&f.bare);
+    assert_eq!(looks.len(), 1, "{looks:?}");
+    assert_ne!(looks[0]["base_pack"], base.as_str());
+}
+
+#[test]
+fn a_ledger_that_does_not_parse_stops_the_decision_and_names_the_line() {
+    let f = fixture();
+    // Someone wrote to promptc's ref by hand.
+    let blob = {
+        let path = f.root.join("bad.jsonl");
+        std::fs::write(&path, "{\"look\": \"many\"}\n").unwrap();
+        git(&f.bare, &["hash-object", "-w", path.to_str().unwrap()])
+    };
+    let tree = {
+        let mut cmd = std::process::Command::new("git");
+        cmd.args(["mktree"]).current_dir(&f.bare);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        use std::io::Write as _;
+        writeln!(
+            child.stdin.take().unwrap(),
+            "100644 blob {blob}\tspeak.jsonl"
+        )
+        .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let commit = git(&f.bare, &["commit-tree", &tree, "-m", "by hand"]);
+    git(&f.bare, &["update-ref", "refs/promptc/looks", &commit]);
+
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let s = &run.json()["signatures"][0];
+    assert_eq!(s["status"], "failed", "{s:#}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refs/promptc/looks:speak.jsonl line 1:"),
+        "{reason}"
+    );
+    let st = f.fake.state.lock().unwrap();
+    assert!(st.pulls.is_empty(), "nothing is published");
+    assert_eq!(git(&f.bare, &["rev-parse", "refs/promptc/looks"]), commit);
+}

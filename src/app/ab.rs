@@ -49,14 +49,16 @@ fn run_info(candidate: &Path) -> Option<RunInfo> {
     })
 }
 
-/// Both packs on the fresh held-out traces: the report and the LM usage.
+/// Both packs on the fresh held-out traces, as look `look` at today's pack
+/// (see [`crate::ab::look_confidence`]): the report and the LM usage.
 pub async fn compare(
     ctx: &Context,
     base_path: &Path,
     candidate_path: &Path,
+    look: u32,
 ) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
     let lm = LmClient::from_config(&ctx.config)?;
-    compare_with(ctx, base_path, candidate_path, &lm).await
+    compare_with(ctx, base_path, candidate_path, &lm, look).await
 }
 
 /// [`compare`] with a given LM client (and so a shared budget).
@@ -65,6 +67,7 @@ pub async fn compare_with(
     base_path: &Path,
     candidate_path: &Path,
     lm: &LmClient,
+    look: u32,
 ) -> anyhow::Result<(Report, crate::lm::budget::Usage)> {
     let load = |p: &Path| -> anyhow::Result<(pack::LoadedPack, Program)> {
         let l = pack::load(p, Some(&ctx.signature))?;
@@ -102,7 +105,7 @@ pub async fn compare_with(
     let cand_report = ev
         .evaluate(&cand_prog, &heldout, &progress("ab: candidate", lm))
         .await?;
-    let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab);
+    let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab, look);
     let mut threads: Vec<&str> = heldout.iter().map(|t| t.thread.as_str()).collect();
     threads.sort_unstable();
     threads.dedup();
@@ -145,10 +148,15 @@ pub async fn compare_with(
         diff: report::pack_diff(&base.pack, &cand.pack),
         run: run_info(candidate_path),
         reproduce: format!(
-            "promptc --config {} ab --base {} --candidate {}",
+            "promptc --config {} ab --base {} --candidate {}{}",
             ctx.config.path.display(),
             base_path.display(),
-            candidate_path.display()
+            candidate_path.display(),
+            if look > 1 {
+                format!(" --look {look}")
+            } else {
+                String::new()
+            }
         ),
         verdict,
     };

@@ -11,12 +11,14 @@
 //! - `steps`: the decisions, pure and unit-tested;
 //! - `pipeline`: one signature through the steps;
 //! - `publish`: the plan, the dry-run folder, the pull request;
+//! - `looks`: the ledger of A/B looks at today's pack, on a ref of the remote;
 //! - `host`, `forge`: the seams to GitHub Actions and GitHub;
 //! - `result`, `text`: what a run ends with and the words it publishes.
 
 mod env;
 pub mod forge;
 pub mod host;
+pub mod looks;
 mod pipeline;
 pub mod publish;
 mod result;

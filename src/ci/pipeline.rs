@@ -11,6 +11,7 @@ use crate::app::optimize::OptimizeArgs;
 use crate::app::{Context, Global, UsageError};
 use crate::ci::env::GithubEnv;
 use crate::ci::forge::Forge;
+use crate::ci::looks::{self, Ledger};
 use crate::ci::publish;
 use crate::ci::result::{CiArgs, SignatureResult};
 use crate::ci::steps::{self, PushCheck};
@@ -72,6 +73,9 @@ impl Pipeline<'_> {
             return Ok(r);
         }
 
+        // The looks so far, before any LM is paid for: without the count, no decision.
+        let ledger = self.ledger(name, &base.sha256)?;
+
         // Optimize, on one client for the optimizer and the A/B: the budget caps the whole run.
         let run_dir = self.out.join("runs").join(name);
         let lm = crate::lm::LmClient::from_config(&ctx.config)?;
@@ -100,13 +104,32 @@ impl Pipeline<'_> {
             return Ok(warn(r));
         }
 
-        // Prove it on fresh held-out traces.
+        // Prove it on fresh held-out traces, as the next look at today's pack.
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
+        let look = ledger.as_ref().map_or(1, Ledger::next_look);
         let (report, _usage) =
-            crate::app::ab::compare_with(&ctx, &pack_path, &opt.pack, &lm).await?;
+            crate::app::ab::compare_with(&ctx, &pack_path, &opt.pack, &lm, look).await?;
         // Beside the optimizer's own report.json, which the A/B report's Run
         // section reads: neither overwrites the other.
         crate::app::ab::write_report_as(&report, &run_dir, "ab-report")?;
+        match (&ledger, self.repo) {
+            (Some(ledger), Some(repo)) => {
+                let candidate = crate::pack::load(&opt.pack, Some(&ctx.signature))?
+                    .pack
+                    .id();
+                let gh = &ctx.config.github;
+                let record = looks::record_of(
+                    &report.verdict,
+                    &base.sha256,
+                    &candidate.0,
+                    env.sha.as_deref(),
+                );
+                ledger.record(repo, env, (&gh.author_name, &gh.author_email), record)?;
+            }
+            _ => notes.push(
+                "a dry run decides as the first look at today's pack and records no look".into(),
+            ),
+        }
         let mut r = match steps::proven(name, &report, notes, &run_dir) {
             steps::Proven::Publish(r) => r,
             steps::Proven::Skip(mut r) => {
@@ -156,6 +179,20 @@ impl Pipeline<'_> {
         }
         publish::open_pr(forge, &plan, &published.branch, &mut r).await?;
         Ok(warn(r))
+    }
+
+    /// The look ledger of a signature (none in a dry run, which neither
+    /// reads nor records looks).
+    fn ledger(&self, name: &str, base_sha256: &str) -> anyhow::Result<Option<Ledger>> {
+        if self.args.dry_run {
+            return Ok(None);
+        }
+        let Some(repo) = self.repo else {
+            return Err(
+                UsageError("publishing needs a git repository and a GitHub client".into()).into(),
+            );
+        };
+        Ok(Some(Ledger::read(repo, self.env, name, base_sha256)?))
     }
 
     /// A run that no longer supports promptc's open pull request turns it

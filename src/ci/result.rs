@@ -107,6 +107,8 @@ pub struct SignatureResult {
     pub ci95: Option<(f64, f64)>,
     /// Held-out examples compared.
     pub n: Option<usize>,
+    /// Which look at today's pack the A/B was (see `crate::ci::looks`).
+    pub look: Option<u32>,
     /// The pull request.
     pub pr_url: Option<String>,
     /// The branch pushed or planned.
@@ -149,6 +151,7 @@ impl SignatureResult {
             lift: None,
             ci95: None,
             n: None,
+            look: None,
             pr_url: None,
             branch: None,
             reason,

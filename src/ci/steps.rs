@@ -197,6 +197,7 @@ pub fn proven(name: &str, report: &Report, notes: Vec<String>, run_dir: &Path) -
     r.lift = Some(v.stats.lift);
     r.ci95 = Some(v.stats.ci);
     r.n = Some(v.stats.n);
+    r.look = Some(v.stats.look);
     r.run_dir = Some(run_dir.to_path_buf());
     r.notes = notes;
     if v.decision != Decision::Skip {
@@ -239,6 +240,9 @@ pub fn evidence(report: &Report) -> serde_json::Value {
         "confidence": v.stats.confidence,
         "p_value": v.stats.p_value,
         "decision": v.decision,
+        "look": v.stats.look,
+        "decision_ci": [v.stats.decision_ci.0, v.stats.decision_ci.1],
+        "decision_confidence": v.stats.decision_confidence,
         "heldout_threads": report.heldout.threads,
     })
 }
@@ -276,6 +280,9 @@ pub(crate) mod tests {
                     ties: 0,
                     losses: 20,
                     detectable_lift: 5.5,
+                    look: 1,
+                    decision_confidence: 0.9696,
+                    decision_ci: (lift - 3.3, lift + 3.3),
                 },
                 decision,
                 reasons: vec!["the interval reaches below the minimum lift".into()],

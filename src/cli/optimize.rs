@@ -58,6 +58,11 @@ pub struct AbCmd {
     /// Also write report.md and report.json to this folder.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Decide as the K-th look at the base pack since it was merged (what
+    /// `ci` counts in its look ledger): each later look needs a wider
+    /// interval, so that all of them together keep the configured error rate.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    look: u32,
 }
 
 impl AbCmd {
@@ -68,6 +73,7 @@ impl AbCmd {
             &self.base,
             &self.candidate,
             self.report.as_deref(),
+            self.look,
         ))
     }
 }

@@ -10,14 +10,15 @@ use crate::commands::{Context, Global, Output};
 use crate::pack;
 use crate::report;
 
-/// `ab --base P --candidate P2 [--report DIR]`.
+/// `ab --base P --candidate P2 [--report DIR] [--look K]`.
 pub async fn ab(
     ctx: &Context,
     base_path: &Path,
     candidate_path: &Path,
     report_dir: Option<&Path>,
+    look: u32,
 ) -> anyhow::Result<Output> {
-    let (report, usage) = compare(ctx, base_path, candidate_path).await?;
+    let (report, usage) = compare(ctx, base_path, candidate_path, look).await?;
     let simulated = report.simulated;
     if let Some(dir) = report_dir {
         write_report(&report, dir)?;
@@ -36,6 +37,9 @@ pub async fn ab(
         "ties": s.ties,
         "losses": s.losses,
         "detectable_lift": s.detectable_lift,
+        "look": s.look,
+        "decision_confidence": s.decision_confidence,
+        "decision_ci": [s.decision_ci.0, s.decision_ci.1],
         "dimensions": report.verdict.dimensions,
         "decision": report.verdict.decision,
         "reasons": report.verdict.reasons,

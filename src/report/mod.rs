@@ -247,8 +247,9 @@ impl Report {
         // What this A/B could have seen: a lift smaller than this can go unnoticed.
         let _ = writeln!(
             head,
-            "This A/B detects a true lift of about {} or more 80% of the time; a smaller one can go unseen.\n",
-            signed(s.detectable_lift)
+            "This A/B detects a true lift of about {} or more 80% of the time at the {}% level its decision uses; a smaller one can go unseen.\n",
+            signed(s.detectable_lift),
+            crate::ab::percent(s.decision_confidence)
         );
         head
     }

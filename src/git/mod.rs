@@ -17,6 +17,10 @@ use git2::{
 use crate::lm::safe_url;
 use crate::lm::secret::Secret;
 
+mod ledger;
+
+pub use ledger::{MAX_REF_FILE_BYTES, RefFile, RefWrite};
+
 /// The trailer that marks a commit as promptc's own. A branch whose commits
 /// all carry it may be rewritten; any other commit there is someone's work.
 pub const TRAILER: &str = "Generated-by: promptc";
@@ -285,25 +289,7 @@ impl Repo {
     /// that is not on the default branch is promptc's; otherwise a fresh name
     /// (`<branch>-2`, `-3`, …) is used and [`Published::moved`] says why.
     pub fn publish(&self, p: &Publish<'_>) -> Result<Published, GitError> {
-        let mut remote = self
-            .repo
-            .find_remote(p.remote)
-            .map_err(|e| GitError::Remote {
-                remote: p.remote.into(),
-                url: String::new(),
-                message: e.message().into(),
-            })?;
-        let url = safe_url(remote.url().unwrap_or(""));
-        let remote_err = |message: String| GitError::Remote {
-            remote: p.remote.into(),
-            url: url.clone(),
-            message: crate::lm::secret::redact(&message),
-        };
-        if is_ssh(&url) {
-            return Err(remote_err(
-                "is an SSH URL; promptc pushes over HTTPS (or file://) with a token: add an HTTPS remote and pass --remote NAME".into(),
-            ));
-        }
+        let (mut remote, remote_err) = self.open_remote(p.remote)?;
 
         // What the remote has now.
         let heads: HashMap<String, Oid> = {
