@@ -59,6 +59,23 @@ pub struct Stats {
     pub decision_confidence: f64,
     /// That interval.
     pub decision_ci: (f64, f64),
+    /// The one-sided sign-flip p-value of "the lift is above `min_lift`".
+    /// The percentile bootstrap's far tails are too short at a few dozen
+    /// examples (on the simulator with no true effect, a 96.96% interval
+    /// cleared zero twice as often as it should), so `open` also needs this
+    /// p-value at or below [`Stats::decision_alpha`].
+    pub decision_p: f64,
+    /// The one-sided error rate this look may spend: (1 − confidence) ×
+    /// 6/(π²k²) / 2.
+    pub decision_alpha: f64,
+    /// The standard deviation of the paired differences.
+    pub paired_sd: f64,
+    /// Answers per example and pack the scores average (`ab.task_samples`).
+    pub task_samples: u32,
+    /// With two or more task samples: the standard deviation one sample's
+    /// paired difference owes to the task's sampling alone (the part more
+    /// samples average away), measured from the spread between samples.
+    pub sampling_sd: Option<f64>,
 }
 
 /// What to do with a candidate.
@@ -152,13 +169,41 @@ pub fn look_confidence(confidence: f64, look: u32) -> f64 {
 /// exact over all 2^n sign patterns for small n, else Monte Carlo with the
 /// +1 correction (so a p-value is never reported as 0).
 pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
+    sign_flip_p(diffs, resamples, seed, f64::abs, None)
+}
+
+/// The one-sided sign-flip p-value of "the mean of `diffs` is above 0":
+/// the share of sign patterns whose mean is at least the observed one.
+/// Exact under a null in which each difference is as likely negative as
+/// positive, as it is when the two packs are interchangeable.
+///
+/// Only whether p is at most `threshold` decides anything, so the Monte
+/// Carlo stops once the count shows it is not: the p-value returned is then
+/// the estimate from the patterns drawn so far (and above `threshold`).
+pub fn permutation_p_above(
+    diffs: &[f64],
+    resamples: u32,
+    seed: u64,
+    threshold: f64,
+) -> (f64, bool) {
+    sign_flip_p(diffs, resamples, seed, |m| m, Some(threshold))
+}
+
+/// The share of sign patterns whose `stat(mean)` reaches the observed one.
+fn sign_flip_p(
+    diffs: &[f64],
+    resamples: u32,
+    seed: u64,
+    stat: fn(f64) -> f64,
+    stop_above: Option<f64>,
+) -> (f64, bool) {
     let n = diffs.len();
     if n == 0 {
         return (1.0, true);
     }
-    let observed = mean(diffs).abs();
+    let observed = stat(mean(diffs));
     // Floating-point sums of the same terms in another order differ in the last bits.
-    let tol = 1e-9 * (1.0 + observed);
+    let tol = 1e-9 * (1.0 + observed.abs());
     if n <= EXACT_PERMUTATION_MAX_N {
         let total = 1u64 << n;
         let mut count = 0u64;
@@ -169,7 +214,7 @@ pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
                 .map(|(i, d)| if mask >> i & 1 == 1 { -d } else { *d })
                 .sum::<f64>()
                 / n as f64;
-            if s.abs() >= observed - tol {
+            if stat(s) >= observed - tol {
                 count += 1;
             }
         }
@@ -178,14 +223,19 @@ pub fn permutation_p(diffs: &[f64], resamples: u32, seed: u64) -> (f64, bool) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut count = 0u64;
     let resamples = resamples.clamp(1, crate::config::MAX_BOOTSTRAP_RESAMPLES);
-    for _ in 0..resamples {
+    // Past this count the final p-value would exceed `stop_above` whatever follows.
+    let enough = stop_above.map(|t| (t * (f64::from(resamples) + 1.0)).floor() as u64);
+    for done in 1..=u64::from(resamples) {
         let s: f64 = diffs
             .iter()
             .map(|d| if rng.bool() { -d } else { *d })
             .sum::<f64>()
             / n as f64;
-        if s.abs() >= observed - tol {
+        if stat(s) >= observed - tol {
             count += 1;
+            if enough.is_some_and(|e| count > e) {
+                return ((count + 1) as f64 / (done + 1) as f64, false);
+            }
         }
     }
     ((count + 1) as f64 / (f64::from(resamples) + 1.0), false)
@@ -270,6 +320,15 @@ pub fn paired_at(base: &[f64], candidate: &[f64], policy: &AbConfig, look: u32) 
     let means = bootstrap_means(&diffs, policy.bootstrap_resamples, policy.seed);
     let ci = percentile_interval(&means, policy.confidence);
     let decision_confidence = look_confidence(policy.confidence, look);
+    let decision_alpha = (1.0 - decision_confidence) / 2.0;
+    // Enough sign patterns to resolve the look's threshold (about ten beyond it).
+    let flips = (10.0 / decision_alpha).ceil().clamp(
+        f64::from(policy.bootstrap_resamples),
+        f64::from(crate::config::MAX_BOOTSTRAP_RESAMPLES),
+    ) as u32;
+    let shifted: Vec<f64> = diffs.iter().map(|d| d - policy.min_lift).collect();
+    let (decision_p, _) =
+        permutation_p_above(&shifted, flips, policy.seed ^ 0xa11c, decision_alpha);
     let (p_value, p_exact) =
         permutation_p(&diffs, policy.bootstrap_resamples, policy.seed ^ 0x5eed);
     Stats {
@@ -288,7 +347,64 @@ pub fn paired_at(base: &[f64], candidate: &[f64], policy: &AbConfig, look: u32) 
         look: look.max(1),
         decision_confidence,
         decision_ci: percentile_interval(&means, decision_confidence),
+        decision_p,
+        decision_alpha,
+        paired_sd: sample_sd(&diffs),
+        task_samples: 1,
+        sampling_sd: None,
     }
+}
+
+/// What an A/B measured about its paired differences: enough to say what
+/// another A/B of the same packs' kind would detect.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Spread {
+    /// The standard deviation of the paired differences.
+    pub paired_sd: f64,
+    /// Task samples per example it averaged.
+    pub task_samples: u32,
+    /// The sampling part of one sample's paired difference, when measured.
+    pub sampling_sd: Option<f64>,
+}
+
+impl Spread {
+    /// The lift an A/B of `n` examples with `k` task samples per example
+    /// would detect (80% power, at `confidence`): the spread not owed to
+    /// sampling stays, the part owed to sampling shrinks as 1/k. Unless the
+    /// sampling part was measured, all of the spread is taken to stay (more
+    /// samples then show no gain: the cautious reading).
+    pub fn detectable_lift(&self, n: usize, k: u32, confidence: f64) -> f64 {
+        let total = self.paired_sd.powi(2);
+        let per_sample = self.sampling_sd.map_or(0.0, |w| w * w);
+        let stays = (total - per_sample / f64::from(self.task_samples.max(1))).max(0.0);
+        let var = stays + per_sample / f64::from(k.max(1));
+        detectable_lift(var.sqrt(), n, confidence, 0.8)
+    }
+}
+
+impl Stats {
+    /// The spread this A/B measured.
+    pub fn spread(&self) -> Spread {
+        Spread {
+            paired_sd: self.paired_sd,
+            task_samples: self.task_samples,
+            sampling_sd: self.sampling_sd,
+        }
+    }
+}
+
+/// The sampling part of one sample's paired difference, from examples
+/// scored with two or more samples in both arms: the mean over examples of
+/// the two arms' between-sample variances, as a standard deviation.
+fn sampling_sd(
+    pairs: &[(&crate::metric::ExampleScore, &crate::metric::ExampleScore)],
+) -> Option<f64> {
+    let vars: Vec<f64> = pairs
+        .iter()
+        .filter(|(b, c)| b.samples.len() >= 2 && c.samples.len() >= 2)
+        .map(|(b, c)| sample_sd(&b.samples).powi(2) + sample_sd(&c.samples).powi(2))
+        .collect();
+    (!vars.is_empty()).then(|| mean(&vars).sqrt())
 }
 
 /// A confidence level as a percentage, with the digits that show its
@@ -323,7 +439,23 @@ pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
         s.decision_ci.1,
         look_words(s.look, policy.confidence)
     );
-    if s.decision_ci.0 > policy.min_lift {
+    let clears = s.decision_ci.0 > policy.min_lift;
+    if clears && s.decision_p > s.decision_alpha {
+        return (
+            if s.lift > policy.min_lift && policy.draft_when_inconclusive {
+                Decision::Draft
+            } else {
+                Decision::Skip
+            },
+            vec![format!(
+                "{interval} lies above the minimum lift {:+.2}, but the one-sided sign-flip p = {} is above this look's {}: not proven",
+                policy.min_lift,
+                p_text(s.decision_p),
+                p_text(s.decision_alpha)
+            )],
+        );
+    }
+    if clears {
         return (
             Decision::Open,
             vec![format!(
@@ -348,6 +480,12 @@ pub fn decide(s: &Stats, policy: &AbConfig) -> (Decision, Vec<String>) {
             policy.min_lift, s.detectable_lift, s.lift
         )],
     )
+}
+
+/// A p-value or threshold to two figures: 0.015, 0.00038.
+fn p_text(p: f64) -> String {
+    let decimals = (1 - p.max(1e-12).log10().floor() as i32).clamp(2, 12) as usize;
+    format!("{p:.decimals$}")
 }
 
 /// Which look this is and why its interval is wider than the configured one.
@@ -492,7 +630,9 @@ pub fn verdict(base: &EvalReport, candidate: &EvalReport, policy: &AbConfig, loo
         .collect();
     let b: Vec<f64> = pairs.iter().map(|(b, _)| b.score).collect();
     let c: Vec<f64> = pairs.iter().map(|(_, c)| c.score).collect();
-    let stats = paired_at(&b, &c, policy, look);
+    let mut stats = paired_at(&b, &c, policy, look);
+    stats.task_samples = policy.task_samples.max(1);
+    stats.sampling_sd = sampling_sd(&pairs);
     let (mut decision, mut reasons) = decide(&stats, policy);
     let guards = apply_guards(&pairs, policy, &mut decision, &mut reasons);
     let mut dimensions = IndexMap::new();
@@ -695,6 +835,7 @@ mod tests {
                 rationales: IndexMap::new(),
                 failed: None,
                 prediction: None,
+                samples: Vec::new(),
             })
             .collect();
         EvalReport {

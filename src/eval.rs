@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::lm::{LmClient, LmError};
 use crate::metric::{ExampleScore, Metric};
 use crate::pack::Pack;
-use crate::program::{Prediction, predict_with};
+use crate::program::{Prediction, predict_sample};
 use crate::signature::Signature;
 use crate::traces::Turn;
 
@@ -158,6 +158,9 @@ pub struct Evaluator<'a> {
     pub max_errors: usize,
     /// LM-level failures tolerated as a share of the examples.
     pub max_error_share: f64,
+    /// Answers per example (samples 0..k of the task request), each scored,
+    /// the scores averaged: `ab.task_samples`.
+    pub task_samples: u32,
 }
 
 impl Evaluator<'_> {
@@ -329,12 +332,26 @@ impl Evaluator<'_> {
     }
 
     async fn one(&self, program: &Program, ex: &Turn) -> Result<ExampleScore, LmError> {
-        match predict_with(
+        let k = self.task_samples.max(1);
+        let scored =
+            futures::future::try_join_all((0..k).map(|s| self.sample(program, ex, s))).await?;
+        Ok(average(scored))
+    }
+
+    /// One answer (sample `sample` of the task request) and its score.
+    async fn sample(
+        &self,
+        program: &Program,
+        ex: &Turn,
+        sample: u32,
+    ) -> Result<ExampleScore, LmError> {
+        match predict_sample(
             self.lm,
             program.adapter,
             &program.signature,
             program.system_for(ex),
             &ex.inputs,
+            sample,
         )
         .await?
         {
@@ -342,4 +359,36 @@ impl Evaluator<'_> {
             Prediction::Failed { reason } => Ok(self.metric.failed(ex, reason)),
         }
     }
+}
+
+/// The mean of one example's sample scores: the score and each dimension
+/// averaged; the first sample's answer and rationales shown; an answer that
+/// could not be parsed (it scored 0 in the mean) named with its sample.
+fn average(mut scored: Vec<ExampleScore>) -> ExampleScore {
+    if scored.len() == 1 {
+        return scored.remove(0);
+    }
+    let k = scored.len() as f64;
+    let failed = scored.iter().enumerate().find_map(|(i, s)| {
+        s.failed
+            .as_ref()
+            .map(|r| format!("sample {} of {}: {r}", i + 1, scored.len()))
+    });
+    let samples: Vec<f64> = scored.iter().map(|s| s.score).collect();
+    let score = samples.iter().sum::<f64>() / k;
+    let mut first = scored.remove(0);
+    first.samples = samples;
+    for v in first.dimensions.values_mut() {
+        *v /= k;
+    }
+    for s in &scored {
+        for (d, v) in &s.dimensions {
+            if let Some(sum) = first.dimensions.get_mut(d) {
+                *sum += v / k;
+            }
+        }
+    }
+    first.score = score;
+    first.failed = failed;
+    first
 }

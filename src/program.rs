@@ -50,6 +50,28 @@ pub async fn predict_with(
     predict_full(lm, crate::lm::Role::Task, adapter, sig, system, inputs, 0).await
 }
 
+/// [`predict_with`] as sample `sample` of the request: k samples of one
+/// example are k draws (a seed, or a visible note where the API has none).
+pub async fn predict_sample(
+    lm: &crate::lm::LmClient,
+    adapter: Adapter,
+    sig: &Signature,
+    system: &str,
+    inputs: &Map<String, Value>,
+    sample: u32,
+) -> Result<Prediction, crate::lm::LmError> {
+    predict_full(
+        lm,
+        crate::lm::Role::Task,
+        adapter,
+        sig,
+        system,
+        inputs,
+        sample,
+    )
+    .await
+}
+
 /// [`predict`] with another role's LM (promptc's own prompts run on the
 /// proposer) and a sample index (k proposals from one prompt are k samples).
 pub async fn predict_as(

@@ -105,11 +105,47 @@ fn a_better_pack_shows_a_positive_lift_and_opens() {
         detectable > 0.0 && detectable < j["lift"].as_f64().unwrap(),
         "{j}"
     );
+    // The example asks for two answers per example and pack: the A/B measures
+    // the part of its spread that is the task's own sampling.
+    assert_eq!(j["task_samples"], 2);
+    let n = j["n"].as_u64().unwrap();
+    assert!(
+        j["lm"]["roles"]["task"]["calls"].as_u64().unwrap() >= 2 * 2 * n,
+        "{j}"
+    );
+    let sampling = j["sampling_sd"].as_f64().unwrap();
+    assert!(sampling > 0.0 && sampling.is_finite(), "{j}");
     let md = std::fs::read_to_string(repo.join("out/report.md")).unwrap();
     assert!(
         md.contains(&format!("detects a true lift of about {detectable:+.1}")),
         "{md}"
     );
+    assert!(md.contains("each score the mean of 2 answers"), "{md}");
+    // A later look at the same pack decides on a wider interval (from the cache: no new calls).
+    let third = promptc_in(
+        &repo,
+        &[
+            "ab",
+            "--base",
+            "packs/speak.json",
+            "--candidate",
+            "better.json",
+            "--look",
+            "3",
+            "--json",
+        ],
+    )
+    .json();
+    assert_eq!(third["look"], 3);
+    assert_eq!(
+        third["ci95"], j["ci95"],
+        "the measured 95% interval is the same"
+    );
+    assert!(
+        third["decision_confidence"].as_f64().unwrap() > j["decision_confidence"].as_f64().unwrap()
+    );
+    assert!(third["decision_ci"][0].as_f64().unwrap() < j["decision_ci"][0].as_f64().unwrap());
+    assert_eq!(third["lm"]["calls"], 0, "{third}");
     assert!(
         md.contains("**Decision: open**") && md.contains("> [!WARNING]"),
         "{md}"

@@ -884,7 +884,17 @@ fn each_run_is_counted_as_a_look_and_a_changed_pack_restarts_the_count() {
         "the pack file's sha256: {base}"
     );
 
-    // The second look needs the wider interval, and its report says so.
+    // A re-run (the same candidate on the same traces) is the same look again.
+    let again = f.ci_sim();
+    assert_eq!(again["look"], 1, "{again:#}");
+    assert!(
+        again["notes"].to_string().contains("the same look again"),
+        "{again:#}"
+    );
+    assert_eq!(ledger(&f.bare).len(), 1);
+
+    // Another candidate is a second look: it needs the wider interval, and its report says so.
+    f.edit_config("name: mipro\n  seed: 7", "name: mipro\n  seed: 8");
     let second = f.ci_sim();
     assert_eq!(second["look"], 2, "{second:#}");
     let looks = ledger(&f.bare);

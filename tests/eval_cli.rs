@@ -146,6 +146,7 @@ async fn a_judge_that_fails_a_fifth_of_the_time_gives_the_same_score_as_a_clean_
                 concurrency: 8,
                 max_errors: 0,
                 max_error_share: 0.0,
+                task_samples: 1,
             };
             let r = ev.evaluate(program, examples, &|_, _| {}).await.unwrap();
             (r.score, r.dimensions, lm.usage())
@@ -602,5 +603,58 @@ fn with_two_judge_samples_their_disagreement_is_measured_and_reported() {
     assert!(
         md.contains("The judge's 2 samples of one answer differed by"),
         "{md}"
+    );
+}
+
+#[test]
+fn plan_prices_the_power_of_one_two_and_three_task_samples() {
+    let (_d, repo) = example_copy();
+    // A past A/B that measured its spread with two samples: most of it sampling noise.
+    let report = repo.join("ab-report.json");
+    std::fs::write(
+        &report,
+        r#"{"verdict": {"paired_sd": 15.0, "task_samples": 2, "sampling_sd": 16.0}}"#,
+    )
+    .unwrap();
+    let plan = promptc_in(
+        &repo,
+        &[
+            "plan",
+            "--split",
+            "heldout",
+            "--ab-report",
+            "ab-report.json",
+            "--json",
+        ],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let j = plan.json();
+    let choices = j["power"]["choices"].as_array().unwrap();
+    let lift = |i: usize| choices[i]["detectable_lift"].as_f64().unwrap();
+    assert_eq!(j["detectable_lift"].as_f64(), Some(lift(0)));
+    assert!(lift(0) > lift(1) && lift(1) > lift(2), "{choices:?}");
+    let n = j["power"]["n"].as_u64().unwrap();
+    for (i, c) in choices.iter().enumerate() {
+        let k = i as u64 + 1;
+        assert_eq!(c["task_samples"], k);
+        assert_eq!(
+            c["lm_calls"]["task"],
+            2 * n * k,
+            "both packs, k answers each"
+        );
+        assert_eq!(c["lm_calls"]["judge"], 2 * n * k * 4);
+    }
+    assert!(j["power"]["assumes"].is_null());
+
+    // Without a measured spread, plan says where to get one instead of guessing.
+    let plan = promptc_in(&repo, &["plan", "--split", "heldout", "--json"]);
+    let j = plan.json();
+    assert!(j["detectable_lift"].is_null());
+    assert!(
+        j["power"]["unknown"]
+            .as_str()
+            .unwrap()
+            .contains("--ab-report"),
+        "{j:#}"
     );
 }

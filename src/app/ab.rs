@@ -98,7 +98,8 @@ pub async fn compare_with(
         ))
         .into());
     }
-    let ev = ctx.evaluator(lm, &metric);
+    let mut ev = ctx.evaluator(lm, &metric);
+    ev.task_samples = ctx.config.ab.task_samples;
     let base_report = ev
         .evaluate(&base_prog, &heldout, &progress("ab: today's pack", lm))
         .await?;

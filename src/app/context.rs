@@ -197,6 +197,7 @@ impl Context {
             concurrency: self.config.eval.concurrency,
             max_errors: self.config.eval.max_errors,
             max_error_share: self.config.eval.max_error_share,
+            task_samples: 1,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod ab;
 pub mod context;
 pub mod data;
 pub mod optimize;
+pub mod power;
 pub mod progress;
 
 pub use context::{Context, Global, Output, UsageError, exit_code, lm_json};

@@ -7,7 +7,9 @@
 //! look at another pack (one merged since, or reverted) restarts the count.
 //! Every look is recorded before anything is published, and a look that
 //! could not be recorded publishes nothing: an uncounted look would make the
-//! next one's interval too narrow.
+//! next one's interval too narrow. A run that repeats a recorded look (the
+//! same candidate on the same traces, as a re-run does) is that look again,
+//! not a new one: a test repeated on the same data draws no new chance.
 
 use std::path::PathBuf;
 
@@ -32,6 +34,9 @@ pub struct LookRecord {
     pub at: String,
     /// The candidate's pack id.
     pub candidate: String,
+    /// The fingerprint of the traces it was tested on (the candidate's
+    /// `provenance.trace_fingerprint`).
+    pub traces: String,
     /// The measured lift.
     pub lift: f64,
     /// The decision (`open`, `draft`, `skip`).
@@ -82,11 +87,22 @@ impl Ledger {
         })
     }
 
-    /// The number this run's look has.
-    pub fn next_look(&self) -> u32 {
-        u32::try_from(self.looks.len())
+    /// The number of the look that tests `candidate` on `traces`, and
+    /// whether the ledger already holds it (a repeat records nothing).
+    pub fn look_for(&self, candidate: &str, traces: &str) -> (u32, bool) {
+        if let Some(l) = self
+            .looks
+            .iter()
+            .find(|l| l.candidate == candidate && l.traces == traces)
+        {
+            return (l.look, true);
+        }
+        let next = u32::try_from(self.looks.len())
             .unwrap_or(u32::MAX - 1)
-            .saturating_add(1)
+            .saturating_add(1);
+        // Never below a recorded number (lines removed by hand).
+        let highest = self.looks.iter().map(|l| l.look).max().unwrap_or(0);
+        (next.max(highest.saturating_add(1)), false)
     }
 
     /// Records this run's look and pushes the ledger.
@@ -131,7 +147,7 @@ impl Ledger {
 pub fn record_of(
     verdict: &Verdict,
     base_pack: &str,
-    candidate: &str,
+    (candidate, traces): (&str, &str),
     commit: Option<&str>,
 ) -> LookRecord {
     LookRecord {
@@ -139,6 +155,7 @@ pub fn record_of(
         look: verdict.stats.look,
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         candidate: candidate.to_string(),
+        traces: traces.to_string(),
         lift: verdict.stats.lift,
         decision: verdict.decision.as_str().to_string(),
         commit: commit.map(str::to_string),
@@ -177,7 +194,7 @@ mod tests {
 
     fn line(base: &str, look: u32) -> String {
         format!(
-            r#"{{"base_pack":"{base}","look":{look},"at":"2026-11-30T10:00:00Z","candidate":"sha256:c","lift":1.5,"decision":"skip"}}"#
+            r#"{{"base_pack":"{base}","look":{look},"at":"2026-11-30T10:00:00Z","candidate":"sha256:c{look}","traces":"sha256:t","lift":1.5,"decision":"skip"}}"#
         )
     }
 
@@ -193,6 +210,20 @@ mod tests {
         assert_eq!(looks.len(), 1);
         let none = parse(b"", "speak.jsonl".as_ref(), "sha256:now").unwrap();
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_repeated_look_keeps_its_number_and_a_new_one_counts() {
+        let text = [line("sha256:now", 1), line("sha256:now", 2)].join("\n");
+        let ledger = Ledger {
+            read: RefFile::default(),
+            path: "speak.jsonl".into(),
+            base_pack: "sha256:now".into(),
+            looks: parse(text.as_bytes(), "speak.jsonl".as_ref(), "sha256:now").unwrap(),
+        };
+        assert_eq!(ledger.look_for("sha256:c1", "sha256:t"), (1, true));
+        assert_eq!(ledger.look_for("sha256:c1", "sha256:other"), (3, false));
+        assert_eq!(ledger.look_for("sha256:c9", "sha256:t"), (3, false));
     }
 
     #[test]

@@ -106,22 +106,30 @@ impl Pipeline<'_> {
 
         // Prove it on fresh held-out traces, as the next look at today's pack.
         let pack_path = ctx.resolve(&ctx.sig_cfg.pack);
-        let look = ledger.as_ref().map_or(1, Ledger::next_look);
+        let cand = crate::pack::load(&opt.pack, Some(&ctx.signature))?.pack;
+        let candidate_id = cand.id().0;
+        let traces = cand
+            .prompt()
+            .and_then(|p| p.provenance.trace_fingerprint.clone())
+            .unwrap_or_default();
+        let (look, repeat) = ledger
+            .as_ref()
+            .map_or((1, false), |l| l.look_for(&candidate_id, &traces));
         let (report, _usage) =
             crate::app::ab::compare_with(&ctx, &pack_path, &opt.pack, &lm, look).await?;
         // Beside the optimizer's own report.json, which the A/B report's Run
         // section reads: neither overwrites the other.
         crate::app::ab::write_report_as(&report, &run_dir, "ab-report")?;
         match (&ledger, self.repo) {
+            (Some(_), Some(_)) if repeat => notes.push(format!(
+                "the same candidate on the same traces as look {look}: the same look again, not a new one"
+            )),
             (Some(ledger), Some(repo)) => {
-                let candidate = crate::pack::load(&opt.pack, Some(&ctx.signature))?
-                    .pack
-                    .id();
                 let gh = &ctx.config.github;
                 let record = looks::record_of(
                     &report.verdict,
                     &base.sha256,
-                    &candidate.0,
+                    (&candidate_id, &traces),
                     env.sha.as_deref(),
                 );
                 ledger.record(repo, env, (&gh.author_name, &gh.author_email), record)?;

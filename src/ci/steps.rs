@@ -243,6 +243,10 @@ pub fn evidence(report: &Report) -> serde_json::Value {
         "look": v.stats.look,
         "decision_ci": [v.stats.decision_ci.0, v.stats.decision_ci.1],
         "decision_confidence": v.stats.decision_confidence,
+        "detectable_lift": v.stats.detectable_lift,
+        "paired_sd": v.stats.paired_sd,
+        "task_samples": v.stats.task_samples,
+        "sampling_sd": v.stats.sampling_sd,
         "heldout_threads": report.heldout.threads,
     })
 }
@@ -283,6 +287,11 @@ pub(crate) mod tests {
                     look: 1,
                     decision_confidence: 0.9696,
                     decision_ci: (lift - 3.3, lift + 3.3),
+                    decision_p: 0.01,
+                    decision_alpha: 0.0152,
+                    paired_sd: 12.0,
+                    task_samples: 1,
+                    sampling_sd: None,
                 },
                 decision,
                 reasons: vec!["the interval reaches below the minimum lift".into()],

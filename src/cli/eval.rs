@@ -41,6 +41,11 @@ pub struct PlanCmd {
     smoke: bool,
     #[command(flatten)]
     target: EvalTarget,
+    /// The A/B report (an `ab --report` or `ci` ab-report.json) whose paired
+    /// spread the power figures start from (default: today's pack's
+    /// provenance.ab).
+    #[arg(long)]
+    ab_report: Option<std::path::PathBuf>,
 }
 
 impl PlanCmd {
@@ -49,7 +54,13 @@ impl PlanCmd {
         let EvalTarget { pack, split, limit } = &self.target;
         match self.optimizer {
             Some(o) => commands::eval::plan_optimizer(&ctx, o, self.smoke),
-            None => commands::eval::plan(&ctx, pack.as_deref(), *split, *limit),
+            None => commands::eval::plan(
+                &ctx,
+                pack.as_deref(),
+                *split,
+                *limit,
+                self.ab_report.as_deref(),
+            ),
         }
     }
 }

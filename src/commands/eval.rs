@@ -182,12 +182,14 @@ pub fn plan_optimizer(
     Ok(Output::ok(json, h))
 }
 
-/// `plan`: the LM calls, tokens and cost an evaluation will need, before it runs.
+/// `plan`: the LM calls, tokens and cost an evaluation will need, before it
+/// runs, and what the next A/B could detect for each choice of task samples.
 pub fn plan(
     ctx: &Context,
     pack_path: Option<&Path>,
     which: SplitName,
     limit: Option<usize>,
+    ab_report: Option<&Path>,
 ) -> anyhow::Result<Output> {
     let (_, program) = program(ctx, pack_path)?;
     let examples = examples(ctx, which, limit)?;
@@ -237,7 +239,13 @@ pub fn plan(
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
     };
+    let power = crate::app::power::plan(ctx, ab_report)?;
     let json = json!({
+        "detectable_lift": power.as_ref().ok().map(|p| p.choices[0].detectable_lift),
+        "power": match &power {
+            Ok(p) => serde_json::to_value(p)?,
+            Err(why) => json!({"unknown": why}),
+        },
         "lm_calls": {"task": n, "judge": n * per_judge, "proposer": 0},
         "tokens": {"task": {"input": task_in, "output": task_out}, "judge": {"input": judge_in, "output": judge_out}},
         "cost_usd": cost_usd,
@@ -245,7 +253,7 @@ pub fn plan(
         "split": which,
         "note": "upper bound for a cold cache; cached calls are free. Parse failures add one task call each.",
     });
-    let h = format!(
+    let mut h = format!(
         "eval of {} on {n} {} examples: {} task + {} judge LM calls (cold cache), ~{} input / ~{} output tokens, cost {}\n",
         ctx.name,
         which,
@@ -257,5 +265,31 @@ pub fn plan(
             .map(|c| format!("${c:.4}"))
             .unwrap_or_else(|| "unknown (no prices for these models)".into())
     );
+    h.push_str(&power_text(&power));
     Ok(Output::ok(json, h))
+}
+
+/// The power plan for a person.
+fn power_text(power: &Result<crate::app::power::Power, String>) -> String {
+    let p = match power {
+        Ok(p) => p,
+        Err(why) => return format!("A/B power: unknown ({why})\n"),
+    };
+    let mut h = format!(
+        "A/B power on {} held-out examples, at a first look's {}% level (spread {:.1} from {}):\n",
+        p.n,
+        crate::ab::percent(p.confidence),
+        p.spread.paired_sd,
+        p.source
+    );
+    for c in &p.choices {
+        h.push_str(&format!(
+            "  ab.task_samples {}: detects about {:+.1} (80% power); {} task + {} judge LM calls\n",
+            c.task_samples, c.detectable_lift, c.lm_calls.task, c.lm_calls.judge
+        ));
+    }
+    if let Some(a) = &p.assumes {
+        h.push_str(&format!("  (assumes {a})\n"));
+    }
+    h
 }

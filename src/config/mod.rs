@@ -21,8 +21,8 @@ use crate::yamlerr::{self, YamlError};
 
 mod validate;
 pub use validate::{
-    MAX_BOOTSTRAP_RESAMPLES, MAX_CONCURRENCY, MAX_LINE_BYTES, MAX_RETRIES, MAX_TIMEOUT_SECS,
-    MAX_WALL_MINUTES, MIN_TPM,
+    MAX_BOOTSTRAP_RESAMPLES, MAX_CONCURRENCY, MAX_LINE_BYTES, MAX_RETRIES, MAX_TASK_SAMPLES,
+    MAX_TIMEOUT_SECS, MAX_WALL_MINUTES, MIN_TPM,
 };
 
 /// The whole of `promptc.yaml`.
@@ -194,6 +194,10 @@ pub struct AbConfig {
     /// it, however much the weighted mean rose.
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub guards: IndexMap<String, f64>,
+    /// Answers per held-out example and pack, averaged: more samples shrink
+    /// the task's own sampling noise in the paired differences (at
+    /// temperature 0 the samples mostly agree and buy little). 1..=16.
+    pub task_samples: u32,
 }
 
 impl Default for AbConfig {
@@ -206,6 +210,7 @@ impl Default for AbConfig {
             bootstrap_resamples: 10_000,
             seed: 7,
             guards: IndexMap::new(),
+            task_samples: 1,
         }
     }
 }

@@ -5,6 +5,8 @@ use super::*;
 
 /// The most bootstrap resamples an A/B takes (8 MB of means).
 pub const MAX_BOOTSTRAP_RESAMPLES: u32 = 1_000_000;
+/// The most answers per held-out example and pack (`ab.task_samples`).
+pub const MAX_TASK_SAMPLES: u32 = 16;
 /// The most calls one role (or one evaluation) keeps in flight.
 pub const MAX_CONCURRENCY: u64 = 1024;
 /// The longest trace line promptc reads (256 MiB).
@@ -137,6 +139,12 @@ impl Config {
         if !(self.ab.confidence > 0.5 && self.ab.confidence < 1.0) {
             return Err(("ab.confidence".into(), "must be between 0.5 and 1".into()));
         }
+        int_range(
+            "ab.task_samples",
+            u64::from(self.ab.task_samples),
+            1,
+            u64::from(MAX_TASK_SAMPLES),
+        )?;
         int_range(
             "ab.bootstrap_resamples",
             u64::from(self.ab.bootstrap_resamples),

@@ -111,6 +111,10 @@ pub struct ExampleScore {
     pub failed: Option<String>,
     /// The parsed prediction.
     pub prediction: Option<Map<String, Value>>,
+    /// With several task samples per example (`ab.task_samples`): each
+    /// sample's score, of which `score` is the mean.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -365,6 +369,7 @@ impl Metric {
             rationales,
             failed: None,
             prediction: Some(prediction.clone()),
+            samples: Vec::new(),
         })
     }
 
@@ -386,6 +391,7 @@ impl Metric {
             rationales: IndexMap::new(),
             failed: Some(reason),
             prediction: None,
+            samples: Vec::new(),
         }
     }
 

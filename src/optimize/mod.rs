@@ -300,6 +300,7 @@ impl<'a> Scorer<'a> {
                 concurrency: self.ctx.concurrency,
                 max_errors: self.ctx.max_errors,
                 max_error_share: self.ctx.max_error_share,
+                task_samples: 1,
             };
             let report: EvalReport = match ev.evaluate(program, &todo, &|_, _| {}).await {
                 Ok(r) => r,

@@ -235,9 +235,14 @@ impl Report {
         };
         let _ = writeln!(
             head,
-            "\n{} turns in {} threads{range} · wins {} / ties {} / losses {} · p = {:.4} (paired permutation, {})\n",
+            "\n{} turns in {} threads{range}{} · wins {} / ties {} / losses {} · p = {:.4} (paired permutation, {})\n",
             s.n,
             self.heldout.threads,
+            if s.task_samples > 1 {
+                format!(" · each score the mean of {} answers", s.task_samples)
+            } else {
+                String::new()
+            },
             s.wins,
             s.ties,
             s.losses,
