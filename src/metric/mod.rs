@@ -645,6 +645,7 @@ mod tests {
             workspace: None,
             ts: None,
             persona: None,
+            pack: None,
             clean: true,
             inputs: json!({"q": "?"}).as_object().unwrap().clone(),
             outputs: Map::new(),

@@ -165,6 +165,7 @@ pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String
                 workspace: None,
                 ts: None,
                 persona: None,
+                pack: None,
                 clean: true,
                 inputs: d.inputs.clone(),
                 outputs: d.outputs.clone(),

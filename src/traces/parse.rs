@@ -43,6 +43,8 @@ pub struct TurnHead {
     pub ts: Option<DateTime<Utc>>,
     /// The persona input, when the config names one.
     pub persona: Option<String>,
+    /// The pack that served the call, when logged.
+    pub pack: Option<String>,
     /// Status ok (or none) and every output present and valid.
     pub clean: bool,
 }
@@ -61,6 +63,8 @@ pub struct HeadRef<'l> {
     pub ts: Option<DateTime<Utc>>,
     /// The persona input, when the config names one.
     pub persona: Option<Cow<'l, str>>,
+    /// The pack that served the call, when logged.
+    pub pack: Option<Cow<'l, str>>,
     /// Status ok (or none) and every output present and valid.
     pub clean: bool,
 }
@@ -74,6 +78,7 @@ impl HeadRef<'_> {
             workspace: self.workspace.map(Cow::into_owned),
             ts: self.ts,
             persona: self.persona.map(Cow::into_owned),
+            pack: self.pack.map(Cow::into_owned),
             clean: self.clean,
         }
     }
@@ -85,6 +90,7 @@ const F_SIGNATURE: usize = 1;
 const F_THREAD: usize = 2;
 const F_WORKSPACE: usize = 3;
 const F_TS: usize = 4;
+const F_PACK: usize = 5;
 const F_INPUTS: usize = 6;
 const F_OUTPUTS: usize = 7;
 const F_STATUS: usize = 8;
@@ -192,6 +198,7 @@ impl<'a> LineParser<'a> {
                 workspace: head.workspace.map(Cow::into_owned),
                 ts: head.ts,
                 persona: head.persona.map(Cow::into_owned),
+                pack: head.pack.map(Cow::into_owned),
                 clean: head.clean,
                 inputs,
                 outputs,
@@ -305,6 +312,15 @@ impl<'a> LineParser<'a> {
                 )
             }
         };
+        let pack = match get(F_PACK)? {
+            None => None,
+            Some(raw) => Some(cow_scalar(raw).ok_or_else(|| {
+                format!(
+                    "field `pack` ({}) must be a string (the pack id)",
+                    field_name(F_PACK)
+                )
+            })?),
+        };
         let status_ok = match get(F_STATUS)? {
             None => true,
             Some(raw) => {
@@ -318,6 +334,7 @@ impl<'a> LineParser<'a> {
             thread,
             workspace,
             ts,
+            pack,
             status_ok,
         })
     }
@@ -440,6 +457,7 @@ impl<'a> LineParser<'a> {
             thread,
             workspace,
             ts,
+            pack,
             status_ok,
         } = self.scalars(&get)?;
 
@@ -488,6 +506,7 @@ impl<'a> LineParser<'a> {
             workspace,
             ts,
             persona,
+            pack,
             clean,
         };
         let body = if full {
@@ -504,6 +523,7 @@ struct Scalars<'l> {
     thread: Cow<'l, str>,
     workspace: Option<Cow<'l, str>>,
     ts: Option<DateTime<Utc>>,
+    pack: Option<Cow<'l, str>>,
     status_ok: bool,
 }
 

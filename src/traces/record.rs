@@ -64,6 +64,8 @@ pub struct Turn {
     pub ts: Option<DateTime<Utc>>,
     /// The persona input, when the config names a persona field.
     pub persona: Option<String>,
+    /// The pack that served the call (its id, as the runtimes log it), when logged.
+    pub pack: Option<String>,
     /// Status ok and every output present and valid.
     pub clean: bool,
     /// The inputs.

@@ -236,6 +236,7 @@ mod tests {
                     .unwrap(),
             ),
             persona: None,
+            pack: None,
             clean: true,
             inputs: Default::default(),
             outputs: Default::default(),
