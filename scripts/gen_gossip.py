@@ -4,6 +4,7 @@
     python3 scripts/gen_gossip.py            # writes examples/gossip/traces/*.jsonl
                                              # and examples/gossip/testdata/malformed.jsonl
     python3 scripts/gen_gossip.py --pack     # also rewrites packs/speak.json (needs PyYAML)
+    python3 scripts/gen_gossip.py --deployed # also the deployed history (deployed/)
 
 The same seed always writes the same bytes (the tests rely on the counts). The
 rooms are synthetic but shaped like production logs of a multi-persona app:
@@ -267,13 +268,21 @@ def pick_move(rng, persona, mode, recent):
     return MOVES[-1]
 
 
-def build(seed=SEED):
+def pack_id(path):
+    """The pack id the runtimes log in a trace's `pack` (the Python runtime's own function)."""
+    sys.path.insert(0, str(ROOT.parent.parent / "runtimes" / "python" / "src"))
+    import promptc_pack
+    return promptc_pack.pack_id(promptc_pack.load_pack(str(path)))
+
+
+def build(seed=SEED, start=datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc), span_days=80,
+          n_threads=64, first_thread=0, pack=None):
+    """The traffic a pack served: `n_threads` rooms from `start` over `span_days`
+    (by default September 1 through November 20, served by packs/speak.json)."""
     rng = random.Random(seed)
-    start = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
-    span_days = 80  # through 2026-11-20
-    n_threads = 64
+    pack = pack or pack_id(ROOT / "packs" / "speak.json")
     lines = []
-    for ti in range(n_threads):
+    for ti in range(first_thread, first_thread + n_threads):
         workspace = list(WORKSPACES)[ti % 4]
         topic = TOPICS[rng.randrange(len(TOPICS))]
         mode = rng.choice(["explore", "decide", "ship", "retro"] if "retro" in topic["topic"] else ["explore", "decide", "ship"])
@@ -324,7 +333,7 @@ def build(seed=SEED):
                 "thread": thread,
                 "workspace": workspace,
                 "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "pack": "speak@2026-08-hand",
+                "pack": pack,
                 "inputs": inputs,
                 "outputs": outputs,
                 "status": status,
@@ -342,6 +351,50 @@ def build(seed=SEED):
             ts += timedelta(minutes=rng.randrange(1, 6), seconds=rng.randrange(60))
     lines.sort(key=lambda x: (x[0], x[1]["id"]))
     return [l for _, l in lines]
+
+
+DEPLOYED_SEED = 20261201
+
+
+def deployed_answer(rng, line):
+    """What the deployed (optimized) pack says where the replaced one said
+    `line`'s answer: in decide and ship rooms it names an owner and a date
+    (the artifact judge rewards that), and in closing turns it
+    sometimes declares agreement the room has not reached (the fake-consensus
+    judge punishes that): better on one dimension, worse on another."""
+    out = dict(line["outputs"])
+    inputs = line["inputs"]
+    if line["status"] != "ok":
+        return out
+    mode, phase = inputs["room_state"]["mode"], inputs["room_state"]["phase"]
+    if mode in ("decide", "ship") and rng.random() < 0.9:
+        deadline = inputs["room_state"]["decision_deadline"]
+        out["utterance"] += f" Owner: the {inputs['persona']}, decision by {deadline}."
+    if phase == "closing" and rng.random() < 0.35:
+        out["utterance"] += " I think we all agree on this now."
+    return out
+
+
+def write_deployed():
+    """The deployed history: December's traffic served by deployed/speak.json
+    (the pack the quickstart proposes, merged), and what the replaced pack
+    would have answered to the same turns (for the test that checks
+    `realized` against the truth). Needs deployed/speak.json in place."""
+    deployed = ROOT / "deployed"
+    rng = random.Random(DEPLOYED_SEED ^ 1)
+    lines = build(seed=DEPLOYED_SEED, start=datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc),
+                  span_days=24, n_threads=28, first_thread=100,
+                  pack=pack_id(deployed / "speak.json"))
+    served, counterfactual = [], []
+    for line in lines:
+        counterfactual.append({"id": line["id"], "outputs": line["outputs"]})
+        served.append({**line, "outputs": deployed_answer(rng, line)})
+    (deployed / "traces").mkdir(parents=True, exist_ok=True)
+    for name, rows in (("traces/2026-12.jsonl", served), ("counterfactual.jsonl", counterfactual)):
+        with open(deployed / name, "w", encoding="utf-8", newline="\n") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+        print(f"{deployed / name}: {len(rows)} lines")
 
 
 def write_traces():
@@ -438,9 +491,11 @@ def write_pack():
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] != "--pack"):
+    if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1] not in ("--pack", "--deployed")):
         sys.exit(__doc__)
     write_traces()
     write_malformed()
     if sys.argv[1:] == ["--pack"]:
         write_pack()
+    if sys.argv[1:] == ["--deployed"]:
+        write_deployed()

@@ -28,6 +28,7 @@ pub mod optimize;
 pub mod pack;
 pub mod program;
 pub mod prompts;
+pub mod realized;
 pub mod report;
 pub mod review;
 pub mod schema;

@@ -8,7 +8,7 @@
 //! 1. formats: signature, traces, adapter, pack, prompts (never call a model)
 //! 2. lm
 //! 3. config
-//! 4. core: program, metric, eval, ab, optimize
+//! 4. core: program, metric, eval, ab, realized, optimize
 //! 5. shell leaves: report, schema, actions, git, github
 //! 6. app (the jobs commands, ci and review share)
 //! 7. ci, review
@@ -25,7 +25,7 @@ const LAYERS: &[&[&str]] = &[
     &["signature", "traces", "adapter", "pack", "prompts"],
     &["lm"],
     &["config"],
-    &["program", "metric", "eval", "ab", "optimize"],
+    &["program", "metric", "eval", "ab", "realized", "optimize"],
     &["report", "schema", "actions", "git", "github"],
     &["app"],
     &["ci", "review"],

@@ -8,5 +8,6 @@ pub mod data;
 pub mod optimize;
 pub mod power;
 pub mod progress;
+pub mod realized;
 
 pub use context::{Context, Global, Output, UsageError, exit_code, lm_json};

@@ -155,7 +155,14 @@ pub async fn run(ctx: &Context, args: &OptimizeArgs, lm: &LmClient) -> anyhow::R
         (IndexMap::new(), Vec::new())
     };
 
-    let provenance = provenance(ctx, lm, &settings, &base.sha256, &data, outcome.best_val)?;
+    let provenance = provenance(
+        ctx,
+        lm,
+        &settings,
+        (&base.sha256, &base.pack.id().0),
+        &data,
+        outcome.best_val,
+    )?;
     let prompt = PromptPack {
         signature: EmbeddedSignature {
             hash: ctx.signature.hash(),
@@ -256,7 +263,7 @@ fn provenance(
     ctx: &Context,
     lm: &LmClient,
     settings: &Settings,
-    base_sha256: &str,
+    (base_sha256, base_id): (&str, &str),
     data: &RunData,
     val_score: f64,
 ) -> anyhow::Result<Provenance> {
@@ -280,6 +287,7 @@ fn provenance(
         base_pack: Some(BasePack {
             path: ctx.sig_cfg.pack.display().to_string(),
             sha256: base_sha256.to_string(),
+            id: Some(base_id.to_string()),
         }),
         trace_fingerprint: Some(data.fingerprint.clone()),
         train_cutoff: data.train_cutoff,

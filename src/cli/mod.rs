@@ -89,6 +89,10 @@ pub enum Command {
     Ab(optimize::AbCmd),
     /// The instruction and demo changes between two packs.
     Diff(optimize::DiffCmd),
+    /// What the deployed pack did on the traffic it served, against the pack
+    /// it replaced (logged answers scored by the judges; no task calls),
+    /// beside the lift its A/B predicted.
+    Realized(optimize::RealizedCmd),
     /// The whole loop for each signature: gate, optimize, A/B on fresh held-out
     /// traces, decide, and publish one rolling pull request.
     Ci(ci::CiCmd),
@@ -154,6 +158,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         Command::Optimize(c) => c.run(&g),
         Command::Ab(c) => c.run(&g),
         Command::Diff(c) => c.run(&g),
+        Command::Realized(c) => c.run(&g),
         Command::Ci(c) => c.run(&g, cli.json),
         Command::Review(c) => c.run(&g, cli.json),
         Command::Init(c) => c.run(),

@@ -78,6 +78,36 @@ impl AbCmd {
     }
 }
 
+/// `realized`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct RealizedCmd {
+    /// The `pack` value the deployed pack's traces carry (default: its pack id).
+    #[arg(long)]
+    current: Option<String>,
+    /// The `pack` value of the pack it replaced (default: the id in its
+    /// provenance.base_pack, else the pack logged most before it).
+    #[arg(long)]
+    previous: Option<String>,
+    /// Also write realized.md and realized.json to this folder.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+impl RealizedCmd {
+    pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
+        let ctx = commands::Context::load(g)?;
+        let arms = commands::realized::Arms {
+            current: self.current.clone(),
+            previous: self.previous.clone(),
+        };
+        runtime()?.block_on(commands::realized::realized(
+            &ctx,
+            &arms,
+            self.report.as_deref(),
+        ))
+    }
+}
+
 /// `diff`'s flags.
 #[derive(clap::Args, Debug)]
 pub struct DiffCmd {

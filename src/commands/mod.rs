@@ -9,6 +9,7 @@ pub mod init;
 pub mod lm;
 pub mod optimize;
 pub mod pack;
+pub mod realized;
 /// Kept at its old path; the ticker now lives in the application layer.
 pub use crate::app::progress;
 pub mod traces;

@@ -58,6 +58,9 @@ pub struct Config {
     /// The A/B policy that turns a verdict into a decision.
     #[serde(default)]
     pub ab: AbConfig,
+    /// How `realized` compares a deployed pack with the one it replaced.
+    #[serde(default)]
+    pub realized: RealizedConfig,
     /// The LM response cache.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -211,6 +214,30 @@ impl Default for AbConfig {
             seed: 7,
             guards: IndexMap::new(),
             task_samples: 1,
+        }
+    }
+}
+
+/// How the realized lift of a deployed pack is measured.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealizedConfig {
+    /// What a stratum is: `workspace`, `persona`, or `inputs.<name>` (a
+    /// top-level input, as text). Traffic is compared within strata and
+    /// reweighted to the two packs' common mix.
+    pub strata: Vec<String>,
+    /// Fewer turns of the deployed pack than this is `too_little_traffic`.
+    pub min_turns: usize,
+    /// The interval half-width, in points, the "turns needed" figure aims for.
+    pub precision: f64,
+}
+
+impl Default for RealizedConfig {
+    fn default() -> Self {
+        RealizedConfig {
+            strata: vec!["workspace".into(), "persona".into()],
+            min_turns: 100,
+            precision: 2.0,
         }
     }
 }

@@ -139,6 +139,24 @@ impl Config {
         if !(self.ab.confidence > 0.5 && self.ab.confidence < 1.0) {
             return Err(("ab.confidence".into(), "must be between 0.5 and 1".into()));
         }
+        for (i, key) in self.realized.strata.iter().enumerate() {
+            let known = key == "workspace"
+                || key == "persona"
+                || key.strip_prefix("inputs.").is_some_and(|n| !n.is_empty());
+            if !known {
+                return Err((
+                    format!("realized.strata[{i}]"),
+                    format!("`{key}` is not `workspace`, `persona` or `inputs.<name>`"),
+                ));
+            }
+        }
+        int_range(
+            "realized.min_turns",
+            self.realized.min_turns as u64,
+            1,
+            10_000_000,
+        )?;
+        float_range("realized.precision", self.realized.precision, 0.01, 100.0)?;
         int_range(
             "ab.task_samples",
             u64::from(self.ab.task_samples),

@@ -224,6 +224,10 @@ pub struct BasePack {
     pub path: String,
     /// sha256 of its bytes.
     pub sha256: String,
+    /// Its pack id (what the runtimes log in a trace's `pack`), so that
+    /// `realized` can find the traces the replaced pack produced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// Turn counts of a split.
