@@ -43,6 +43,10 @@ pub fn recorded_base(body: &str) -> Option<&str> {
 /// latest run no longer supports.
 pub const STALE_MARKER: &str = "<!-- promptc:stale -->";
 
+/// The hidden line that marks promptc's realized-lift comment on the pull
+/// request that introduced a pack.
+pub const REALIZED_MARKER: &str = "<!-- promptc:realized -->";
+
 /// A GitHub API failure, with the request that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GithubError {
@@ -265,6 +269,41 @@ impl Github {
                 url: html_url(&p),
                 created: false,
             }))
+    }
+
+    /// The merged pull request of `branch` whose body contains `needle`
+    /// (the pack id it proposed): the one that introduced that pack.
+    pub async fn merged_with(&self, branch: &str, needle: &str) -> Result<Option<Pr>, GithubError> {
+        let page = self
+            .client
+            .pulls(&self.owner, &self.repo)
+            .list()
+            .state(params::State::Closed)
+            .head(format!("{}:{branch}", self.owner))
+            .per_page(100)
+            .send()
+            .await
+            .map_err(|e| api_error("listing merged pull requests", e))?;
+        Ok(page
+            .items
+            .into_iter()
+            .filter(|p| p.head.ref_field == branch && p.merged_at.is_some())
+            .find(|p| p.body.as_deref().is_some_and(|b| b.contains(needle)))
+            .map(|p| Pr {
+                number: p.number,
+                url: html_url(&p),
+                created: false,
+            }))
+    }
+
+    /// Creates or updates promptc's realized-lift comment on `number`.
+    pub async fn upsert_realized_comment(
+        &self,
+        number: u64,
+        body: &str,
+    ) -> Result<String, GithubError> {
+        self.upsert_marked_comment(number, REALIZED_MARKER, body)
+            .await
     }
 
     /// Creates the pull request for `c.head_branch`, or updates the open one.

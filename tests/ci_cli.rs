@@ -970,3 +970,71 @@ fn a_ledger_that_does_not_parse_stops_the_decision_and_names_the_line() {
     assert!(st.pulls.is_empty(), "nothing is published");
     assert_eq!(git(&f.bare, &["rev-parse", "refs/promptc/looks"]), commit);
 }
+
+#[test]
+fn after_a_merge_the_realized_lift_is_in_the_summary_and_on_the_pull_request_once() {
+    let f = fixture();
+    assert_eq!(f.ci_sim()["status"], "opened");
+    // A person merges it: main now serves the candidate.
+    f.fake.state.lock().unwrap().pulls[0]["state"] = json!("closed");
+    f.fake.state.lock().unwrap().pulls[0]["merged_at"] = json!("2026-11-30T12:00:00Z");
+    git(
+        &f.bare,
+        &["update-ref", "refs/heads/main", "refs/heads/promptc/speak"],
+    );
+    let bare_url = format!("file://{}", f.bare.display());
+    git(&f.work, &["pull", "-q", "--ff-only", &bare_url, "main"]);
+    // December's traffic, served by the merged pack (its id in every line's `pack`).
+    let merged = promptc::pack::load(&f.work.join("packs/speak.json"), None)
+        .unwrap()
+        .pack
+        .id()
+        .0;
+    let december =
+        std::fs::read_to_string(example().join("deployed/traces/2026-12.jsonl")).unwrap();
+    let served: String = december
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v["pack"] = Value::String(merged.clone());
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(f.work.join("traces/2026-12.jsonl"), served).unwrap();
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-q", "-m", "December's traces"]);
+
+    let (run, _, summary) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let s = &run.json()["signatures"][0];
+    let realized = &s["realized"];
+    assert_eq!(realized["current"], merged.as_str(), "{s:#}");
+    assert!(realized["adjusted"]["lift"].as_f64().is_some(), "{s:#}");
+    assert_eq!(realized["verdict"], "below_prediction", "{s:#}");
+    assert!(summary.contains("### Realized lift · `speak`"), "{summary}");
+    assert!(summary.contains("predicted +"), "{summary}");
+    let comments = |st: &common::fake_github::State| -> Vec<Value> {
+        st.comments
+            .iter()
+            .filter(|c| {
+                c["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("<!-- promptc:realized -->")
+            })
+            .cloned()
+            .collect()
+    };
+    {
+        let st = f.fake.state.lock().unwrap();
+        let found = comments(&st);
+        assert_eq!(found.len(), 1, "{:?}", st.comments);
+        assert!(found[0]["body"].as_str().unwrap().contains("Realized lift"));
+        assert!(st.violations.is_empty(), "{:?}", st.violations);
+    }
+    // The next run updates the same comment.
+    let (run, _, _) = f.dispatch(&["ci", "--json", "--lm", "all=sim"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let st = f.fake.state.lock().unwrap();
+    assert_eq!(comments(&st).len(), 1, "{:?}", st.comments);
+}

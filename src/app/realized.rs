@@ -183,6 +183,18 @@ pub async fn run(ctx: &Context, arms: &Arms, lm: &LmClient) -> anyhow::Result<Re
     })
 }
 
+/// Clean turns of the signature that today's pack served (its id in `pack`).
+pub fn served(ctx: &Context) -> anyhow::Result<usize> {
+    let current = ctx.current_pack()?.pack.id().0;
+    let files = ctx.trace_files(&[])?;
+    let data = ctx.dataset(&files)?;
+    Ok(data
+        .turns
+        .iter()
+        .filter(|t| t.clean && t.pack.as_deref() == Some(current.as_str()))
+        .count())
+}
+
 /// The pack logged most often before `current`'s first turn.
 fn preceding(turns: &[Turn], current: &str) -> Option<String> {
     let first = turns

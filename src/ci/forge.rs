@@ -42,6 +42,11 @@ pub trait Forge: Send + Sync {
         base_sha256: &str,
         comment: &str,
     ) -> Result<Option<Pr>, ForgeError>;
+    /// The merged pull request of `branch` that proposed the pack with this id.
+    async fn introduced(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError>;
+    /// Creates promptc's realized-lift comment on pull request `number`, or
+    /// updates it. Returns its URL.
+    async fn upsert_realized_comment(&self, number: u64, body: &str) -> Result<String, ForgeError>;
 }
 
 #[async_trait::async_trait]
@@ -72,6 +77,12 @@ impl Forge for Github {
     ) -> Result<Option<Pr>, ForgeError> {
         Ok(Github::close_if_based_elsewhere(self, branch, base_sha256, comment).await?)
     }
+    async fn introduced(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
+        Ok(Github::merged_with(self, branch, pack_id).await?)
+    }
+    async fn upsert_realized_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
+        Ok(Github::upsert_realized_comment(self, number, body).await?)
+    }
 }
 
 /// One pull request as [`MemoryForge`] holds it.
@@ -93,6 +104,8 @@ pub struct StoredPr {
     pub labels: Vec<String>,
     /// Closed without being merged.
     pub closed: bool,
+    /// Merged.
+    pub merged: bool,
 }
 
 /// A forge in memory: pull requests by head branch, comments by number.
@@ -100,6 +113,7 @@ pub struct StoredPr {
 pub struct MemoryForge {
     prs: Mutex<Vec<StoredPr>>,
     comments: Mutex<Vec<(u64, String)>>,
+    realized: Mutex<Vec<(u64, String)>>,
 }
 
 impl MemoryForge {
@@ -117,6 +131,20 @@ impl MemoryForge {
         }
     }
 
+    /// A person merges pull request `number`.
+    pub fn merge(&self, number: u64) {
+        if let Ok(mut prs) = self.prs.lock()
+            && let Some(p) = prs.iter_mut().find(|p| p.number == number)
+        {
+            p.merged = true;
+        }
+    }
+
+    /// The realized-lift comments so far, as (pull request, body).
+    pub fn realized_comments(&self) -> Vec<(u64, String)> {
+        self.realized.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
     /// The comments so far, as (pull request, body).
     pub fn comments(&self) -> Vec<(u64, String)> {
         self.comments.lock().map(|c| c.clone()).unwrap_or_default()
@@ -126,7 +154,9 @@ impl MemoryForge {
     /// there is one and `change` says it changed it.
     fn change_open(&self, branch: &str, change: impl FnOnce(&mut StoredPr) -> bool) -> Option<u64> {
         let mut prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
-        let p = prs.iter_mut().find(|p| p.head == branch && !p.closed)?;
+        let p = prs
+            .iter_mut()
+            .find(|p| p.head == branch && !p.closed && !p.merged)?;
         change(p).then_some(p.number)
     }
 }
@@ -153,10 +183,11 @@ impl Forge for MemoryForge {
             draft: c.draft,
             labels: c.labels.to_vec(),
             closed: false,
+            merged: false,
         };
         if let Some(p) = prs
             .iter_mut()
-            .find(|p| p.head == c.head_branch && !p.closed)
+            .find(|p| p.head == c.head_branch && !p.closed && !p.merged)
         {
             *p = StoredPr {
                 number: p.number,
@@ -216,7 +247,24 @@ impl Forge for MemoryForge {
         let prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(prs
             .iter()
-            .find(|p| p.head == branch && p.closed && p.body.contains(pack_id))
+            .find(|p| p.head == branch && p.closed && !p.merged && p.body.contains(pack_id))
             .map(|p| memory_pr(p.number, false)))
+    }
+
+    async fn introduced(&self, branch: &str, pack_id: &str) -> Result<Option<Pr>, ForgeError> {
+        let prs = self.prs.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(prs
+            .iter()
+            .find(|p| p.head == branch && p.merged && p.body.contains(pack_id))
+            .map(|p| memory_pr(p.number, false)))
+    }
+
+    async fn upsert_realized_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
+        let mut cs = self.realized.lock().unwrap_or_else(|e| e.into_inner());
+        match cs.iter_mut().position(|(n, _)| *n == number) {
+            Some(i) => cs[i].1 = body.to_string(),
+            None => cs.push((number, body.to_string())),
+        }
+        Ok(format!("memory://pull/{number}#realized"))
     }
 }

@@ -12,6 +12,7 @@
 //! - `pipeline`: one signature through the steps;
 //! - `publish`: the plan, the dry-run folder, the pull request;
 //! - `looks`: the ledger of A/B looks at today's pack, on a ref of the remote;
+//! - `realized`: what today's pack did on its traffic, in the summary and on its pull request;
 //! - `host`, `forge`: the seams to GitHub Actions and GitHub;
 //! - `result`, `text`: what a run ends with and the words it publishes.
 
@@ -21,6 +22,7 @@ pub mod host;
 pub mod looks;
 mod pipeline;
 pub mod publish;
+mod realized;
 mod result;
 pub mod steps;
 pub mod text;

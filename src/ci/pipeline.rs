@@ -31,8 +31,24 @@ pub(crate) struct Pipeline<'a> {
 }
 
 impl Pipeline<'_> {
-    /// Runs one signature to its result.
+    /// Runs one signature to its result: what today's pack did on its
+    /// traffic, then the loop that may replace it.
     pub async fn run(&self, g: &Global, name: &str) -> anyhow::Result<SignatureResult> {
+        let ctx = Context::load(g)?;
+        let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
+        let forge = self.forge.filter(|_| !self.args.dry_run);
+        let check = crate::ci::realized::check(&ctx, forge, &branch).await;
+        let mut r = self.optimize_and_publish(g, name).await?;
+        crate::ci::realized::attach(check, &mut r);
+        Ok(r)
+    }
+
+    /// Push filter, gate, optimize, prove, decide, publish.
+    async fn optimize_and_publish(
+        &self,
+        g: &Global,
+        name: &str,
+    ) -> anyhow::Result<SignatureResult> {
         let mut ctx = Context::load(g)?;
         self.args.budget.apply(&mut ctx.config.budget);
         let base = ctx.current_pack()?;
@@ -71,6 +87,13 @@ impl Pipeline<'_> {
         let stats = crate::traces::stats::compute(&files, &ctx.stats_input(cutoff))?;
         if let Some(r) = steps::gate(name, &stats, cutoff, &notes) {
             return Ok(r);
+        }
+        let wait = ctx.config.gate.min_turns_on_current_pack;
+        if wait > 0 {
+            let served = crate::app::realized::served(&ctx)?;
+            if let Some(r) = steps::current_pack_gate(name, served, wait, &notes) {
+                return Ok(r);
+            }
         }
 
         // The looks so far, before any LM is paid for: without the count, no decision.

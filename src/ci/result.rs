@@ -109,6 +109,9 @@ pub struct SignatureResult {
     pub n: Option<usize>,
     /// Which look at today's pack the A/B was (see `crate::ci::looks`).
     pub look: Option<u32>,
+    /// What today's pack did on the traffic it served (see `crate::ci::realized`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub realized: Option<serde_json::Value>,
     /// The pull request.
     pub pr_url: Option<String>,
     /// The branch pushed or planned.
@@ -152,6 +155,7 @@ impl SignatureResult {
             ci95: None,
             n: None,
             look: None,
+            realized: None,
             pr_url: None,
             branch: None,
             reason,

@@ -149,6 +149,31 @@ pub fn gate(
     Some(r)
 }
 
+/// Today's pack has served fewer turns than `gate.min_turns_on_current_pack`:
+/// `gated`, so the next candidate learns from how it behaves.
+pub fn current_pack_gate(
+    name: &str,
+    served: usize,
+    min: usize,
+    notes: &[String],
+) -> Option<SignatureResult> {
+    if served >= min {
+        return None;
+    }
+    let reason = format!(
+        "gate not met: today's pack has served {served} clean turns, fewer than gate.min_turns_on_current_pack = {min}"
+    );
+    let mut r = SignatureResult::new(name, Status::Gated, reason.clone());
+    r.annotate(Level::Notice, " gated", &reason);
+    r.summary = format!(
+        "### {}: gated\n\n{}\n",
+        code(name),
+        crate::report::inline(&reason)
+    );
+    r.notes = notes.to_vec();
+    Some(r)
+}
+
 /// After the optimizer: a note when the budget stopped it, and the skipped
 /// result when no candidate beat today's pack on validation.
 pub fn optimized(

@@ -93,6 +93,10 @@ pub struct GateConfig {
     pub min_clean_turns: usize,
     /// Distinct workspaces.
     pub min_workspaces: usize,
+    /// Clean turns served by today's pack (its id in the traces' `pack`)
+    /// before `ci` optimizes again, so the next candidate learns from how
+    /// today's pack behaves (0: no such wait).
+    pub min_turns_on_current_pack: usize,
 }
 
 impl Default for GateConfig {
@@ -101,6 +105,7 @@ impl Default for GateConfig {
             min_threads: 48,
             min_clean_turns: 400,
             min_workspaces: 3,
+            min_turns_on_current_pack: 0,
         }
     }
 }
