@@ -287,7 +287,7 @@ def build(seed=SEED, start=datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc), span
         topic = TOPICS[rng.randrange(len(TOPICS))]
         mode = rng.choice(["explore", "decide", "ship", "retro"] if "retro" in topic["topic"] else ["explore", "decide", "ship"])
         thread = f"th_{ti:04d}"
-        t0 = start + timedelta(days=span_days * ti / n_threads, hours=rng.randrange(0, 9), minutes=rng.randrange(60))
+        t0 = start + timedelta(days=span_days * (ti - first_thread) / n_threads, hours=rng.randrange(0, 9), minutes=rng.randrange(60))
         n_turns = rng.randrange(7, 12)
         evidence = [
             {"id": f"E{i + 1}", "claim": c, "source": s, "verified": v}

@@ -237,6 +237,22 @@ fn resample(arm: &[ThreadSums], rng: &mut fastrand::Rng) -> Vec<ThreadSums> {
         .collect()
 }
 
+/// Where a thread falls in 0..1 for a rollout: the first eight bytes of the
+/// sha256 of its id, big-endian, over 2^64. Stable across processes and
+/// languages (the runtimes compute the same), and independent of the pack.
+pub fn rollout_point(thread: &str) -> f64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(thread.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b) as f64 / 18_446_744_073_709_551_616.0
+}
+
+/// Whether a rollout of `share` serves the candidate to `thread`.
+pub fn serves_candidate(thread: &str, share: f64) -> bool {
+    rollout_point(thread) < share
+}
+
 /// About how many turns of the current pack an interval of ±`precision`
 /// points needs, from the width `ci` has on `n` of them (the current arm's
 /// share of the variance taken to shrink as 1/n; the previous arm, usually
@@ -314,6 +330,26 @@ mod tests {
     #[test]
     fn no_turns_in_an_arm_is_no_comparison() {
         assert!(compare(&[obs(Arm::Current, 0, "a", 1.0)], S).is_none());
+    }
+
+    #[test]
+    fn a_rollout_serves_about_its_share_and_always_the_same_threads() {
+        let threads: Vec<String> = (0..10_000).map(|i| format!("th_{i:05}")).collect();
+        let served = threads.iter().filter(|t| serves_candidate(t, 0.2)).count();
+        assert!((1850..=2150).contains(&served), "{served}");
+        assert!(
+            threads
+                .iter()
+                .all(|t| serves_candidate(t, 0.2) == serves_candidate(t, 0.2))
+        );
+        // A larger share keeps every thread the smaller one had.
+        assert!(
+            threads
+                .iter()
+                .filter(|t| serves_candidate(t, 0.2))
+                .all(|t| serves_candidate(t, 0.5))
+        );
+        assert!(!serves_candidate("th_00001", 0.0) && serves_candidate("th_00001", 1.0));
     }
 
     #[test]

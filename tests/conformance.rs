@@ -362,3 +362,37 @@ fn the_runtimes_carry_promptcs_version() {
         "runtimes/python/pyproject.toml must say version = \"{version}\""
     );
 }
+
+/// Which threads a rollout serves the candidate: the runtimes' `choosePack`
+/// / `choose_pack` must pick as `realized` assumes.
+fn rollout_fixture() -> String {
+    let mut threads: Vec<String> = (0..40).map(|i| format!("th_{i:04}")).collect();
+    threads.extend(["", "thread with spaces", "Ünïcödé-線程", "0", "a/b?c=d"].map(String::from));
+    let shares = [0.05, 0.2, 0.5, 0.95];
+    let rows: Vec<Value> = threads
+        .iter()
+        .map(|t| {
+            json!({
+                "thread": t,
+                "point": promptc::realized::rollout_point(t),
+                "candidate": shares.map(|s| promptc::realized::serves_candidate(t, s)),
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({"shares": shares, "threads": rows})).unwrap() + "\n"
+}
+
+#[test]
+fn the_committed_rollout_fixture_is_what_realized_assumes() {
+    let path = fixture_dir().join("rollout/threads.json");
+    let text = rollout_fixture();
+    if std::env::var_os("PROMPTC_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(&path).unwrap_or_default() == text,
+        "{} drifted; regenerate with PROMPTC_BLESS=1 cargo test --test conformance",
+        path.display()
+    );
+}

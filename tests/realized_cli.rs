@@ -177,3 +177,116 @@ fn a_shift_in_the_traffic_mix_fools_the_raw_difference_and_not_the_adjusted_one(
     assert_eq!(j["predicted"], Value::Null);
     assert!(j["comparison"]["threads_current"].as_u64().unwrap() > 10);
 }
+
+#[test]
+fn a_rollout_is_compared_as_a_randomized_experiment_in_its_own_window() {
+    let (_d, repo) = example_copy();
+    let truth = planted_lift(&repo);
+    // December: each thread got the candidate or today's pack by the stable
+    // hash, as the runtimes' choosePack picks; the answers each pack gives.
+    let candidate = promptc::pack::load(&repo.join("deployed/speak.json"), None)
+        .unwrap()
+        .pack
+        .id()
+        .0;
+    let today = promptc::pack::load(&repo.join("packs/speak.json"), None)
+        .unwrap()
+        .pack
+        .id()
+        .0;
+    let would: HashMap<String, Value> =
+        std::fs::read_to_string(repo.join("deployed/counterfactual.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["id"].as_str().unwrap().to_string(), v["outputs"].clone())
+            })
+            .collect();
+    let mut out = String::new();
+    // Distinct clean turns per arm (the logger wrote a few lines twice).
+    let mut seen = std::collections::HashSet::new();
+    let mut served = [0usize; 2];
+    for line in std::fs::read_to_string(repo.join("deployed/traces/2026-12.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let new = promptc::realized::serves_candidate(v["thread"].as_str().unwrap(), 0.5);
+        if v["status"] == "ok" && seen.insert(v["id"].to_string()) {
+            served[usize::from(new)] += 1;
+        }
+        if new {
+            v["pack"] = Value::String(candidate.clone());
+        } else {
+            v["pack"] = Value::String(today.clone());
+            v["outputs"] = would[v["id"].as_str().unwrap()].clone();
+        }
+        out.push_str(&format!("{v}\n"));
+    }
+    assert!(served[0] > 60 && served[1] > 60, "{served:?}");
+    std::fs::create_dir_all(repo.join("rollout")).unwrap();
+    std::fs::write(repo.join("rollout/2026-12.jsonl"), out).unwrap();
+    let config = std::fs::read_to_string(repo.join("promptc.yaml"))
+        .unwrap()
+        .replace(
+            "    traces: [\"traces/*.jsonl\"]\n",
+            "    traces: [\"traces/*.jsonl\", \"rollout/*.jsonl\"]\n    rollout: {candidate: deployed/speak.json, share: 0.5}\n",
+        );
+    assert!(config.contains("rollout:"));
+    std::fs::write(repo.join("rollout.yaml"), config).unwrap();
+
+    let run = promptc_in(
+        &repo,
+        &[
+            "--config",
+            "rollout.yaml",
+            "--json",
+            "realized",
+            "--lm",
+            "all=sim",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    assert_eq!(j["randomized"], true, "{j:#}");
+    assert_eq!(j["current"], candidate.as_str());
+    assert_eq!(j["previous"], today.as_str());
+    // The same window: only December's turns, not today's pack's older traffic.
+    // (today's pack's December turns from the candidate's first turn on).
+    let n_previous = j["raw"]["n_previous"].as_u64().unwrap() as usize;
+    assert!(
+        n_previous <= served[0] && n_previous * 4 > served[0] * 3,
+        "{served:?}: {j:#}"
+    );
+    assert_eq!(
+        j["raw"]["n_current"].as_u64().unwrap() as usize,
+        served[1],
+        "{j:#}"
+    );
+    let from = |i: usize| j["windows"][i]["from"].as_str().unwrap().to_string();
+    assert!(
+        from(1) >= from(0) && from(1).starts_with("2026-12"),
+        "{j:#}"
+    );
+    assert!(within(&j["raw"], truth), "truth {truth}: {j:#}");
+    assert!(j["raw"]["ci95"][0].as_f64().unwrap() > 0.0, "{j:#}");
+    let md_run = promptc_in(
+        &repo,
+        &[
+            "--config",
+            "rollout.yaml",
+            "realized",
+            "--lm",
+            "all=sim",
+            "--report",
+            "out",
+        ],
+    );
+    assert_eq!(md_run.code, 0);
+    let md = std::fs::read_to_string(repo.join("out/realized.md")).unwrap();
+    assert!(
+        md.contains("randomized: the application chose the pack per thread"),
+        "{md}"
+    );
+}

@@ -99,6 +99,12 @@ pub struct Report {
 
 /// Scores both arms' traffic and compares them.
 pub async fn run(ctx: &Context, arms: &Arms, lm: &LmClient) -> anyhow::Result<Report> {
+    if let Some(rollout) = &ctx.sig_cfg.rollout
+        && arms.current.is_none()
+        && arms.previous.is_none()
+    {
+        return run_rollout(ctx, rollout, lm).await;
+    }
     let pack = ctx.current_pack()?;
     let prompt = pack.pack.prompt();
     let provenance = prompt.map(|p| &p.provenance);
@@ -118,22 +124,80 @@ pub async fn run(ctx: &Context, arms: &Arms, lm: &LmClient) -> anyhow::Result<Re
             ))
         })?,
     };
-    let turns: Vec<(Arm, &Turn)> = data
+    let turns = arms_of(&data.turns, &current, &previous, None);
+    let predicted = provenance.and_then(|p| p.ab.as_ref()).and_then(predicted);
+    compare(ctx, lm, (current, previous), &turns, predicted, false).await
+}
+
+/// A rollout: the candidate against today's pack on the threads each was
+/// served in the same window (from the candidate's first turn), chosen per
+/// thread by the stable hash: a randomized experiment.
+async fn run_rollout(
+    ctx: &Context,
+    rollout: &crate::config::Rollout,
+    lm: &LmClient,
+) -> anyhow::Result<Report> {
+    let today = ctx.current_pack()?.pack.id().0;
+    let path = ctx.resolve(&rollout.candidate);
+    let cand = crate::pack::load(&path, Some(&ctx.signature))?;
+    let candidate = cand.pack.id().0;
+    let files = ctx.trace_files(&[])?;
+    let data = ctx.dataset(&files)?;
+    data.report.check_strict(ctx.config.traces.strict)?;
+    let start = data
         .turns
         .iter()
+        .filter(|t| t.pack.as_deref() == Some(candidate.as_str()))
+        .filter_map(|t| t.ts)
+        .min();
+    let turns = arms_of(&data.turns, &candidate, &today, Some(start));
+    let predicted = cand
+        .pack
+        .prompt()
+        .and_then(|p| p.provenance.ab.as_ref())
+        .and_then(predicted);
+    compare(ctx, lm, (candidate, today), &turns, predicted, true).await
+}
+
+/// The clean turns of the two packs (from `since` on, when given; `Some(None)`:
+/// the candidate has no turn yet, so neither arm has any).
+fn arms_of<'t>(
+    turns: &'t [Turn],
+    current: &str,
+    previous: &str,
+    since: Option<Option<DateTime<Utc>>>,
+) -> Vec<(Arm, &'t Turn)> {
+    if since == Some(None) {
+        return Vec::new();
+    }
+    let start = since.flatten();
+    turns
+        .iter()
         .filter(|t| t.clean)
+        .filter(|t| start.is_none_or(|s| t.ts.is_some_and(|ts| ts >= s)))
         .filter_map(|t| match t.pack.as_deref() {
             Some(p) if p == current => Some((Arm::Current, t)),
             Some(p) if p == previous => Some((Arm::Previous, t)),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+/// Scores both arms and compares them.
+async fn compare(
+    ctx: &Context,
+    lm: &LmClient,
+    (current, previous): (String, String),
+    turns: &[(Arm, &Turn)],
+    predicted: Option<Predicted>,
+    randomized: bool,
+) -> anyhow::Result<Report> {
     // One arm without traffic: nothing to compare, so nothing is scored.
     let both = [Arm::Current, Arm::Previous]
         .iter()
         .all(|arm| turns.iter().any(|(a, _)| a == arm));
     let (obs, failed) = if both {
-        score(ctx, lm, &turns).await?
+        score(ctx, lm, turns).await?
     } else {
         (Vec::new(), 0)
     };
@@ -143,7 +207,6 @@ pub async fn run(ctx: &Context, arms: &Arms, lm: &LmClient) -> anyhow::Result<Re
         seed: ctx.config.ab.seed,
     };
     let comparison = realized::compare(&obs, settings);
-    let predicted = provenance.and_then(|p| p.ab.as_ref()).and_then(predicted);
     let window = |arm: Arm| {
         let ts = turns
             .iter()
@@ -160,14 +223,14 @@ pub async fn run(ctx: &Context, arms: &Arms, lm: &LmClient) -> anyhow::Result<Re
         comparison.as_ref(),
         predicted,
         n_current,
-        rc.min_turns,
-        rc.precision,
+        (rc.min_turns, rc.precision),
+        randomized,
     );
     Ok(Report {
         signature: ctx.name.clone(),
         current,
         previous,
-        randomized: false,
+        randomized,
         raw: comparison.as_ref().map(|c| c.raw),
         adjusted: comparison.as_ref().map(|c| c.adjusted),
         comparison,
@@ -297,8 +360,8 @@ fn judge(
     c: Option<&Comparison>,
     predicted: Option<Predicted>,
     n_current: usize,
-    min_turns: usize,
-    precision: f64,
+    (min_turns, precision): (usize, f64),
+    randomized: bool,
 ) -> (Verdict, Vec<String>, Option<usize>) {
     let Some(c) = c else {
         return (
@@ -309,7 +372,13 @@ fn judge(
             Some(min_turns),
         );
     };
-    let a = c.adjusted;
+    // A randomized rollout's plain difference is the experiment's estimate;
+    // before/after traffic needs the reweighted one.
+    let (a, which) = if randomized {
+        (c.raw, "the randomized comparison's interval")
+    } else {
+        (c.adjusted, "the adjusted interval")
+    };
     let needed = realized::turns_needed(a.ci95, a.n_current.max(1), precision);
     if n_current < min_turns {
         return (
@@ -325,7 +394,7 @@ fn judge(
         return (
             Verdict::Negative,
             vec![format!(
-                "the adjusted interval {interval} lies below zero: the deployed pack did worse"
+                "{which} {interval} lies below zero: the deployed pack did worse"
             )],
             Some(needed),
         );
@@ -334,7 +403,7 @@ fn judge(
         return (
             Verdict::BelowPrediction,
             vec![format!(
-                "the adjusted interval {interval} lies below the predicted [{:+.1}, {:+.1}]",
+                "{which} {interval} lies below the predicted [{:+.1}, {:+.1}]",
                 p.ci95.0, p.ci95.1
             )],
             Some(needed),
@@ -342,10 +411,10 @@ fn judge(
     }
     let why = match predicted {
         Some(p) => format!(
-            "the adjusted interval {interval} is consistent with the predicted [{:+.1}, {:+.1}]",
+            "{which} {interval} is consistent with the predicted [{:+.1}, {:+.1}]",
             p.ci95.0, p.ci95.1
         ),
-        None => format!("the adjusted interval is {interval}; no prediction to hold it against"),
+        None => format!("{which} is {interval}; no prediction to hold it against"),
     };
     (Verdict::Holds, vec![why], Some(needed))
 }
@@ -353,7 +422,12 @@ fn judge(
 impl Report {
     /// The one line that says it: predicted beside realized.
     pub fn headline(&self) -> String {
-        let realized = match self.adjusted {
+        let main = if self.randomized {
+            self.raw
+        } else {
+            self.adjusted
+        };
+        let realized = match main {
             Some(a) => format!(
                 "realized {:+.1} [{:+.1}, {:+.1}] on {} production turns",
                 a.lift, a.ci95.0, a.ci95.1, a.n_current

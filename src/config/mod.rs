@@ -101,6 +101,22 @@ pub struct SignatureConfig {
     /// The adapter new packs use (`sections` or `json`); default: the current pack's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<crate::adapter::Adapter>,
+    /// A candidate the application serves to a share of threads before it
+    /// is merged (picked by a stable hash of the thread id, as the runtimes'
+    /// `choosePack` / `choose_pack` do); `realized` then compares the two as
+    /// a randomized experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+}
+
+/// A candidate served to a share of threads.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    /// The candidate pack file.
+    pub candidate: PathBuf,
+    /// The share of threads that get it, strictly between 0 and 1.
+    pub share: f64,
 }
 
 /// The optimizer and its settings.

@@ -97,6 +97,17 @@ impl Config {
                     ));
                 }
             }
+            if let Some(r) = &s.rollout
+                && !(r.share.is_finite() && r.share > 0.0 && r.share < 1.0)
+            {
+                return Err((
+                    format!("signatures.{name}.rollout.share"),
+                    format!(
+                        "{} is not strictly between 0 and 1 (the share of threads served the candidate)",
+                        yamlerr::show_number(r.share)
+                    ),
+                ));
+            }
         }
         Ok(())
     }

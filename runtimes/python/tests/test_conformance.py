@@ -16,12 +16,15 @@ from promptc_pack import (  # noqa: E402
     PackError,
     ParseError,
     answer_schema,
+    choose_pack,
     load_pack,
     reask,
     reminder,
     pack_id,
     parse,
     render,
+    rollout_point,
+    serves_candidate,
     trace_line,
 )
 
@@ -149,6 +152,22 @@ class Serving(unittest.TestCase):
             r = run("parse", pack, answer)
             self.assertEqual(r.returncode, 1)
             self.assertIn("none of the `=== field ===` headers", json.loads(r.stdout)["error"])
+
+
+
+class RolloutTest(unittest.TestCase):
+    def test_a_rollout_serves_the_candidate_to_the_threads_promptcs_realized_assumes(self):
+        with open(os.path.join(HERE, "..", "..", "fixtures", "rollout", "threads.json"), encoding="utf-8") as f:
+            fx = json.load(f)
+        with open(FIXTURES[0], encoding="utf-8") as f:
+            current = load_pack(json.load(f)["pack"])
+        candidate = dict(current, instructions="another")
+        for row in fx["threads"]:
+            self.assertEqual(rollout_point(row["thread"]), row["point"], row["thread"])
+            for share, want in zip(fx["shares"], row["candidate"]):
+                self.assertEqual(serves_candidate(row["thread"], share), want, (row["thread"], share))
+                chosen = choose_pack(row["thread"], current, candidate, share)
+                self.assertIs(chosen, candidate if want else current)
 
 
 if __name__ == "__main__":

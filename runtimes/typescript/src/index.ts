@@ -379,6 +379,25 @@ export function parse(pack: Pack, text: string): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Where a thread falls in [0, 1) for a rollout: the first eight bytes of the sha256 of its
+ * id (UTF-8), big-endian, over 2^64 — what promptc's `realized` assumes.
+ */
+export function rolloutPoint(thread: string): number {
+  const digest = createHash("sha256").update(thread, "utf8").digest();
+  return Number(digest.readBigUInt64BE(0)) / 2 ** 64;
+}
+
+/** Whether a rollout of `share` (0..1) serves the candidate to `thread`. */
+export function servesCandidate(thread: string, share: number): boolean {
+  return rolloutPoint(thread) < share;
+}
+
+/** The pack to serve `thread` while a candidate is rolled out to `share` of threads. */
+export function choosePack(thread: string, rollout: { current: Pack; candidate: Pack; share: number }): Pack {
+  return servesCandidate(thread, rollout.share) ? rollout.candidate : rollout.current;
+}
+
 /** What a trace line records about one call. */
 export interface TraceCall {
   inputs: Record<string, unknown>;

@@ -8,7 +8,21 @@ import { dirname, join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { PackError, ParseError, answerSchema, loadPack, packId, parse, reask, reminder, render, traceLine } from "../dist/index.js";
+import {
+  PackError,
+  ParseError,
+  answerSchema,
+  choosePack,
+  loadPack,
+  packId,
+  parse,
+  reask,
+  reminder,
+  render,
+  rolloutPoint,
+  servesCandidate,
+  traceLine,
+} from "../dist/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = join(here, "..", "..", "fixtures");
@@ -112,4 +126,18 @@ test("the command line renders and refuses", () => {
   }
   assert.equal(failed?.status, 1);
   assert.match(JSON.parse(failed.stdout).error, /none of the `=== field ===` headers/);
+});
+
+test("a rollout serves the candidate to the threads promptc's realized assumes", () => {
+  const fx = JSON.parse(readFileSync(join(dir, "rollout", "threads.json"), "utf8"));
+  const current = loadPack(fixtures[0][1].pack);
+  const candidate = { ...current, instructions: "another" };
+  for (const row of fx.threads) {
+    assert.equal(rolloutPoint(row.thread), row.point, row.thread);
+    fx.shares.forEach((share, i) => {
+      assert.equal(servesCandidate(row.thread, share), row.candidate[i], `${row.thread} at ${share}`);
+      const chosen = choosePack(row.thread, { current, candidate, share });
+      assert.equal(chosen, row.candidate[i] ? candidate : current);
+    });
+  }
 });

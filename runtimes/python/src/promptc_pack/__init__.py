@@ -18,12 +18,15 @@ __all__ = [
     "PackError",
     "ParseError",
     "answer_schema",
+    "choose_pack",
     "load_pack",
     "pack_id",
     "parse",
     "reask",
     "reminder",
     "render",
+    "rollout_point",
+    "serves_candidate",
     "trace_line",
 ]
 
@@ -117,6 +120,23 @@ def pack_id(pack: Pack) -> str:
             "rendered": rendered,
         }
     return "sha256:" + hashlib.sha256(_compact(doc).encode("utf-8")).hexdigest()
+
+
+def rollout_point(thread: str) -> float:
+    """Where a thread falls in [0, 1) for a rollout: the first eight bytes of the
+    sha256 of its id (UTF-8), big-endian, over 2**64, as promptc's `realized` assumes."""
+    digest = hashlib.sha256(thread.encode("utf-8")).digest()
+    return float(int.from_bytes(digest[:8], "big")) / 2.0**64
+
+
+def serves_candidate(thread: str, share: float) -> bool:
+    """Whether a rollout of `share` (0..1) serves the candidate to `thread`."""
+    return rollout_point(thread) < share
+
+
+def choose_pack(thread: str, current: Pack, candidate: Pack, share: float) -> Pack:
+    """The pack to serve `thread` while `candidate` is rolled out to `share` of threads."""
+    return candidate if serves_candidate(thread, share) else current
 
 
 def _spec(pack: Pack) -> Dict[str, Any]:
