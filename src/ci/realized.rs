@@ -89,3 +89,88 @@ pub(crate) fn attach(check: anyhow::Result<Option<Check>>, r: &mut SignatureResu
         "comment_url": c.comment,
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::realized::Window;
+    use crate::realized::Difference;
+
+    fn report(verdict: Verdict, lift: f64) -> Report {
+        let d = Difference {
+            lift,
+            ci95: (lift - 2.0, lift + 2.0),
+            n_current: 200,
+            n_previous: 500,
+        };
+        Report {
+            signature: "speak".into(),
+            current: "sha256:new".into(),
+            previous: "sha256:old".into(),
+            randomized: false,
+            raw: Some(d),
+            adjusted: Some(d),
+            comparison: None,
+            strata: vec!["workspace".into()],
+            windows: [
+                Window {
+                    from: None,
+                    to: None,
+                },
+                Window {
+                    from: None,
+                    to: None,
+                },
+            ],
+            predicted: None,
+            verdict,
+            reasons: vec!["because".into()],
+            turns_needed: Some(100),
+            precision: 2.0,
+            failed: 0,
+            simulated: false,
+        }
+    }
+
+    fn attached(verdict: Verdict, lift: f64) -> SignatureResult {
+        let mut r = SignatureResult::new("speak", crate::ci::Status::Gated, "gated".into());
+        r.summary = "### gated\n".into();
+        let check = Check {
+            report: report(verdict, lift),
+            comment: Some("https://example.test/pull/1#c".into()),
+        };
+        attach(Ok(Some(check)), &mut r);
+        r
+    }
+
+    #[test]
+    fn a_deployed_pack_that_did_worse_raises_a_warning() {
+        let r = attached(Verdict::Negative, -5.0);
+        assert_eq!(r.annotations.len(), 1);
+        assert_eq!(r.annotations[0].level, Level::Warning);
+        assert!(
+            r.annotations[0].message.contains("realized -5.0"),
+            "{:?}",
+            r.annotations
+        );
+        assert!(r.summary.starts_with("### Realized lift"), "{}", r.summary);
+        assert!(r.summary.ends_with("### gated\n"), "{}", r.summary);
+        assert_eq!(r.realized.as_ref().unwrap()["verdict"], "negative");
+        assert!(r.notes[0].contains("commented on https://example.test/pull/1#c"));
+    }
+
+    #[test]
+    fn a_lift_that_holds_is_a_note_and_no_annotation() {
+        let r = attached(Verdict::Holds, 3.0);
+        assert!(r.annotations.is_empty());
+        assert!(r.notes[0].starts_with("realized: holds"), "{:?}", r.notes);
+    }
+
+    #[test]
+    fn a_failed_check_is_a_note_and_the_run_goes_on() {
+        let mut r = SignatureResult::new("speak", crate::ci::Status::Gated, "gated".into());
+        attach(Err(anyhow::anyhow!("judge down")), &mut r);
+        assert!(r.notes[0].contains("the realized check failed: judge down"));
+        assert!(r.realized.is_none());
+    }
+}
