@@ -187,7 +187,7 @@ const EXPECTED: [(u64, &str); 12] = [
     ),
     (12, "not valid UTF-8 (bad byte at column 9)"),
     (13, "outputs: missing `rhetorical_move`"),
-    (16, "invalid JSON: trailing characters at column 1538"),
+    (16, "invalid JSON: trailing characters at column 1591"),
 ];
 
 #[test]
