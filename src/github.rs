@@ -249,6 +249,23 @@ impl Github {
         branch: &str,
         needle: &str,
     ) -> Result<Option<Pr>, GithubError> {
+        self.closed_with(branch, needle, false).await
+    }
+
+    /// The merged pull request of `branch` whose body contains `needle`
+    /// (the pack id it proposed): the one that introduced that pack.
+    pub async fn merged_with(&self, branch: &str, needle: &str) -> Result<Option<Pr>, GithubError> {
+        self.closed_with(branch, needle, true).await
+    }
+
+    /// A closed pull request of `branch`, merged or not as asked, whose body
+    /// contains `needle`.
+    async fn closed_with(
+        &self,
+        branch: &str,
+        needle: &str,
+        merged: bool,
+    ) -> Result<Option<Pr>, GithubError> {
         let page = self
             .client
             .pulls(&self.owner, &self.repo)
@@ -262,32 +279,7 @@ impl Github {
         Ok(page
             .items
             .into_iter()
-            .filter(|p| p.head.ref_field == branch && p.merged_at.is_none())
-            .find(|p| p.body.as_deref().is_some_and(|b| b.contains(needle)))
-            .map(|p| Pr {
-                number: p.number,
-                url: html_url(&p),
-                created: false,
-            }))
-    }
-
-    /// The merged pull request of `branch` whose body contains `needle`
-    /// (the pack id it proposed): the one that introduced that pack.
-    pub async fn merged_with(&self, branch: &str, needle: &str) -> Result<Option<Pr>, GithubError> {
-        let page = self
-            .client
-            .pulls(&self.owner, &self.repo)
-            .list()
-            .state(params::State::Closed)
-            .head(format!("{}:{branch}", self.owner))
-            .per_page(100)
-            .send()
-            .await
-            .map_err(|e| api_error("listing merged pull requests", e))?;
-        Ok(page
-            .items
-            .into_iter()
-            .filter(|p| p.head.ref_field == branch && p.merged_at.is_some())
+            .filter(|p| p.head.ref_field == branch && p.merged_at.is_some() == merged)
             .find(|p| p.body.as_deref().is_some_and(|b| b.contains(needle)))
             .map(|p| Pr {
                 number: p.number,

@@ -47,7 +47,7 @@ pub async fn predict_with(
     system: &str,
     inputs: &Map<String, Value>,
 ) -> Result<Prediction, crate::lm::LmError> {
-    predict_full(lm, crate::lm::Role::Task, adapter, sig, system, inputs, 0).await
+    predict_sample(lm, adapter, sig, system, inputs, 0).await
 }
 
 /// [`predict_with`] as sample `sample` of the request: k samples of one

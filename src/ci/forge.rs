@@ -161,6 +161,15 @@ impl MemoryForge {
     }
 }
 
+/// Sets the one comment of pull request `number` in `comments`.
+fn upsert_in(comments: &Mutex<Vec<(u64, String)>>, number: u64, body: &str) {
+    let mut cs = comments.lock().unwrap_or_else(|e| e.into_inner());
+    match cs.iter_mut().position(|(n, _)| *n == number) {
+        Some(i) => cs[i].1 = body.to_string(),
+        None => cs.push((number, body.to_string())),
+    }
+}
+
 /// A pull request of the memory forge, as callers see it.
 fn memory_pr(number: u64, created: bool) -> Pr {
     Pr {
@@ -201,11 +210,7 @@ impl Forge for MemoryForge {
     }
 
     async fn upsert_sticky_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
-        let mut cs = self.comments.lock().unwrap_or_else(|e| e.into_inner());
-        match cs.iter_mut().position(|(n, _)| *n == number) {
-            Some(i) => cs[i].1 = body.to_string(),
-            None => cs.push((number, body.to_string())),
-        }
+        upsert_in(&self.comments, number, body);
         Ok(format!("memory://pull/{number}#comment"))
     }
 
@@ -260,11 +265,7 @@ impl Forge for MemoryForge {
     }
 
     async fn upsert_realized_comment(&self, number: u64, body: &str) -> Result<String, ForgeError> {
-        let mut cs = self.realized.lock().unwrap_or_else(|e| e.into_inner());
-        match cs.iter_mut().position(|(n, _)| *n == number) {
-            Some(i) => cs[i].1 = body.to_string(),
-            None => cs.push((number, body.to_string())),
-        }
+        upsert_in(&self.realized, number, body);
         Ok(format!("memory://pull/{number}#realized"))
     }
 }

@@ -38,7 +38,7 @@ impl Pipeline<'_> {
         let branch = format!("{}{}", ctx.config.github.branch_prefix, ctx.name);
         let forge = self.forge.filter(|_| !self.args.dry_run);
         let check = crate::ci::realized::check(&ctx, forge, &branch).await;
-        let mut r = self.optimize_and_publish(g, name).await?;
+        let mut r = self.optimize_and_publish(ctx, name).await?;
         crate::ci::realized::attach(check, &mut r);
         Ok(r)
     }
@@ -46,10 +46,9 @@ impl Pipeline<'_> {
     /// Push filter, gate, optimize, prove, decide, publish.
     async fn optimize_and_publish(
         &self,
-        g: &Global,
+        mut ctx: Context,
         name: &str,
     ) -> anyhow::Result<SignatureResult> {
-        let mut ctx = Context::load(g)?;
         self.args.budget.apply(&mut ctx.config.budget);
         let base = ctx.current_pack()?;
         for w in &base.warnings {
