@@ -25,6 +25,7 @@ pub mod lm;
 mod markdown;
 pub mod metric;
 pub mod optimize;
+pub mod otel;
 pub mod pack;
 pub mod program;
 pub mod prompts;

@@ -17,6 +17,18 @@ pub enum TracesCommand {
     Stats(TraceSource),
     /// The thread-level train / val / fresh held-out split.
     Split(TraceSource),
+    /// Convert another tool's trace export to promptc's line format.
+    Import {
+        /// The export's format.
+        #[arg(long, value_enum)]
+        format: commands::traces::ImportFormat,
+        /// The export files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the promptc trace lines (written whole or not at all).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 impl TracesCommand {
@@ -28,6 +40,9 @@ impl TracesCommand {
             }
             TracesCommand::Split(TraceSource { traces, strict }) => {
                 commands::traces::split_cmd(&ctx, traces, *strict)
+            }
+            TracesCommand::Import { format, files, out } => {
+                commands::traces::import(&ctx, *format, files, out)
             }
         }
     }

@@ -187,3 +187,99 @@ pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Resul
     }
     Ok(Output::ok(out, h))
 }
+
+/// The formats `traces import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportFormat {
+    /// OTLP/JSON, one export request per line (OpenTelemetry GenAI spans).
+    Otel,
+}
+
+/// `traces import --format F FILES... --out PATH`: the signature's calls in
+/// promptc's line format, each line checked by the same parser every command
+/// reads traces with; a span that is not a usable trace is reported as
+/// `file:line#span: reason` and left out. The output is written whole or not at all.
+pub fn import(
+    ctx: &Context,
+    format: ImportFormat,
+    files: &[std::path::PathBuf],
+    out: &std::path::Path,
+) -> anyhow::Result<Output> {
+    let ImportFormat::Otel = format;
+    let mapping = crate::otel::OtelMapping::default();
+    let parser = crate::traces::parse::LineParser::new(
+        &ctx.signature,
+        &crate::traces::settings::FieldMap::default(),
+        ctx.sig_cfg.persona_field.as_deref(),
+    );
+    let max = ctx.config.traces.max_line_bytes;
+    let mut text = String::new();
+    let (mut written, mut bad): (usize, Vec<String>) = (0, Vec::new());
+    crate::traces::reader::run_batches(
+        files,
+        max,
+        |batch| {
+            batch
+                .lines()
+                .map(|(no, raw)| {
+                    let where_ = format!("{}:{no}", files[batch.file].display());
+                    let crate::traces::reader::RawLine::Line(bytes) = raw else {
+                        return vec![Err(format!(
+                            "{where_}: longer than traces.max_line_bytes ({max})"
+                        ))];
+                    };
+                    match crate::otel::convert(bytes, &ctx.signature, &mapping) {
+                        Err(reason) => vec![Err(format!("{where_}: {reason}"))],
+                        Ok(spans) => spans
+                            .into_iter()
+                            .map(|(i, r)| {
+                                checked(&parser, r).map_err(|e| format!("{where_}#{i}: {e}"))
+                            })
+                            .collect(),
+                    }
+                })
+                .collect::<Vec<_>>()
+        },
+        |lines| {
+            for r in lines.into_iter().flatten() {
+                match r {
+                    Ok(line) => {
+                        text.push_str(&line);
+                        text.push('\n');
+                        written += 1;
+                    }
+                    Err(e) => bad.push(e),
+                }
+            }
+        },
+    )?;
+    crate::files::write_text(out, &text)?;
+    let mut human = format!(
+        "{}: {written} calls written to {}; {} spans left out\n",
+        ctx.name,
+        out.display(),
+        bad.len()
+    );
+    for b in bad.iter().take(SHOWN_BAD_LINES) {
+        let _ = writeln!(human, "  {b}");
+    }
+    if bad.len() > SHOWN_BAD_LINES {
+        let _ = writeln!(human, "  … and {} more", bad.len() - SHOWN_BAD_LINES);
+    }
+    let json = serde_json::json!({"written": written, "out": out, "format": format, "bad": bad});
+    Ok(Output::ok(json, human))
+}
+
+/// A converted span as a promptc line, if the line parser reads it as a turn.
+fn checked(
+    parser: &crate::traces::parse::LineParser<'_>,
+    converted: Result<serde_json::Value, String>,
+) -> Result<String, String> {
+    let line = converted?.to_string();
+    match parser.turn(line.as_bytes()) {
+        crate::traces::parse::LineKind::Turn(_) => Ok(line),
+        crate::traces::parse::LineKind::Bad(reason) => Err(reason),
+        crate::traces::parse::LineKind::OtherSignature => Err("another signature".into()),
+    }
+}
