@@ -40,6 +40,25 @@ impl Default for OtelMapping {
     }
 }
 
+/// The signature's spans as promptc lines, for every command that reads
+/// traces (`traces.format: otel`).
+#[derive(Debug, Clone)]
+pub struct OtelLines {
+    /// The signature whose spans are read.
+    pub signature: Signature,
+    /// The attribute names beyond the standard ones.
+    pub mapping: OtelMapping,
+}
+
+impl crate::traces::Expand for OtelLines {
+    fn expand(&self, record: &[u8]) -> Result<Vec<(usize, Result<Vec<u8>, String>)>, String> {
+        Ok(convert(record, &self.signature, &self.mapping)?
+            .into_iter()
+            .map(|(i, r)| (i, r.map(|v| v.to_string().into_bytes())))
+            .collect())
+    }
+}
+
 /// One span of a request: its index and either a promptc trace line or why
 /// it is not a usable trace.
 pub type Converted = (usize, Result<Value, String>);

@@ -179,4 +179,55 @@ fn the_example_exported_as_otel_spans_imports_to_the_same_stats_and_split() {
     for key in ["train", "val", "heldout", "heldout_threads", "train_cutoff"] {
         assert_eq!(a[key], b[key], "{key}");
     }
+
+    // Read in place, without importing: `traces.format: otel`.
+    let config = std::fs::read_to_string(repo.join("promptc.yaml")).unwrap();
+    let otel = config
+        .replace(
+            "    traces: [\"traces/*.jsonl\"]\n",
+            "    traces: [\"export.jsonl\"]\n",
+        )
+        .replace("\ncache:\n", "\ntraces:\n  format: otel\n\ncache:\n");
+    assert!(otel.contains("format: otel") && otel.contains("export.jsonl"));
+    std::fs::write(repo.join("otel.yaml"), otel).unwrap();
+    let direct = promptc_in(
+        &repo,
+        &["--config", "otel.yaml", "--json", "traces", "stats"],
+    )
+    .json();
+    let native = stats("traces/*.jsonl");
+    for key in [
+        "clean_turns",
+        "not_clean_turns",
+        "duplicates",
+        "threads",
+        "workspaces",
+        "fresh_turns",
+    ] {
+        assert_eq!(direct[key], native[key], "{key}: {direct:#}");
+    }
+    assert_eq!(direct["bad_lines"], 2, "{direct:#}");
+    // The whole loop on the spans reaches the decision it reaches on the originals.
+    let dry = |cfg: &str| {
+        let run = promptc_in(
+            &repo,
+            &[
+                "--config",
+                cfg,
+                "--json",
+                "ci",
+                "--dry-run",
+                "--lm",
+                "all=sim",
+                "--out",
+                &format!("out-{cfg}"),
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()["signatures"][0].clone()
+    };
+    let (a, b) = (dry("promptc.yaml"), dry("otel.yaml"));
+    for key in ["decision", "lift", "ci95", "n"] {
+        assert_eq!(a[key], b[key], "{key}: {a:#} vs {b:#}");
+    }
 }

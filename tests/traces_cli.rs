@@ -118,6 +118,7 @@ fn split_gives_a_fresh_heldout_set_disjoint_from_train_and_val() {
         &ctx.config.traces.fields,
         Some("persona"),
         1 << 20,
+        None,
     )
     .unwrap();
     let cutoff = promptc::pack::load(&ctx.resolve(&ctx.sig_cfg.pack), Some(&ctx.signature))

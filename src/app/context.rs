@@ -80,6 +80,8 @@ pub struct Context {
     pub sig_cfg: SignatureConfig,
     /// Its contract.
     pub signature: Signature,
+    /// With `traces.format: otel`: how spans become trace lines.
+    pub expand: Option<crate::otel::OtelLines>,
 }
 
 impl Context {
@@ -136,11 +138,19 @@ impl Context {
             ))
             .into());
         }
+        let expand =
+            (config.traces.format == crate::traces::settings::TraceFormat::Otel).then(|| {
+                crate::otel::OtelLines {
+                    signature: signature.clone(),
+                    mapping: crate::otel::OtelMapping::default(),
+                }
+            });
         Ok(Context {
             config,
             name,
             sig_cfg,
             signature,
+            expand,
         })
     }
 
@@ -157,6 +167,9 @@ impl Context {
             &self.config.traces.fields,
             self.sig_cfg.persona_field.as_deref(),
             self.config.traces.max_line_bytes,
+            self.expand
+                .as_ref()
+                .map(|x| x as &dyn crate::traces::Expand),
         )
     }
 
@@ -173,6 +186,10 @@ impl Context {
             gate: &self.config.gate,
             split: &self.config.split,
             train_cutoff,
+            expand: self
+                .expand
+                .as_ref()
+                .map(|x| x as &dyn crate::traces::Expand),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::traces::parse::{LineKind, LineParser};
 use crate::traces::reader::{RawLine, run_batches};
 use crate::traces::settings::FieldMap;
 use crate::traces::stats::IngestReport;
-use crate::traces::{TraceError, Turn, bad_line_reason};
+use crate::traces::{Expand, TraceError, Turn, bad_line_reason};
 
 /// Every clean, deduplicated turn of one signature, in file and line order.
 #[derive(Debug, Clone, Default)]
@@ -20,13 +20,15 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Reads `files` and keeps the clean turns of `signature`.
+    /// Reads `files` and keeps the clean turns of `signature`; with
+    /// `expand`, each line is another tool's record holding promptc lines.
     pub fn load(
         files: &[PathBuf],
         signature: &Signature,
         fields: &FieldMap,
         persona_field: Option<&str>,
         max_line_bytes: usize,
+        expand: Option<&dyn Expand>,
     ) -> Result<Dataset, TraceError> {
         let parser = LineParser::new(signature, fields, persona_field);
         let mut report = IngestReport {
@@ -41,14 +43,17 @@ impl Dataset {
             |batch| {
                 batch
                     .lines()
-                    .map(|(no, line)| {
-                        let kind = match line {
-                            RawLine::Line(bytes) => parser.turn(bytes),
-                            RawLine::TooLong(n) => {
-                                LineKind::Bad(bad_line_reason(n, max_line_bytes))
+                    .flat_map(|(no, line)| {
+                        let kinds = match (line, expand) {
+                            (RawLine::Line(bytes), None) => vec![parser.turn(bytes)],
+                            (RawLine::Line(bytes), Some(x)) => {
+                                crate::traces::expanded(x, bytes, |l| parser.turn(l))
+                            }
+                            (RawLine::TooLong(n), _) => {
+                                vec![LineKind::Bad(bad_line_reason(n, max_line_bytes))]
                             }
                         };
-                        (batch.file, no, kind)
+                        kinds.into_iter().map(move |k| (batch.file, no, k))
                     })
                     .collect::<Vec<_>>()
             },

@@ -16,6 +16,37 @@ pub use dataset::Dataset;
 pub use record::{TraceId, TraceLine, Turn};
 pub use stats::{Gate, TraceStats};
 
+/// Another tool's export read as promptc trace lines: each record of the
+/// export (a line) expands into the promptc lines it holds, each with its
+/// index in the record, or why it is not a usable trace. Implemented above
+/// this layer (`crate::otel`); statistics and datasets read through it.
+pub trait Expand: Sync {
+    /// The promptc lines in one record; the outer error: the record is unreadable.
+    fn expand(&self, record: &[u8]) -> Result<Vec<(usize, Result<Vec<u8>, String>)>, String>;
+}
+
+/// The kinds of the promptc lines one record expands into (a record that
+/// holds none of the signature's calls yields nothing; a bad one, one `Bad`).
+pub fn expanded<T>(
+    x: &dyn Expand,
+    record: &[u8],
+    parse: impl Fn(&[u8]) -> parse::LineKind<T>,
+) -> Vec<parse::LineKind<T>> {
+    match x.expand(record) {
+        Err(reason) => vec![parse::LineKind::Bad(reason)],
+        Ok(lines) => lines
+            .into_iter()
+            .map(|(i, r)| match r {
+                Ok(line) => match parse(&line) {
+                    parse::LineKind::Bad(reason) => parse::LineKind::Bad(format!("#{i}: {reason}")),
+                    k => k,
+                },
+                Err(reason) => parse::LineKind::Bad(format!("#{i}: {reason}")),
+            })
+            .collect(),
+    }
+}
+
 /// A line that is not a usable trace, with where it is and why.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BadLine {

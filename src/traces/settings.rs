@@ -14,6 +14,21 @@ pub struct TraceSettings {
     pub max_line_bytes: usize,
     /// Any bad line fails the run.
     pub strict: bool,
+    /// The files' format: `promptc` (this line format) or `otel` (OTLP/JSON
+    /// export requests, one per line: OpenTelemetry GenAI spans, read as
+    /// `promptc traces import --format otel` would convert them).
+    pub format: TraceFormat,
+}
+
+/// The trace files' format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceFormat {
+    /// promptc's own line format (with `fields` pointers).
+    #[default]
+    Promptc,
+    /// OTLP/JSON export requests of OpenTelemetry GenAI spans.
+    Otel,
 }
 
 impl Default for TraceSettings {
@@ -22,6 +37,7 @@ impl Default for TraceSettings {
             fields: FieldMap::default(),
             max_line_bytes: 1 << 20,
             strict: false,
+            format: TraceFormat::Promptc,
         }
     }
 }

@@ -153,6 +153,8 @@ pub struct StatsInput<'a> {
     pub split: &'a SplitConfig,
     /// The current pack's train cutoff.
     pub train_cutoff: Option<DateTime<Utc>>,
+    /// Another tool's export format, read as promptc lines.
+    pub expand: Option<&'a dyn crate::traces::Expand>,
 }
 
 fn fingerprint(id: &str) -> u64 {
@@ -257,7 +259,12 @@ fn resolve(
 
 /// The heads of one batch of lines, with local ids for threads, workspaces
 /// and personas (merged into the global tables in file order).
-fn head_batch(parser: &LineParser<'_>, batch: &Batch, max: usize) -> BatchAgg {
+fn head_batch(
+    parser: &LineParser<'_>,
+    batch: &Batch,
+    max: usize,
+    expand: Option<&dyn crate::traces::Expand>,
+) -> BatchAgg {
     let mut agg = BatchAgg {
         file: batch.file,
         ..Default::default()
@@ -265,9 +272,27 @@ fn head_batch(parser: &LineParser<'_>, batch: &Batch, max: usize) -> BatchAgg {
     let (mut th, mut ws, mut pe) = (Table::new(), Table::new(), Table::new());
     for (no, line) in batch.lines() {
         agg.lines += 1;
-        let kind = match line {
-            RawLine::Line(bytes) => parser.head_ref(bytes),
-            RawLine::TooLong(n) => LineKind::Bad(bad_line_reason(n, max)),
+        let kind = match (line, expand) {
+            (RawLine::Line(bytes), None) => parser.head_ref(bytes),
+            (RawLine::Line(bytes), Some(x)) => {
+                // Another tool's record: its lines are built here, so their heads are owned.
+                for kind in crate::traces::expanded(x, bytes, |l| parser.head(l)) {
+                    match kind {
+                        LineKind::Bad(reason) => agg.bad.push((no, reason)),
+                        LineKind::OtherSignature => agg.other_signature += 1,
+                        LineKind::Turn(h) => agg.turns.push(TurnRec {
+                            fp: fingerprint(&h.id.0),
+                            thread: th.id(Some(Cow::Owned(h.thread))),
+                            workspace: ws.id(h.workspace.map(Cow::Owned)),
+                            persona: pe.id(h.persona.map(Cow::Owned)),
+                            ts: h.ts,
+                            clean: h.clean,
+                        }),
+                    }
+                }
+                continue;
+            }
+            (RawLine::TooLong(n), _) => LineKind::Bad(bad_line_reason(n, max)),
         };
         match kind {
             LineKind::Bad(reason) => agg.bad.push((no, reason)),
@@ -310,7 +335,7 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
     run_batches(
         files,
         max,
-        |batch| head_batch(&parser, batch, max),
+        |batch| head_batch(&parser, batch, max, input.expand),
         |agg| {
             report.lines += agg.lines;
             report.other_signature += agg.other_signature;
