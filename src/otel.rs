@@ -51,7 +51,7 @@ pub struct OtelLines {
 }
 
 impl crate::traces::Expand for OtelLines {
-    fn expand(&self, record: &[u8]) -> Result<Vec<(usize, Result<Vec<u8>, String>)>, String> {
+    fn expand(&self, record: &[u8]) -> Result<Vec<crate::traces::Expanded>, String> {
         Ok(convert(record, &self.signature, &self.mapping)?
             .into_iter()
             .map(|(i, r)| (i, r.map(|v| v.to_string().into_bytes())))

@@ -22,8 +22,12 @@ pub use stats::{Gate, TraceStats};
 /// this layer (`crate::otel`); statistics and datasets read through it.
 pub trait Expand: Sync {
     /// The promptc lines in one record; the outer error: the record is unreadable.
-    fn expand(&self, record: &[u8]) -> Result<Vec<(usize, Result<Vec<u8>, String>)>, String>;
+    fn expand(&self, record: &[u8]) -> Result<Vec<Expanded>, String>;
 }
+
+/// One promptc line of a record: its index in the record, and the line or
+/// why that part of the record is not a usable trace.
+pub type Expanded = (usize, Result<Vec<u8>, String>);
 
 /// The kinds of the promptc lines one record expands into (a record that
 /// holds none of the signature's calls yields nothing; a bad one, one `Bad`).
