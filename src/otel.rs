@@ -6,8 +6,9 @@
 //! with a typed `AnyValue` (`stringValue`, `intValue` — a string in
 //! protobuf's JSON mapping —, `doubleValue`, `boolValue`, `arrayValue`,
 //! `kvlistValue`, `bytesValue`). A span belongs to the signature when its
-//! `gen_ai.prompt.name` attribute (or its span name) is the signature's
-//! name; other spans (HTTP, tools, other prompts) are skipped.
+//! `gen_ai.prompt.name` attribute (`traces.otel.select_attribute`), or its
+//! span name, is the signature's name; other spans (HTTP, tools, other
+//! prompts) are skipped.
 //!
 //! The mapping (both the current GenAI attribute names and the older ones):
 //! thread from `gen_ai.conversation.id`, else `session.id`, else the trace
@@ -25,20 +26,8 @@ use serde_json::{Map, Value, json};
 
 use crate::signature::Signature;
 
-/// What a span needs beyond the standard attribute names.
-#[derive(Debug, Clone)]
-pub struct OtelMapping {
-    /// The span or resource attribute that names the workspace.
-    pub workspace_attribute: String,
-}
-
-impl Default for OtelMapping {
-    fn default() -> Self {
-        OtelMapping {
-            workspace_attribute: "workspace".into(),
-        }
-    }
-}
+/// What a span needs beyond the standard attribute names (`traces.otel`).
+pub type OtelMapping = crate::traces::settings::OtelSettings;
 
 /// The signature's spans as promptc lines, for every command that reads
 /// traces (`traces.format: otel`).
@@ -78,7 +67,7 @@ pub fn convert(line: &[u8], sig: &Signature, m: &OtelMapping) -> Result<Vec<Conv
         for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
             for span in ss["spans"].as_array().into_iter().flatten() {
                 let attrs = attributes(&span["attributes"]);
-                let ours = attrs.get("gen_ai.prompt.name").and_then(Value::as_str)
+                let ours = attrs.get(&m.select_attribute).and_then(Value::as_str)
                     == Some(sig.name.as_str())
                     || span["name"].as_str() == Some(sig.name.as_str());
                 if ours {
@@ -265,4 +254,92 @@ fn start_time(v: &Value) -> Option<DateTime<Utc>> {
     };
     let secs = i64::try_from(nanos / 1_000_000_000).ok()?;
     DateTime::from_timestamp(secs, (nanos % 1_000_000_000) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signature() -> Signature {
+        serde_yaml::from_str(
+            "name: speak\ninputs:\n  topic: {desc: t}\n  turn: {desc: n}\noutputs:\n  utterance: {desc: u}\n",
+        )
+        .unwrap()
+    }
+
+    fn request(span_attrs: Value, resource_attrs: Value) -> Vec<u8> {
+        json!({"resourceSpans": [{
+            "resource": {"attributes": resource_attrs},
+            "scopeSpans": [{"spans": [{
+                "traceId": "t1", "spanId": "s1", "name": "chat",
+                "startTimeUnixNano": 1_764_500_000_000_000_000u64,
+                "attributes": span_attrs,
+            }]}],
+        }]})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_configured_selector_and_workspace_attribute_are_read() {
+        let m = OtelMapping {
+            select_attribute: "app.prompt".into(),
+            workspace_attribute: "tenant.id".into(),
+        };
+        let bytes = request(
+            json!([
+                {"key": "app.prompt", "value": {"stringValue": "speak"}},
+                {"key": "gen_ai.prompt.variable.topic", "value": {"stringValue": "pricing"}},
+                {"key": "gen_ai.prompt.variable.turn", "value": {"intValue": "3"}},
+                {"key": "gen_ai.completion.0.content", "value": {"stringValue": "=== utterance ===\nHi.\n\n=== end ==="}},
+                {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
+            ]),
+            json!([{"key": "tenant.id", "value": {"stringValue": "acme"}}]),
+        );
+        let out = convert(&bytes, &signature(), &m).unwrap();
+        let line = out[0].1.as_ref().unwrap();
+        assert_eq!(line["workspace"], "acme");
+        assert_eq!(line["thread"], "t1", "no conversation id: the trace id");
+        assert_eq!(line["inputs"], json!({"topic": "pricing", "turn": 3}));
+        assert_eq!(line["outputs"], json!({"utterance": "Hi."}));
+        assert_eq!(line["status"], "ok");
+        assert_eq!(line["meta"]["provider"], "openai");
+        assert_eq!(line["ts"], "2025-11-30T10:53:20.000Z");
+        // The default selector does not pick it.
+        assert!(
+            convert(&bytes, &signature(), &OtelMapping::default())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_refused_answer_is_a_not_clean_turn_and_no_answer_is_a_reason() {
+        let m = OtelMapping::default();
+        let base = |extra: Value| {
+            let mut a = vec![
+                json!({"key": "gen_ai.prompt.name", "value": {"stringValue": "speak"}}),
+                json!({"key": "gen_ai.prompt.variable.topic", "value": {"stringValue": "x"}}),
+            ];
+            a.extend(extra.as_array().unwrap().iter().cloned());
+            request(Value::Array(a), json!([]))
+        };
+        let refused =
+            base(json!([{"key": "gen_ai.completion.0.content", "value": {"stringValue": ""}}]));
+        let out = convert(&refused, &signature(), &m).unwrap();
+        assert_eq!(out[0].1.as_ref().unwrap()["status"], "unparsed");
+        let silent = convert(&base(json!([])), &signature(), &m).unwrap();
+        assert!(
+            silent[0]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .starts_with("no output message")
+        );
+        assert!(
+            convert(br#"{"spans": []}"#, &signature(), &m)
+                .unwrap_err()
+                .contains("resourceSpans")
+        );
+    }
 }

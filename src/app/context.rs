@@ -142,7 +142,7 @@ impl Context {
             (config.traces.format == crate::traces::settings::TraceFormat::Otel).then(|| {
                 crate::otel::OtelLines {
                     signature: signature.clone(),
-                    mapping: crate::otel::OtelMapping::default(),
+                    mapping: config.traces.otel.clone(),
                 }
             });
         Ok(Context {

@@ -207,7 +207,7 @@ pub fn import(
     out: &std::path::Path,
 ) -> anyhow::Result<Output> {
     let ImportFormat::Otel = format;
-    let mapping = crate::otel::OtelMapping::default();
+    let mapping = ctx.config.traces.otel.clone();
     let parser = crate::traces::parse::LineParser::new(
         &ctx.signature,
         &crate::traces::settings::FieldMap::default(),

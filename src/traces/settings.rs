@@ -18,6 +18,28 @@ pub struct TraceSettings {
     /// export requests, one per line: OpenTelemetry GenAI spans, read as
     /// `promptc traces import --format otel` would convert them).
     pub format: TraceFormat,
+    /// How OpenTelemetry spans map onto trace fields beyond the standard attributes.
+    pub otel: OtelSettings,
+}
+
+/// Which spans are the signature's calls, and where the workspace is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtelSettings {
+    /// The span attribute whose value is the signature's name on its calls
+    /// (a span whose name is the signature's name counts too).
+    pub select_attribute: String,
+    /// The span (else resource) attribute that names the workspace.
+    pub workspace_attribute: String,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        OtelSettings {
+            select_attribute: "gen_ai.prompt.name".into(),
+            workspace_attribute: "workspace".into(),
+        }
+    }
 }
 
 /// The trace files' format.
@@ -38,6 +60,7 @@ impl Default for TraceSettings {
             max_line_bytes: 1 << 20,
             strict: false,
             format: TraceFormat::Promptc,
+            otel: OtelSettings::default(),
         }
     }
 }
