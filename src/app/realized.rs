@@ -192,6 +192,8 @@ async fn compare(
     predicted: Option<Predicted>,
     randomized: bool,
 ) -> anyhow::Result<Report> {
+    let capped = newest(turns, ctx.config.realized.max_turns);
+    let turns = capped.as_slice();
     // One arm without traffic: nothing to compare, so nothing is scored.
     let both = [Arm::Current, Arm::Previous]
         .iter()
@@ -256,6 +258,20 @@ pub fn served(ctx: &Context) -> anyhow::Result<usize> {
         .iter()
         .filter(|t| t.clean && t.pack.as_deref() == Some(current.as_str()))
         .count())
+}
+
+/// The most recent `max` turns of each arm (whole threads are not kept
+/// together: a thread cut at the edge keeps its latest turns).
+fn newest<'t>(turns: &[(Arm, &'t Turn)], max: usize) -> Vec<(Arm, &'t Turn)> {
+    let mut out = Vec::with_capacity(turns.len().min(2 * max));
+    for arm in [Arm::Current, Arm::Previous] {
+        let mut mine: Vec<(Arm, &Turn)> =
+            turns.iter().copied().filter(|(a, _)| *a == arm).collect();
+        mine.sort_by_key(|(_, t)| std::cmp::Reverse(t.ts));
+        mine.truncate(max);
+        out.extend(mine);
+    }
+    out
 }
 
 /// The pack logged most often before `current`'s first turn.
@@ -510,5 +526,44 @@ pub fn verdict_word(v: Verdict) -> &'static str {
         Verdict::BelowPrediction => "below the prediction",
         Verdict::Negative => "negative",
         Verdict::TooLittleTraffic => "too little traffic",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(id: usize, day: u32) -> Turn {
+        Turn {
+            id: crate::traces::TraceId(format!("t{id}")),
+            thread: format!("th{id}"),
+            workspace: None,
+            ts: chrono::DateTime::from_timestamp(1_764_000_000 + i64::from(day) * 86_400, 0),
+            persona: None,
+            pack: None,
+            clean: true,
+            inputs: Default::default(),
+            outputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn at_most_the_newest_turns_of_each_pack_are_scored() {
+        let old: Vec<Turn> = (0..30).map(|i| turn(i, i as u32)).collect();
+        let new: Vec<Turn> = (30..35).map(|i| turn(i, i as u32)).collect();
+        let arms: Vec<(Arm, &Turn)> = old
+            .iter()
+            .map(|t| (Arm::Previous, t))
+            .chain(new.iter().map(|t| (Arm::Current, t)))
+            .collect();
+        let kept = newest(&arms, 10);
+        assert_eq!(kept.iter().filter(|(a, _)| *a == Arm::Current).count(), 5);
+        let prev: Vec<&str> = kept
+            .iter()
+            .filter(|(a, _)| *a == Arm::Previous)
+            .map(|(_, t)| t.id.0.as_str())
+            .collect();
+        assert_eq!(prev.len(), 10);
+        assert!(prev.contains(&"t29") && prev.contains(&"t20") && !prev.contains(&"t19"));
     }
 }

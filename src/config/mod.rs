@@ -246,6 +246,10 @@ pub struct RealizedConfig {
     pub min_turns: usize,
     /// The interval half-width, in points, the "turns needed" figure aims for.
     pub precision: f64,
+    /// At most this many turns per pack are scored, the most recent: every
+    /// run rescores both packs' traffic (free from the cache once scored), and
+    /// a large history should not cost a judge call per turn it ever logged.
+    pub max_turns: usize,
 }
 
 impl Default for RealizedConfig {
@@ -254,6 +258,7 @@ impl Default for RealizedConfig {
             strata: vec!["workspace".into(), "persona".into()],
             min_turns: 100,
             precision: 2.0,
+            max_turns: 2000,
         }
     }
 }

@@ -169,6 +169,12 @@ impl Config {
         )?;
         float_range("realized.precision", self.realized.precision, 0.01, 100.0)?;
         int_range(
+            "realized.max_turns",
+            self.realized.max_turns as u64,
+            10,
+            1_000_000,
+        )?;
+        int_range(
             "ab.task_samples",
             u64::from(self.ab.task_samples),
             1,
