@@ -115,15 +115,18 @@ pub fn word_diff_markdown(old: &str, new: &str) -> String {
 
 // ------------------------------------------------------------- markdown ----
 
+/// `t` in the SGR colour `code` when `colour` is on.
+pub(crate) fn paint(colour: bool, code: &str, t: &str) -> String {
+    if colour {
+        format!("\x1b[{code}m{t}\x1b[0m")
+    } else {
+        t.to_string()
+    }
+}
+
 /// The pack diff as terminal text.
 pub fn diff_terminal(d: &PackDiff, colour: bool) -> String {
-    let paint = |code: &str, t: &str| {
-        if colour {
-            format!("\x1b[{code}m{t}\x1b[0m")
-        } else {
-            t.to_string()
-        }
-    };
+    let paint = |code: &str, t: &str| paint(colour, code, t);
     let mut out = String::new();
     if d.old == d.new {
         out.push_str("instructions: unchanged\n");

@@ -376,13 +376,7 @@ impl Report {
     pub fn terminal(&self, colour: bool) -> String {
         let v = &self.verdict;
         let s = &v.stats;
-        let paint = |code: &str, t: &str| {
-            if colour {
-                format!("\x1b[{code}m{t}\x1b[0m")
-            } else {
-                t.to_string()
-            }
-        };
+        let paint = |code: &str, t: &str| diff::paint(colour, code, t);
         let mut out = String::new();
         let _ = writeln!(
             out,

@@ -205,15 +205,7 @@ mod tests {
             req.sample = sample;
             let out = propose(&req);
             let text = between(&out, "<instruction>", "</instruction>").unwrap();
-            let moves = [
-                "reframe",
-                "steelman",
-                "probe",
-                "dissent-on-evidence",
-                "synthesize",
-                "verify",
-            ]
-            .map(String::from);
+            let moves = task::moves();
             let q = Features::of_instructions(text, &moves).quality();
             if q > base_q + 0.01 {
                 better += 1;

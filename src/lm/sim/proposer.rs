@@ -50,18 +50,7 @@ pub(super) fn propose(req: &LmRequest) -> String {
 /// A seeded rewrite of `current` that adds and drops the elements the task
 /// simulator rewards: better or worse, never the same twice in a row.
 pub(super) fn rewrite(current: &str, prompt: &str, dice: &mut Dice) -> String {
-    let has = Features::of_instructions(
-        current,
-        &[
-            "reframe",
-            "steelman",
-            "probe",
-            "dissent-on-evidence",
-            "synthesize",
-            "verify",
-        ]
-        .map(String::from),
-    );
+    let has = Features::of_instructions(current, &super::task::moves());
     let tip = prompt.to_lowercase();
     let mut want_anti = has.anti_fabrication;
     let mut want_defs = has.move_definitions;

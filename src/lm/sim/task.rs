@@ -112,6 +112,11 @@ impl Features {
     }
 }
 
+/// The moves the simulated task knows (the example's output enum).
+pub(super) fn moves() -> Vec<String> {
+    MOVE_CUES.iter().map(|(m, _)| m.to_string()).collect()
+}
+
 pub(super) const MOVE_CUES: [(&str, &[&str]); 6] = [
     (
         "reframe",
