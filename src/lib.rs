@@ -10,7 +10,7 @@
 
 pub mod ab;
 mod actions;
-mod adapter;
+pub mod adapter;
 mod app;
 mod chat;
 pub mod ci;
@@ -19,13 +19,13 @@ pub mod config;
 pub mod console;
 pub mod eval;
 mod files;
+pub mod formats;
 pub mod git;
 pub mod github;
 pub mod lm;
 mod markdown;
 pub mod metric;
 pub mod optimize;
-pub mod otel;
 pub mod pack;
 pub mod program;
 pub mod prompts;

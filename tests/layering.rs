@@ -6,7 +6,7 @@
 //!
 //! 0. leaves: secret, text, chat, console, files, markdown, yamlerr
 //! 1. formats: signature, traces, adapter, pack, prompts (never call a model)
-//! 2. lm, otel (OpenTelemetry spans as trace lines: reads traces and the adapter)
+//! 2. lm, formats (other tools' trace exports as trace lines: read traces and the adapter)
 //! 3. config
 //! 4. core: program, metric, eval, ab, realized, optimize
 //! 5. shell leaves: report, schema, actions, git, github
@@ -23,7 +23,7 @@ const LAYERS: &[&[&str]] = &[
         "secret", "text", "chat", "console", "files", "markdown", "yamlerr",
     ],
     &["signature", "traces", "adapter", "pack", "prompts"],
-    &["lm", "otel"],
+    &["lm", "formats"],
     &["config"],
     &["program", "metric", "eval", "ab", "realized", "optimize"],
     &["report", "schema", "actions", "git", "github"],

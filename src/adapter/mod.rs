@@ -8,9 +8,11 @@
 //! The wire format itself lives in `prompts/adapter/*.md.j2`.
 
 mod parse;
+mod recover;
 pub mod wire;
 
 pub use parse::{ParseError, parse_completion};
+pub use recover::inputs_from_user;
 
 use std::sync::OnceLock;
 

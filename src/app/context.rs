@@ -80,8 +80,10 @@ pub struct Context {
     pub sig_cfg: SignatureConfig,
     /// Its contract.
     pub signature: Signature,
-    /// With `traces.format: otel`: how spans become trace lines.
-    pub expand: Option<crate::otel::OtelLines>,
+    /// The trace files' format (the signature's `traces_format`, else `traces.format`).
+    pub format: crate::traces::settings::TraceFormat,
+    /// With another tool's format: how its records become trace lines.
+    pub expand: Option<crate::formats::Reader>,
 }
 
 impl Context {
@@ -138,20 +140,23 @@ impl Context {
             ))
             .into());
         }
-        let expand =
-            (config.traces.format == crate::traces::settings::TraceFormat::Otel).then(|| {
-                crate::otel::OtelLines {
-                    signature: signature.clone(),
-                    mapping: config.traces.otel.clone(),
-                }
-            });
+        let format = sig_cfg.traces_format.unwrap_or(config.traces.format);
+        let expand = crate::formats::Reader::new(format, &signature, &config.traces.source);
         Ok(Context {
             config,
             name,
             sig_cfg,
             signature,
+            format,
             expand,
         })
+    }
+
+    /// Reads the trace files as `format` (`--format` on the trace commands).
+    pub fn set_format(&mut self, format: crate::traces::settings::TraceFormat) {
+        self.format = format;
+        self.expand =
+            crate::formats::Reader::new(format, &self.signature, &self.config.traces.source);
     }
 
     /// A config-relative path made usable from here.

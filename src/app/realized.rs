@@ -544,6 +544,7 @@ mod tests {
             clean: true,
             inputs: Default::default(),
             outputs: Default::default(),
+            feedback: Default::default(),
         }
     }
 

@@ -21,7 +21,7 @@ pub enum TracesCommand {
     Import {
         /// The export's format.
         #[arg(long, value_enum)]
-        format: commands::traces::ImportFormat,
+        format: promptc::traces::settings::TraceFormat,
         /// The export files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -33,12 +33,22 @@ pub enum TracesCommand {
 
 impl TracesCommand {
     pub fn run(&self, g: &Global) -> anyhow::Result<Output> {
-        let ctx = commands::Context::load(g)?;
+        let mut ctx = commands::Context::load(g)?;
         match self {
-            TracesCommand::Stats(TraceSource { traces, strict }) => {
+            TracesCommand::Stats(TraceSource {
+                traces,
+                format,
+                strict,
+            }) => {
+                ctx.set_format(format.unwrap_or(ctx.format));
                 commands::traces::stats(&ctx, traces, *strict)
             }
-            TracesCommand::Split(TraceSource { traces, strict }) => {
+            TracesCommand::Split(TraceSource {
+                traces,
+                format,
+                strict,
+            }) => {
+                ctx.set_format(format.unwrap_or(ctx.format));
                 commands::traces::split_cmd(&ctx, traces, *strict)
             }
             TracesCommand::Import { format, files, out } => {

@@ -123,6 +123,9 @@ pub struct TraceSource {
     /// Read these trace globs instead of the config's.
     #[arg(long)]
     pub traces: Vec<String>,
+    /// The files' format, instead of the config's (`traces.format`).
+    #[arg(long, value_enum)]
+    pub format: Option<promptc::traces::settings::TraceFormat>,
     /// Any bad line is a failure.
     #[arg(long)]
     pub strict: bool,

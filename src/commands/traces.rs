@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::commands::{Context, Output};
+use crate::commands::{Context, Output, UsageError};
 use crate::pack;
 use crate::traces::BadLine;
 use crate::traces::split::{FreshRule, split};
@@ -188,26 +188,25 @@ pub fn split_cmd(ctx: &Context, globs: &[String], strict: bool) -> anyhow::Resul
     Ok(Output::ok(out, h))
 }
 
-/// The formats `traces import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImportFormat {
-    /// OTLP/JSON, one export request per line (OpenTelemetry GenAI spans).
-    Otel,
-}
-
 /// `traces import --format F FILES... --out PATH`: the signature's calls in
 /// promptc's line format, each line checked by the same parser every command
 /// reads traces with; a span that is not a usable trace is reported as
 /// `file:line#span: reason` and left out. The output is written whole or not at all.
 pub fn import(
     ctx: &Context,
-    format: ImportFormat,
+    format: crate::traces::settings::TraceFormat,
     files: &[std::path::PathBuf],
     out: &std::path::Path,
 ) -> anyhow::Result<Output> {
-    let ImportFormat::Otel = format;
-    let mapping = ctx.config.traces.otel.clone();
+    let Some(reader) =
+        crate::formats::Reader::new(format, &ctx.signature, &ctx.config.traces.source)
+    else {
+        return Err(UsageError(
+            "--format promptc: the files are promptc's lines already; `traces stats` checks them"
+                .into(),
+        )
+        .into());
+    };
     let parser = crate::traces::parse::LineParser::new(
         &ctx.signature,
         &crate::traces::settings::FieldMap::default(),
@@ -229,7 +228,7 @@ pub fn import(
                             "{where_}: longer than traces.max_line_bytes ({max})"
                         ))];
                     };
-                    match crate::otel::convert(bytes, &ctx.signature, &mapping) {
+                    match reader.convert(bytes) {
                         Err(reason) => vec![Err(format!("{where_}: {reason}"))],
                         Ok(spans) => spans
                             .into_iter()
@@ -256,7 +255,7 @@ pub fn import(
     )?;
     crate::files::write_text(out, &text)?;
     let mut human = format!(
-        "{}: {written} calls written to {}; {} spans left out\n",
+        "{}: {written} calls written to {}; {} records left out\n",
         ctx.name,
         out.display(),
         bad.len()
@@ -267,7 +266,8 @@ pub fn import(
     if bad.len() > SHOWN_BAD_LINES {
         let _ = writeln!(human, "  … and {} more", bad.len() - SHOWN_BAD_LINES);
     }
-    let json = serde_json::json!({"written": written, "out": out, "format": format, "bad": bad});
+    let json =
+        serde_json::json!({"written": written, "out": out, "format": format.as_str(), "bad": bad});
     Ok(Output::ok(json, human))
 }
 

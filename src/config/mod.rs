@@ -93,6 +93,11 @@ pub struct SignatureConfig {
     pub pack: PathBuf,
     /// Glob patterns of the JSONL trace files.
     pub traces: Vec<String>,
+    /// The format of this signature's trace files, when it differs from
+    /// `traces.format` (one signature logged by the app, another exported
+    /// from an observability tool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traces_format: Option<crate::traces::settings::TraceFormat>,
     /// The metric YAML.
     pub metric: PathBuf,
     /// The input field that names the speaking persona, for per-persona stats and v3 packs.

@@ -649,6 +649,7 @@ mod tests {
             clean: true,
             inputs: json!({"q": "?"}).as_object().unwrap().clone(),
             outputs: Map::new(),
+            feedback: Default::default(),
         };
         let score = |a: &str| {
             let p = json!({"a": a}).as_object().unwrap().clone();

@@ -169,6 +169,7 @@ pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String
                 clean: true,
                 inputs: d.inputs.clone(),
                 outputs: d.outputs.clone(),
+                feedback: Default::default(),
             })
             .collect();
         let inputs = map(&[

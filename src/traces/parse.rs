@@ -84,7 +84,7 @@ impl HeadRef<'_> {
     }
 }
 
-const FIELD_COUNT: usize = 9;
+const FIELD_COUNT: usize = 10;
 const F_ID: usize = 0;
 const F_SIGNATURE: usize = 1;
 const F_THREAD: usize = 2;
@@ -94,6 +94,7 @@ const F_PACK: usize = 5;
 const F_INPUTS: usize = 6;
 const F_OUTPUTS: usize = 7;
 const F_STATUS: usize = 8;
+const F_FEEDBACK: usize = 9;
 
 /// The field map, compiled for fast lookup of each line's top-level keys.
 #[derive(Debug, Clone)]
@@ -192,7 +193,7 @@ impl<'a> LineParser<'a> {
     /// Parses a line into a full turn (inputs and outputs materialised).
     pub fn turn(&self, line: &[u8]) -> LineKind<Turn> {
         match self.parse(line, true) {
-            Ok(Some((head, Some((inputs, outputs))))) => LineKind::Turn(Turn {
+            Ok(Some((head, Some((inputs, outputs, feedback))))) => LineKind::Turn(Turn {
                 id: TraceId(head.id.into_owned()),
                 thread: head.thread.into_owned(),
                 workspace: head.workspace.map(Cow::into_owned),
@@ -202,6 +203,7 @@ impl<'a> LineParser<'a> {
                 clean: head.clean,
                 inputs,
                 outputs,
+                feedback,
             }),
             Ok(Some((_, None))) => LineKind::Bad("internal: full parse lost its body".into()),
             Ok(None) => LineKind::OtherSignature,
@@ -396,7 +398,7 @@ impl<'a> LineParser<'a> {
     ) -> Result<
         Option<(
             HeadRef<'l>,
-            Option<(Map<String, Value>, Map<String, Value>)>,
+            Option<(Map<String, Value>, Map<String, Value>, Map<String, Value>)>,
         )>,
         String,
     > {
@@ -510,7 +512,19 @@ impl<'a> LineParser<'a> {
             clean,
         };
         let body = if full {
-            Some((input_map.unwrap_or_default(), output_map))
+            let feedback = match get(F_FEEDBACK)? {
+                None => Map::new(),
+                Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(Value::Object(o)) => o,
+                    _ => {
+                        return Err(format!(
+                            "`feedback` ({}) must be an object of named ratings",
+                            field_name(F_FEEDBACK)
+                        ));
+                    }
+                },
+            };
+            Some((input_map.unwrap_or_default(), output_map, feedback))
         } else {
             None
         };

@@ -46,6 +46,10 @@ pub struct TraceLine {
     /// `ok` (or absent) for a successful call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// Ratings people gave this answer, by name (`{"thumbs": 1}`): numbers,
+    /// booleans or labels, read by `feedback` metric dimensions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Map<String, Value>>,
     /// Anything else the application logs (model, latency); ignored by promptc.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<Value>,
@@ -72,4 +76,6 @@ pub struct Turn {
     pub inputs: Map<String, Value>,
     /// The outputs, enum values in their canonical spelling.
     pub outputs: Map<String, Value>,
+    /// Ratings people gave the logged answer, by name (empty when none).
+    pub feedback: Map<String, Value>,
 }

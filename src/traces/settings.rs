@@ -14,43 +14,86 @@ pub struct TraceSettings {
     pub max_line_bytes: usize,
     /// Any bad line fails the run.
     pub strict: bool,
-    /// The files' format: `promptc` (this line format) or `otel` (OTLP/JSON
-    /// export requests, one per line: OpenTelemetry GenAI spans, read as
-    /// `promptc traces import --format otel` would convert them).
+    /// The files' format: `promptc` (this line format, the default) or
+    /// another tool's export, read in place (`otel`, `openinference`,
+    /// `langsmith`, `langfuse`, `openai`; `promptc traces import` converts).
     pub format: TraceFormat,
-    /// How OpenTelemetry spans map onto trace fields beyond the standard attributes.
-    pub otel: OtelSettings,
+    /// How another tool's records are matched to the signature and where the
+    /// workspace is (formats other than `promptc`).
+    #[serde(alias = "otel")]
+    pub source: SourceSettings,
 }
 
-/// Which spans are the signature's calls, and where the workspace is.
+/// Which records of another tool's export are the signature's calls, and
+/// where the workspace is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub struct OtelSettings {
-    /// The span attribute whose value is the signature's name on its calls
-    /// (a span whose name is the signature's name counts too).
-    pub select_attribute: String,
-    /// The span (else resource) attribute that names the workspace.
-    pub workspace_attribute: String,
+pub struct SourceSettings {
+    /// The attribute (`otel`) or metadata key (the other formats) whose value
+    /// is the signature's name on its calls. Default: `gen_ai.prompt.name`
+    /// for `otel`, `prompt` for the others. A record named after the
+    /// signature (span, run or observation name, Langfuse `promptName`)
+    /// counts too.
+    #[serde(alias = "select_attribute", skip_serializing_if = "Option::is_none")]
+    pub select_key: Option<String>,
+    /// The attribute or metadata key that names the workspace.
+    #[serde(alias = "workspace_attribute")]
+    pub workspace_key: String,
 }
 
-impl Default for OtelSettings {
+impl Default for SourceSettings {
     fn default() -> Self {
-        OtelSettings {
-            select_attribute: "gen_ai.prompt.name".into(),
-            workspace_attribute: "workspace".into(),
+        SourceSettings {
+            select_key: None,
+            workspace_key: "workspace".into(),
+        }
+    }
+}
+
+impl SourceSettings {
+    /// The key that selects the signature's calls in `format`.
+    pub fn select_key(&self, format: TraceFormat) -> &str {
+        match (&self.select_key, format) {
+            (Some(k), _) => k,
+            (None, TraceFormat::Otel) => "gen_ai.prompt.name",
+            (None, _) => "prompt",
         }
     }
 }
 
 /// The trace files' format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceFormat {
     /// promptc's own line format (with `fields` pointers).
     #[default]
     Promptc,
-    /// OTLP/JSON export requests of OpenTelemetry GenAI spans.
+    /// OTLP/JSON export requests, one per line, of OpenTelemetry GenAI spans.
     Otel,
+    /// OTLP/JSON export requests of OpenInference spans (Arize Phoenix).
+    Openinference,
+    /// LangSmith runs, one JSON object per line.
+    Langsmith,
+    /// Langfuse traces with their observations and scores, one per line.
+    Langfuse,
+    /// OpenAI chat completions: `{request, response}` log lines or stored completions.
+    Openai,
+}
+
+impl TraceFormat {
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TraceFormat::Promptc => "promptc",
+            TraceFormat::Otel => "otel",
+            TraceFormat::Openinference => "openinference",
+            TraceFormat::Langsmith => "langsmith",
+            TraceFormat::Langfuse => "langfuse",
+            TraceFormat::Openai => "openai",
+        }
+    }
 }
 
 impl Default for TraceSettings {
@@ -60,7 +103,7 @@ impl Default for TraceSettings {
             max_line_bytes: 1 << 20,
             strict: false,
             format: TraceFormat::Promptc,
-            otel: OtelSettings::default(),
+            source: SourceSettings::default(),
         }
     }
 }
@@ -87,6 +130,8 @@ pub struct FieldMap {
     pub outputs: String,
     /// `ok` or an error status.
     pub status: String,
+    /// Ratings people gave the answer (`{"thumbs": 1}`), for `feedback` metric dimensions.
+    pub feedback: String,
 }
 
 impl Default for FieldMap {
@@ -101,13 +146,14 @@ impl Default for FieldMap {
             inputs: "/inputs".into(),
             outputs: "/outputs".into(),
             status: "/status".into(),
+            feedback: "/feedback".into(),
         }
     }
 }
 
 impl FieldMap {
     /// The fields as (name, pointer) pairs.
-    pub fn entries(&self) -> [(&'static str, &str); 9] {
+    pub fn entries(&self) -> [(&'static str, &str); 10] {
         [
             ("id", &self.id),
             ("signature", &self.signature),
@@ -118,6 +164,7 @@ impl FieldMap {
             ("inputs", &self.inputs),
             ("outputs", &self.outputs),
             ("status", &self.status),
+            ("feedback", &self.feedback),
         ]
     }
 }

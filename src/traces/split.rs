@@ -240,6 +240,7 @@ mod tests {
             clean: true,
             inputs: Default::default(),
             outputs: Default::default(),
+            feedback: Default::default(),
         }
     }
 

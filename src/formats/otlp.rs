@@ -1,0 +1,172 @@
+//! The OTLP/JSON encoding: export requests (`resourceSpans[].scopeSpans[].spans[]`),
+//! attribute lists of typed `AnyValue`s, times in nanoseconds, span events.
+//! Shared by the OpenTelemetry GenAI and OpenInference readers.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+/// One span with its attributes (and its resource's) as plain JSON objects.
+pub struct Span<'a> {
+    /// The span as written.
+    pub raw: &'a Value,
+    /// Its attributes.
+    pub attrs: Map<String, Value>,
+    /// Its resource's attributes.
+    pub resource: Map<String, Value>,
+}
+
+impl Span<'_> {
+    /// An attribute of the span, else of its resource.
+    pub fn attr(&self, k: &str) -> Option<&Value> {
+        self.attrs.get(k).or_else(|| self.resource.get(k))
+    }
+
+    /// A string attribute of the span or its resource.
+    pub fn text(&self, k: &str) -> Option<String> {
+        super::text_of(self.attr(k))
+    }
+
+    /// The span failed: status `STATUS_CODE_ERROR` (or 2), or an `error.type` attribute.
+    pub fn failed(&self) -> bool {
+        let code = &self.raw["status"]["code"];
+        code.as_str() == Some("STATUS_CODE_ERROR")
+            || code.as_i64() == Some(2)
+            || self.attrs.contains_key("error.type")
+    }
+
+    /// The span's start time.
+    pub fn start(&self) -> Option<DateTime<Utc>> {
+        nanos_time(&self.raw["startTimeUnixNano"])
+    }
+
+    /// The span's id, and its trace id for `meta`.
+    pub fn ids(&self) -> (String, Option<String>) {
+        (
+            self.raw["spanId"].as_str().unwrap_or("").to_string(),
+            self.raw["traceId"].as_str().map(str::to_string),
+        )
+    }
+
+    /// The span's events named `name`, each with its attributes.
+    pub fn events(&self, name: &str) -> Vec<Map<String, Value>> {
+        self.raw["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["name"].as_str() == Some(name))
+            .map(|e| attributes(&e["attributes"]))
+            .collect()
+    }
+}
+
+/// Every span of an export request, in order; the error: it is not one.
+pub fn spans(req: &Value) -> Result<Vec<Span<'_>>, String> {
+    let resource_spans = req["resourceSpans"]
+        .as_array()
+        .ok_or("not an OTLP/JSON request: no `resourceSpans` array")?;
+    let mut out = Vec::new();
+    for rs in resource_spans {
+        let resource = attributes(&rs["resource"]["attributes"]);
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            for span in ss["spans"].as_array().into_iter().flatten() {
+                out.push(Span {
+                    raw: span,
+                    attrs: attributes(&span["attributes"]),
+                    resource: resource.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An OTLP attribute list as a JSON object.
+pub fn attributes(list: &Value) -> Map<String, Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), any_value(&kv["value"]))))
+        .collect()
+}
+
+/// An OTLP `AnyValue` as plain JSON.
+pub fn any_value(v: &Value) -> Value {
+    if let Some(s) = v.get("stringValue") {
+        return s.clone();
+    }
+    if let Some(i) = v.get("intValue") {
+        // int64 is a string in protobuf's JSON mapping; a number is accepted too.
+        return match i {
+            Value::String(s) => s.parse::<i64>().map_or_else(|_| i.clone(), Value::from),
+            other => other.clone(),
+        };
+    }
+    for k in ["doubleValue", "boolValue", "bytesValue"] {
+        if let Some(x) = v.get(k) {
+            return x.clone();
+        }
+    }
+    if let Some(a) = v.get("arrayValue") {
+        return Value::Array(
+            a["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(any_value)
+                .collect(),
+        );
+    }
+    if let Some(kv) = v.get("kvlistValue") {
+        return Value::Object(attributes(&kv["values"]));
+    }
+    Value::Null
+}
+
+/// Flattened list attributes (`prefix.0.rest`, `prefix.1.rest`) as a list of
+/// objects keyed by `rest`, in index order.
+pub fn indexed(attrs: &Map<String, Value>, prefix: &str) -> Vec<Map<String, Value>> {
+    let mut items: std::collections::BTreeMap<usize, Map<String, Value>> = Default::default();
+    for (k, v) in attrs {
+        let Some(tail) = k.strip_prefix(prefix).and_then(|t| t.strip_prefix('.')) else {
+            continue;
+        };
+        let (index, rest) = tail.split_once('.').unwrap_or((tail, ""));
+        // An index beyond any real message list is a hostile key, not a list.
+        if let Ok(i) = index.parse::<usize>()
+            && i < 100_000
+        {
+            items
+                .entry(i)
+                .or_default()
+                .insert(rest.to_string(), v.clone());
+        }
+    }
+    items.into_values().collect()
+}
+
+/// `...UnixNano` (a string or a number) as a time.
+pub fn nanos_time(v: &Value) -> Option<DateTime<Utc>> {
+    let nanos: i128 = match v {
+        Value::String(s) => s.parse().ok()?,
+        Value::Number(n) => i128::from(n.as_u64()?),
+        _ => return None,
+    };
+    let secs = i64::try_from(nanos / 1_000_000_000).ok()?;
+    DateTime::from_timestamp(secs, (nanos % 1_000_000_000) as u32)
+}
+
+/// The ratings in a span's `gen_ai.evaluation.result` events: by
+/// `gen_ai.evaluation.name`, the score's value, else its label.
+pub fn evaluations(span: &Span<'_>) -> Map<String, Value> {
+    span.events("gen_ai.evaluation.result")
+        .into_iter()
+        .filter_map(|e| {
+            let name = e.get("gen_ai.evaluation.name")?.as_str()?.to_string();
+            let v = e
+                .get("gen_ai.evaluation.score.value")
+                .or_else(|| e.get("gen_ai.evaluation.score.label"))?
+                .clone();
+            Some((name, v))
+        })
+        .collect()
+}
