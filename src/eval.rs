@@ -309,26 +309,26 @@ impl Evaluator<'_> {
         retried
     }
 
-    /// Each dimension's mean over the scored examples, in points (0..100).
+    /// Each dimension's mean over the examples that have it (a feedback
+    /// dimension: the rated ones), in points (0..100).
     fn dimension_means(&self, scored: &[ExampleScore]) -> IndexMap<String, f64> {
-        let n = scored.len();
-        let mut dimensions: IndexMap<String, f64> = self
+        let mut sums: IndexMap<String, (f64, usize)> = self
             .metric
             .dimension_names()
             .into_iter()
-            .map(|d| (d.to_string(), 0.0))
+            .map(|d| (d.to_string(), (0.0, 0)))
             .collect();
         for s in scored {
             for (d, v) in &s.dimensions {
-                if let Some(sum) = dimensions.get_mut(d) {
+                if let Some((sum, n)) = sums.get_mut(d) {
                     *sum += v;
+                    *n += 1;
                 }
             }
         }
-        for v in dimensions.values_mut() {
-            *v = if n == 0 { 0.0 } else { *v / n as f64 * 100.0 };
-        }
-        dimensions
+        sums.into_iter()
+            .map(|(d, (sum, n))| (d, if n == 0 { 0.0 } else { sum / n as f64 * 100.0 }))
+            .collect()
     }
 
     async fn one(&self, program: &Program, ex: &Turn) -> Result<ExampleScore, LmError> {

@@ -2,6 +2,7 @@
 //! combined into one weighted score on 0..100.
 
 pub mod builtin;
+pub mod feedback;
 pub mod judge;
 pub mod spec;
 pub mod template_check;
@@ -55,6 +56,10 @@ enum Kind {
         field: String,
         min: Option<usize>,
         max: Option<usize>,
+    },
+    Feedback {
+        name: String,
+        range: [f64; 2],
     },
 }
 
@@ -227,6 +232,10 @@ impl Metric {
                         max: d.max_chars,
                     },
                 },
+                Some(DimensionKind::Feedback(name)) => Kind::Feedback {
+                    name,
+                    range: d.range.unwrap_or([0.0, 1.0]),
+                },
                 // MetricSpec::load has already rejected specs without exactly one kind.
                 None => {
                     return Err(invalid(
@@ -359,6 +368,18 @@ impl Metric {
                 Kind::LengthBand { field, min, max } => {
                     builtin::length_band(field, *min, *max, prediction)
                 }
+                Kind::Feedback { name, range } => {
+                    // No rating: no value, and the other dimensions carry the score.
+                    let Some(r) = example
+                        .feedback
+                        .get(name)
+                        .and_then(|v| feedback::rating(v, *range))
+                    else {
+                        continue;
+                    };
+                    let a = feedback::agreement(&self.signature, prediction, &example.outputs);
+                    feedback::value(r, a)
+                }
             };
             values.insert(d.name.clone(), if d.invert { 1.0 - raw } else { raw });
         }
@@ -373,13 +394,26 @@ impl Metric {
         })
     }
 
-    /// The weighted mean on 0..100 of per-dimension values in 0..1.
+    /// The weighted mean on 0..100 of per-dimension values in 0..1. A
+    /// feedback dimension without a value (nobody rated the turn) is left
+    /// out and the others' weights renormalised; any other missing value is 0.
     pub fn aggregate(&self, values: &IndexMap<String, f64>) -> f64 {
-        self.dims
-            .iter()
-            .map(|d| d.weight * values.get(&d.name).copied().unwrap_or(0.0))
-            .sum::<f64>()
-            * 100.0
+        let (mut sum, mut weight) = (0.0, 0.0);
+        for d in &self.dims {
+            match values.get(&d.name) {
+                Some(v) => {
+                    sum += d.weight * v;
+                    weight += d.weight;
+                }
+                None if matches!(d.kind, Kind::Feedback { .. }) => {}
+                None => weight += d.weight,
+            }
+        }
+        if weight > 0.0 {
+            sum / weight * 100.0
+        } else {
+            0.0
+        }
     }
 
     /// The score of an example whose answer could not be parsed: 0 on every dimension.
@@ -387,7 +421,15 @@ impl Metric {
         ExampleScore {
             id: example.id.0.clone(),
             score: 0.0,
-            dimensions: self.dims.iter().map(|d| (d.name.clone(), 0.0)).collect(),
+            dimensions: self
+                .dims
+                .iter()
+                .filter(|d| match &d.kind {
+                    Kind::Feedback { name, .. } => example.feedback.contains_key(name),
+                    _ => true,
+                })
+                .map(|d| (d.name.clone(), 0.0))
+                .collect(),
             rationales: IndexMap::new(),
             failed: Some(reason),
             prediction: None,
@@ -664,5 +706,75 @@ mod tests {
         let s = score("[1,2]").await;
         assert!((s.score - 37.5).abs() < 1e-9, "{s:?}");
         assert_eq!(lm.usage().calls, 0, "no dimension here calls an LM");
+    }
+
+    #[tokio::test]
+    async fn feedback_that_disagrees_with_the_judges_reorders_two_answers() {
+        // `long` stands in for a judge that likes long answers; users gave the
+        // long logged answer a thumbs down.
+        let dir = tempfile::tempdir().unwrap();
+        let sig: Signature = serde_yaml::from_str(
+            "name: s\ninputs: {q: {}}\noutputs:\n  a: {}\n  tone: {enum: [warm, curt]}\n",
+        )
+        .unwrap();
+        let metric = |extra: &str| {
+            std::fs::write(
+                dir.path().join("m.yaml"),
+                format!("dimensions:\n  long: {{builtin: length_band, field: a, min_chars: 40, weight: 1}}\n{extra}"),
+            )
+            .unwrap();
+            Metric::load(&dir.path().join("m.yaml"), &sig, None).unwrap()
+        };
+        let cfg = crate::config::Config::from_yaml(
+            &dir.path().join("c.yaml"),
+            "signatures:\n  s: {signature: s, pack: p, traces: [t], metric: m}\ncache: {mode: off}\n",
+        )
+        .unwrap();
+        let lm = LmClient::from_config(&cfg).unwrap();
+        let logged =
+            json!({"a": "a very long answer that goes on and on about everything", "tone": "curt"});
+        let mut ex = Turn {
+            id: crate::traces::TraceId("t".into()),
+            thread: "th".into(),
+            workspace: None,
+            ts: None,
+            persona: None,
+            pack: None,
+            clean: true,
+            inputs: json!({"q": "?"}).as_object().unwrap().clone(),
+            outputs: logged.as_object().unwrap().clone(),
+            feedback: json!({"thumbs": "down"}).as_object().unwrap().clone(),
+        };
+        let like_logged = logged.as_object().unwrap().clone();
+        let short = json!({"a": "short and kind", "tone": "warm"})
+            .as_object()
+            .unwrap()
+            .clone();
+        let judged = metric("");
+        let (a, b) = (
+            judged.score(&lm, &ex, &like_logged).await.unwrap().score,
+            judged.score(&lm, &ex, &short).await.unwrap().score,
+        );
+        assert!(a > b, "the judge alone prefers the long answer: {a} vs {b}");
+        let with_users = metric("  thumbs: {feedback: thumbs, weight: 1}\n");
+        let (a, b) = (
+            with_users.score(&lm, &ex, &like_logged).await.unwrap(),
+            with_users.score(&lm, &ex, &short).await.unwrap(),
+        );
+        assert_eq!(
+            a.dimensions["thumbs"], 0.0,
+            "it repeats the disliked answer"
+        );
+        assert!(
+            b.score > a.score,
+            "users' thumbs down reverses it: {} vs {}",
+            b.score,
+            a.score
+        );
+        // Nobody rated the turn: the dimension is left out, not scored 0.
+        ex.feedback.clear();
+        let s = with_users.score(&lm, &ex, &short).await.unwrap();
+        assert!(!s.dimensions.contains_key("thumbs"));
+        assert_eq!(s.score, judged.score(&lm, &ex, &short).await.unwrap().score);
     }
 }

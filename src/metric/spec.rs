@@ -113,6 +113,15 @@ pub struct DimensionSpec {
     /// Upper bound of `length_band`, in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_chars: Option<usize>,
+    /// A rating people gave the logged answers (the traces' `feedback.<name>`:
+    /// thumbs, a score, a label): new answers are rewarded for agreeing with
+    /// liked answers and for differing from disliked ones. Turns without the
+    /// rating leave this dimension out of their score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// The scale of a numeric `feedback` rating, `[worst, best]` (default `[0, 1]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f64; 2]>,
 }
 
 /// What kind of dimension a spec is.
@@ -124,15 +133,18 @@ pub enum DimensionKind {
     Trace(String),
     /// A built-in check.
     Builtin(String),
+    /// People's rating of the logged answer, by its name.
+    Feedback(String),
 }
 
 impl DimensionSpec {
     /// The kind, if exactly one is set.
     pub fn kind(&self) -> Option<DimensionKind> {
-        match (&self.judge, &self.trace, &self.builtin) {
-            (Some(j), None, None) => Some(DimensionKind::Judge(j.clone())),
-            (None, Some(t), None) => Some(DimensionKind::Trace(t.clone())),
-            (None, None, Some(b)) => Some(DimensionKind::Builtin(b.clone())),
+        match (&self.judge, &self.trace, &self.builtin, &self.feedback) {
+            (Some(j), None, None, None) => Some(DimensionKind::Judge(j.clone())),
+            (None, Some(t), None, None) => Some(DimensionKind::Trace(t.clone())),
+            (None, None, Some(b), None) => Some(DimensionKind::Builtin(b.clone())),
+            (None, None, None, Some(f)) => Some(DimensionKind::Feedback(f.clone())),
             _ => None,
         }
     }
@@ -226,8 +238,24 @@ impl MetricSpec {
                 None => {
                     return Err((
                         key,
-                        "set exactly one of `judge`, `trace` or `builtin`".into(),
+                        "set exactly one of `judge`, `trace`, `builtin` or `feedback`".into(),
                     ));
+                }
+                Some(DimensionKind::Feedback(name)) => {
+                    if name.trim().is_empty() {
+                        return Err((
+                            format!("{key}.feedback"),
+                            "name the rating (the traces' `feedback.<name>`)".into(),
+                        ));
+                    }
+                    if let Some([lo, hi]) = d.range
+                        && !(lo.is_finite() && hi.is_finite() && lo < hi)
+                    {
+                        return Err((
+                            format!("{key}.range"),
+                            "must be [worst, best] with worst < best".into(),
+                        ));
+                    }
                 }
                 Some(DimensionKind::Judge(p)) => {
                     let full = base.join(&p);
