@@ -1,6 +1,9 @@
 //! Ingestion benchmark: `traces stats`' streaming pass over a generated trace
 //! file of at least 1 GB, beside a plain Python `json.loads` line loop over the
-//! same file, in the same run. Prints MB/s and peak RSS; asserts nothing.
+//! same file, in the same run; then the same pass over the example exported as
+//! OpenTelemetry GenAI spans (OTLP/JSON, an eighth of the size), read in place
+//! with `traces.format: otel`, beside the Python loop over that file. Prints
+//! MB/s and peak RSS; asserts nothing.
 //!
 //!     cargo bench --bench ingest                  # 1 GiB
 //!     PROMPTC_BENCH_GB=2 cargo bench --bench ingest
@@ -72,6 +75,92 @@ hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(
 print(json.dumps({"lines": n, "secs": dt, "maxrss_kb": hwm}))
 "#;
 
+/// The example's lines as OTLP/JSON export requests of GenAI spans (four
+/// spans per request, template variables as attributes, the answer as an
+/// output message), until the file holds `bytes` bytes.
+fn generate_otlp(example_traces: &[PathBuf], out: &Path, bytes: u64) -> std::io::Result<u64> {
+    use serde_json::{Value, json};
+    if let Ok(m) = std::fs::metadata(out)
+        && m.len() >= bytes
+    {
+        return Ok(m.len());
+    }
+    let attr = |k: &str, v: &Value| {
+        let value = match v {
+            Value::String(s) => json!({"stringValue": s}),
+            Value::Number(n) if n.is_i64() => json!({"intValue": n.to_string()}),
+            other => json!({"stringValue": other.to_string()}),
+        };
+        json!({"key": k, "value": value})
+    };
+    let mut lines: Vec<Value> = Vec::new();
+    for p in example_traces {
+        for l in std::io::BufReader::new(std::fs::File::open(p)?).lines() {
+            lines.push(serde_json::from_str(&l?).map_err(std::io::Error::other)?);
+        }
+    }
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(out)?);
+    let (mut written, mut copy) = (0u64, 0u64);
+    while written < bytes {
+        for chunk in lines.chunks(4) {
+            let spans: Vec<Value> = chunk
+                .iter()
+                .map(|l| {
+                    let answer = format!(
+                        "=== utterance ===\n{}\n\n=== rhetorical_move ===\n{}\n\n=== end ===",
+                        l["outputs"]["utterance"].as_str().unwrap_or(""),
+                        l["outputs"]["rhetorical_move"].as_str().unwrap_or("")
+                    );
+                    let msgs = json!([{"role": "assistant", "parts": [{"type": "text", "content": answer}]}]);
+                    let mut attrs = vec![
+                        attr("gen_ai.prompt.name", &json!("speak")),
+                        attr("gen_ai.conversation.id", &json!(format!("c{copy}_{}", l["thread"].as_str().unwrap_or("")))),
+                        attr("workspace", &l["workspace"]),
+                        attr("gen_ai.output.messages", &json!(msgs.to_string())),
+                    ];
+                    for (k, v) in l["inputs"].as_object().into_iter().flatten() {
+                        attrs.push(attr(&format!("gen_ai.prompt.variable.{k}"), v));
+                    }
+                    let ts: chrono::DateTime<chrono::Utc> =
+                        l["ts"].as_str().unwrap_or("").parse().unwrap_or_default();
+                    json!({"traceId": format!("{copy:016x}"), "spanId": format!("c{copy}_{}", l["id"].as_str().unwrap_or("")),
+                        "name": "chat", "startTimeUnixNano": ts.timestamp_nanos_opt().unwrap_or(0).to_string(),
+                        "attributes": attrs})
+                })
+                .collect();
+            let line = json!({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).to_string();
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+            written += line.len() as u64 + 1;
+        }
+        copy += 1;
+    }
+    w.flush()?;
+    Ok(written)
+}
+
+/// The Python loop over `path`: (lines, seconds, peak RSS in KB), or why not.
+fn python_loop(path: &Path) -> Result<(serde_json::Value, f64, f64), String> {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(PY_LOOP)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("python3 not available: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "python loop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    Ok((
+        v["lines"].clone(),
+        v["secs"].as_f64().unwrap_or(f64::NAN),
+        v["maxrss_kb"].as_f64().unwrap_or(0.0),
+    ))
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let gb: f64 = std::env::var("PROMPTC_BENCH_GB")
@@ -134,30 +223,52 @@ fn main() {
         rss_big as f64 / 1024.0
     );
 
-    let py = Command::new("python3")
-        .arg("-c")
-        .arg(PY_LOOP)
-        .arg(&big)
-        .output();
-    match py {
-        Ok(out) if out.status.success() => {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            let py_secs = v["secs"].as_f64().unwrap_or(f64::NAN);
+    match python_loop(&big) {
+        Ok((lines, py_secs, rss)) => {
             let py_mbps = big_bytes as f64 / 1e6 / py_secs;
             println!(
-                "python json.loads loop: {} lines in {py_secs:.2}s = {py_mbps:.0} MB/s, peak RSS {:.1} MB",
-                v["lines"],
-                v["maxrss_kb"].as_f64().unwrap_or(0.0) / 1024.0
+                "python json.loads loop: {lines} lines in {py_secs:.2}s = {py_mbps:.0} MB/s, peak RSS {:.1} MB",
+                rss / 1024.0
             );
             println!(
                 "ratio: promptc is {:.1}x the Python loop (target >= 10x)",
                 mbps / py_mbps
             );
         }
-        Ok(out) => println!(
-            "python loop failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => println!("python3 not available: {e}"),
+        Err(e) => println!("{e}"),
+    }
+
+    // OpenTelemetry GenAI spans, read in place (`traces.format: otel`).
+    let otlp = dir.join(format!("otlp-{gb}g.jsonl"));
+    let otlp_bytes = generate_otlp(&example_traces, &otlp, size / 8).expect("generate OTLP");
+    let mut otel_ctx = Context::load(&Global {
+        config: root.join("examples/gossip/promptc.yaml"),
+        signature: None,
+        ..Default::default()
+    })
+    .expect("the example config loads");
+    otel_ctx.set_format(promptc::traces::settings::TraceFormat::Otel);
+    let mut f = std::fs::File::open(&otlp).expect("OTLP data");
+    std::io::copy(&mut f, &mut std::io::sink()).expect("warm-up read");
+    let t = Instant::now();
+    let stats = compute(std::slice::from_ref(&otlp), &otel_ctx.stats_input(None)).expect("OTLP stats");
+    let secs = t.elapsed().as_secs_f64();
+    let otlp_mbps = otlp_bytes as f64 / 1e6 / secs;
+    println!(
+        "promptc traces stats, OTLP/JSON in place: {:.0} MB, {} export requests, {} clean turns in {secs:.2}s = {otlp_mbps:.0} MB/s ({:.0} spans/s)",
+        otlp_bytes as f64 / 1e6,
+        stats.ingest.lines,
+        stats.clean_turns,
+        (stats.clean_turns + stats.ingest.not_clean_turns) as f64 / secs,
+    );
+    match python_loop(&otlp) {
+        Ok((_, py_secs, _)) => {
+            let py_mbps = otlp_bytes as f64 / 1e6 / py_secs;
+            println!(
+                "python json.loads loop over the OTLP file: {py_mbps:.0} MB/s; promptc's OTLP reader is {:.1}x it",
+                otlp_mbps / py_mbps
+            );
+        }
+        Err(e) => println!("{e}"),
     }
 }
