@@ -251,7 +251,8 @@ fn main() {
     let mut f = std::fs::File::open(&otlp).expect("OTLP data");
     std::io::copy(&mut f, &mut std::io::sink()).expect("warm-up read");
     let t = Instant::now();
-    let stats = compute(std::slice::from_ref(&otlp), &otel_ctx.stats_input(None)).expect("OTLP stats");
+    let stats =
+        compute(std::slice::from_ref(&otlp), &otel_ctx.stats_input(None)).expect("OTLP stats");
     let secs = t.elapsed().as_secs_f64();
     let otlp_mbps = otlp_bytes as f64 / 1e6 / secs;
     println!(
