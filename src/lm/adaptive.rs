@@ -12,8 +12,9 @@
 //! - a sign of overload (a timeout, 408, 429, 502, 503, 504) cuts it in half,
 //!   at most once per round of requests: the requests already in flight when
 //!   it was cut saw the old limit, and their failures are not news;
-//! - latency that keeps rising above the best seen (requests waiting in the
-//!   server's queue) takes a quarter off, once per round as well;
+//! - latency that keeps rising above the best seen for requests of about the
+//!   same size (requests waiting in the server's queue) takes a quarter
+//!   off, once per round as well;
 //! - a request that succeeds while the limit is fully used adds `1/limit`,
 //!   so a round of successes raises it by one, up to the ceiling.
 //!
@@ -36,6 +37,9 @@ const QUEUE_RATIO: f64 = 4.0;
 
 /// How much of each new latency ratio enters the smoothed one.
 const SMOOTHING: f64 = 0.2;
+
+/// Size classes of requests, by powers of two of their work.
+const SIZE_CLASSES: usize = 48;
 
 /// How a request ended, as far as the gate is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,9 +67,15 @@ struct State {
     waiting: VecDeque<oneshot::Sender<()>>,
     /// Incremented at each cut; a permit from an older round cannot cut again.
     round: u64,
-    /// The best seconds per unit of work seen so far.
-    best: Option<f64>,
-    /// The smoothed ratio of latency per unit to the best.
+    /// The best latency seen so far (seconds) for requests of each size
+    /// class: class k holds work of 2^k to 2^(k+1) units. Latency is a
+    /// fixed part (the round trip, the time to the first token) plus a part
+    /// that grows with the work; comparing only requests of about the same
+    /// size reads both a fixed-latency server and a per-token one right,
+    /// where one best per unit of work takes every short request after a
+    /// long one for a queue.
+    best: [Option<f64>; SIZE_CLASSES],
+    /// The smoothed ratio of latency to the best of its size class.
     ratio: f64,
 }
 
@@ -98,7 +108,7 @@ impl Gate {
                 in_flight: 0,
                 waiting: VecDeque::new(),
                 round: 0,
-                best: None,
+                best: [None; SIZE_CLASSES],
                 ratio: 1.0,
             }),
             started: OnceCell::new(),
@@ -226,11 +236,12 @@ impl State {
     }
 
     fn answered(&mut self, round: u64, latency: Duration, cost: u64) -> Option<&'static str> {
-        let per_unit = latency.as_secs_f64() / (cost.max(1) as f64);
-        let best = self.best.map_or(per_unit, |b| b.min(per_unit));
-        self.best = Some(best);
+        let secs = latency.as_secs_f64();
+        let class = (cost.max(1).ilog2() as usize).min(SIZE_CLASSES - 1);
+        let best = self.best[class].map_or(secs, |b| b.min(secs));
+        self.best[class] = Some(best);
         if best > 0.0 {
-            self.ratio = (1.0 - SMOOTHING) * self.ratio + SMOOTHING * (per_unit / best);
+            self.ratio = (1.0 - SMOOTHING) * self.ratio + SMOOTHING * (secs / best);
         }
         if self.ratio > QUEUE_RATIO {
             return self.cut(round, 0.75).then_some("latency keeps rising");
@@ -385,6 +396,23 @@ mod tests {
             });
         }
         assert_eq!(g.limit(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_fixed_latency_server_is_not_a_queue_whatever_the_request_sizes() {
+        // A hosted API's round trip dominates short requests: a long proposer
+        // answer and a short judge answer take about as long. Compared per
+        // unit of work, every short request after a long one looked queued.
+        let g = Gate::new("t", 16);
+        for k in 0..200u64 {
+            let p = g.acquire().await;
+            let cost = if k % 5 == 0 { 4000 } else { 40 + k % 7 };
+            p.finish(Signal::Answered {
+                latency: Duration::from_millis(50 + k % 3),
+                cost,
+            });
+        }
+        assert_eq!(g.limit(), 16);
     }
 
     #[tokio::test]
