@@ -335,6 +335,38 @@ async fn a_warm_rerun_makes_no_calls_and_offline_mode_refuses_misses() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn identical_requests_asked_at_once_are_sent_once() {
+    // Two programs that produce the same answer to one example make the same
+    // judge request at the same moment; sequentially the second would read
+    // the cache, concurrently it must not pay for the answer again.
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!(
+        "provider: openai, model: sim-task, base_url: '{}/v1', concurrency: 16",
+        srv.url()
+    );
+    let client = LmClient::from_config(&config(dir.path(), &task, "")).unwrap();
+    let asks = (0..12).map(|i| {
+        let client = &client;
+        // Eight of one request, four of another.
+        async move { client.complete(Role::Task, request(if i % 3 == 0 { "b" } else { "a" })).await }
+    });
+    let answers = futures::future::join_all(asks).await;
+    assert_eq!(srv.requests(), 2, "one request per distinct question");
+    for (i, a) in answers.into_iter().enumerate() {
+        let a = a.unwrap();
+        assert_eq!(a.text, expected(if i % 3 == 0 { "b" } else { "a" }));
+    }
+    let usage = client.usage();
+    assert_eq!((usage.calls, usage.roles["task"].cache_hits), (2, 10));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn two_clients_share_one_cache_file_concurrently() {
     // Two connections to one WAL database behave like two processes.
     let srv = server().await;

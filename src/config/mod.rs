@@ -142,6 +142,12 @@ pub struct OptimizerConfig {
     pub minibatch_size: u32,
     /// A full val evaluation every this many trials.
     pub full_eval_every: u32,
+    /// Trials proposed together and scored at once (MIPRO): each proposal
+    /// counts the batch's earlier ones as already scored badly (a "constant
+    /// liar"), so the batch spreads out; the full evaluation due after a
+    /// batch runs beside the next one. 1 is the one-at-a-time search. The
+    /// result depends on this number and the seed, never on timing.
+    pub parallel_trials: u32,
     /// Bootstrapped demos per set.
     pub max_bootstrapped_demos: u32,
     /// Labelled demos per set.
@@ -164,6 +170,7 @@ impl Default for OptimizerConfig {
             num_demo_sets: 6,
             minibatch_size: 35,
             full_eval_every: 5,
+            parallel_trials: 5,
             max_bootstrapped_demos: 4,
             max_labeled_demos: 4,
             prompts: IndexMap::new(),

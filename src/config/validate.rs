@@ -206,6 +206,7 @@ impl Config {
             ("optimizer.num_demo_sets", o.num_demo_sets, 1, 200),
             ("optimizer.minibatch_size", o.minibatch_size, 1, 100_000),
             ("optimizer.full_eval_every", o.full_eval_every, 1, 100_000),
+            ("optimizer.parallel_trials", o.parallel_trials, 1, 64),
             (
                 "optimizer.max_bootstrapped_demos",
                 o.max_bootstrapped_demos,

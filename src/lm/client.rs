@@ -135,7 +135,15 @@ pub struct LmClient {
     cache: Option<Arc<Cache>>,
     budget: Arc<Budget>,
     in_flight: std::sync::atomic::AtomicU64,
+    /// Requests being asked now, by cache key: an identical request that
+    /// arrives meanwhile waits for that answer instead of paying for it
+    /// again (what the cache would have given it a moment later).
+    asking: std::sync::Mutex<std::collections::HashMap<String, Arc<Asked>>>,
 }
+
+/// The answer to a request being asked: the text, or `None` when it failed
+/// (a waiter then asks for itself, and reports its own error).
+type Asked = tokio::sync::OnceCell<Option<String>>;
 
 /// The environment variable a provider's key is read from.
 pub fn key_env(cfg: &LmConfig) -> Option<String> {
@@ -260,6 +268,7 @@ impl LmClient {
             cache,
             budget,
             in_flight: std::sync::atomic::AtomicU64::new(0),
+            asking: Default::default(),
         })
     }
 
@@ -314,9 +323,62 @@ impl LmClient {
             if cache.mode() == CacheMode::Offline {
                 return Err(LmError::OfflineMiss { role, label });
             }
+            return self.ask_once(role, rc, &req, key, label).await;
         }
+        self.ask(role, rc, &req, &key, label).await
+    }
+
+    /// Asks `req` unless an identical request is being asked now; then waits
+    /// for that answer, counted as a cache hit.
+    async fn ask_once(
+        &self,
+        role: Role,
+        rc: &RoleClient,
+        req: &LmRequest,
+        key: String,
+        label: String,
+    ) -> Result<LmResponse, LmError> {
+        let cell = {
+            let mut asking = self.asking.lock().unwrap_or_else(|e| e.into_inner());
+            asking.entry(key.clone()).or_default().clone()
+        };
+        let mut mine: Option<Result<LmResponse, LmError>> = None;
+        let shared = cell
+            .get_or_init(|| async {
+                let r = self.ask(role, rc, req, &key, label.clone()).await;
+                let text = r.as_ref().ok().map(|x| x.text.clone());
+                mine = Some(r);
+                text
+            })
+            .await
+            .clone();
+        if let Some(r) = mine {
+            self.asking
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            return r;
+        }
+        match shared {
+            Some(text) => {
+                self.budget.record(role, Event::CacheHit);
+                Ok(LmResponse { text, cached: true })
+            }
+            None => self.ask(role, rc, req, &key, label).await,
+        }
+    }
+
+    /// One request to the provider, with retries, recorded in the budget and the cache.
+    async fn ask(
+        &self,
+        role: Role,
+        rc: &RoleClient,
+        req: &LmRequest,
+        key: &str,
+        label: String,
+    ) -> Result<LmResponse, LmError> {
         self.budget.try_start().map_err(LmError::Budget)?;
-        let completion = match self.call_with_retries(rc, &req).await {
+        let completion = match self.call_with_retries(rc, req).await {
             // Redacted at the source: nothing downstream (scores, proposals,
             // packs, reports, logs, the cache) ever holds a key the model
             // repeated, and a cold run sees exactly what a warm one reads back.
@@ -337,7 +399,7 @@ impl LmClient {
         self.budget
             .record_call(role, completion.input_tokens, completion.output_tokens);
         if let Some(cache) = &self.cache {
-            cache.put(&key, &label, &completion)?;
+            cache.put(key, &label, &completion)?;
         }
         Ok(LmResponse {
             text: completion.text,

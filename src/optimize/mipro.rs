@@ -120,19 +120,18 @@ pub async fn demo_sets(
     Ok((sets, base_idx))
 }
 
-/// The grounded proposer: candidate 0 is today's instruction, the others are
-/// proposals from a dataset summary, the program's description, demos and a tip.
-pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String>, OptimizeError> {
+/// The dataset summary the proposer is grounded in, built over a few
+/// batches of train (each batch sees the observations so far). It needs no
+/// demo set, so it runs while the demos are bootstrapped.
+pub async fn summarize(ctx: &Context<'_>) -> Result<String, OptimizeError> {
     let s = ctx.settings;
-    let description = describe(ctx.signature);
-    let mut candidates = vec![ctx.base_instructions.to_string()];
+    let mut observations = String::new();
     if s.num_candidates <= 1 {
-        return Ok(candidates);
+        return Ok(observations);
     }
-    // The dataset summary, built over a few batches of train.
+    let description = describe(ctx.signature);
     let mut shuffled: Vec<&Turn> = ctx.train.iter().collect();
     rng(s.seed, "summary", 0).shuffle(&mut shuffled);
-    let mut observations = String::new();
     for (b, batch) in shuffled.chunks(8).take(3).enumerate() {
         let inputs = map(&[
             ("program_description", description.clone()),
@@ -147,6 +146,22 @@ pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String
             }
             observations.push_str(o.trim());
         }
+    }
+    Ok(observations)
+}
+
+/// The grounded proposer: candidate 0 is today's instruction, the others are
+/// proposals from the dataset summary, the program's description, demos and a tip.
+pub async fn propose(
+    ctx: &Context<'_>,
+    sets: &[Vec<Demo>],
+    observations: &str,
+) -> Result<Vec<String>, OptimizeError> {
+    let s = ctx.settings;
+    let description = describe(ctx.signature);
+    let mut candidates = vec![ctx.base_instructions.to_string()];
+    if s.num_candidates <= 1 {
+        return Ok(candidates);
     }
     let calls = (1..s.num_candidates).map(|i| {
         let mut r = rng(s.seed, "tip", i as u64);
@@ -174,7 +189,7 @@ pub async fn propose(ctx: &Context<'_>, sets: &[Vec<Demo>]) -> Result<Vec<String
             .collect();
         let inputs = map(&[
             ("program_description", description.clone()),
-            ("dataset_summary", observations.clone()),
+            ("dataset_summary", observations.to_string()),
             (
                 "demos",
                 examples_json(&demo_turns.iter().collect::<Vec<_>>(), 400),
@@ -281,14 +296,16 @@ fn replayed_trial(ctx: &Context<'_>, t: usize) -> Option<(usize, usize, f64)> {
     })
 }
 
-/// The best-by-mean combination of the minibatch trials not yet scored on all of val.
+/// The best-by-mean combination of the minibatch trials not yet scored (or
+/// due to be scored) on all of val.
 fn next_full(
     by_combo: &HashMap<(usize, usize), Vec<f64>>,
     full: &HashMap<(usize, usize), f64>,
+    due: &[(usize, usize)],
 ) -> Option<(usize, usize)> {
     by_combo
         .iter()
-        .filter(|(c, _)| !full.contains_key(*c))
+        .filter(|(c, _)| !full.contains_key(*c) && !due.contains(*c))
         .map(|(c, v)| (*c, v.iter().sum::<f64>() / v.len() as f64))
         .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         .map(|(c, _)| c)
@@ -324,6 +341,115 @@ async fn rescore(
     Ok((baseline, best))
 }
 
+/// One trial of a batch: its point, its examples, and its logged score when
+/// a resumed run has it.
+struct Planned {
+    trial: usize,
+    point: Vec<usize>,
+    batch: Vec<Turn>,
+    replayed: Option<f64>,
+}
+
+/// The proposals of trials `range`, made together: each counts the batch's
+/// earlier proposals as scored at the worst score so far (a constant liar),
+/// so a batch spreads over the space instead of proposing one point five
+/// times. Seeded per trial as the one-at-a-time search is, and the same on
+/// a resumed run: a logged trial's point is the one proposed then.
+fn plan_batch(
+    ctx: &Context<'_>,
+    tpe: &Tpe,
+    history: &[(Vec<usize>, f64)],
+    minibatch: bool,
+    range: std::ops::Range<usize>,
+) -> Vec<Planned> {
+    let liar = history
+        .iter()
+        .map(|(_, v)| *v)
+        .reduce(f64::min)
+        .unwrap_or(0.0);
+    let mut lied = history.to_vec();
+    range
+        .map(|t| {
+            let planned = match replayed_trial(ctx, t) {
+                Some((i, d, score)) => Planned {
+                    trial: t,
+                    point: vec![i, d],
+                    batch: Vec::new(),
+                    replayed: Some(score),
+                },
+                None => {
+                    let mut r = rng(ctx.settings.seed, "trial", t as u64);
+                    let point = tpe.suggest(&lied, &mut r);
+                    let batch = trial_batch(ctx, minibatch, &mut r);
+                    Planned {
+                        trial: t,
+                        point,
+                        batch,
+                        replayed: None,
+                    }
+                }
+            };
+            lied.push((planned.point.clone(), liar));
+            planned
+        })
+        .collect()
+}
+
+/// Scores a batch's trials at once: each distinct program once on the union
+/// of its trials' examples (so two trials of one program never ask the same
+/// question twice), then every trial's mean from those scores.
+async fn score_batch(
+    scorer: &Scorer<'_>,
+    candidates: &[String],
+    sets: &[Vec<Demo>],
+    plan: &[Planned],
+) -> Vec<Result<f64, EvalError>> {
+    let mut groups: Vec<((usize, usize), Vec<Turn>)> = Vec::new();
+    for p in plan.iter().filter(|p| p.replayed.is_none()) {
+        let key = (p.point[0], p.point[1]);
+        let at = match groups.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        for ex in &p.batch {
+            if !groups[at].1.iter().any(|e| e.id == ex.id) {
+                groups[at].1.push(ex.clone());
+            }
+        }
+    }
+    let program = |(i, d): (usize, usize)| scorer.program(&candidates[i], &sets[d]);
+    let mut failed: Vec<((usize, usize), EvalError)> = Vec::new();
+    let results = futures::future::join_all(groups.iter().map(|(key, examples)| async move {
+        scorer.scores(&program(*key), examples).await.map(|_| ())
+    }))
+    .await;
+    for ((key, _), r) in groups.iter().zip(results) {
+        if let Err(e) = r {
+            failed.push((*key, e));
+        }
+    }
+    // Trials in order, up to the first that failed: the search stops there.
+    let mut out = Vec::with_capacity(plan.len());
+    for p in plan {
+        let key = (p.point[0], p.point[1]);
+        let r = match (p.replayed, failed.iter().position(|(k, _)| *k == key)) {
+            (Some(score), _) => Ok(score),
+            (None, Some(at)) => Err(failed.remove(at).1),
+            // Every example is memoized now: no new call.
+            (None, None) => scorer.mean(&program(key), &p.batch).await,
+        };
+        let stop = r.is_err();
+        out.push(r);
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
 /// The whole MIPRO run.
 pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let s = ctx.settings;
@@ -338,16 +464,32 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     };
 
     report(0, 0.0, "bootstrapping demos");
-    let (sets, base_idx) = demo_sets(ctx, &scorer).await?;
-    report(0, 0.0, "proposing instructions");
-    let candidates = propose(ctx, &sets).await?;
+    // Today's program on all of val needs neither the demo sets nor the
+    // proposals, and the dataset summary needs no demo set: the three run
+    // at once, so the endpoint is never left with one request in flight.
+    let today = [ctx.base_instructions.to_string()];
+    let today_demos = [ctx.base_demos.to_vec()];
+    let (prepared, baseline) = futures::join!(
+        async {
+            let (demos, summary) = futures::join!(demo_sets(ctx, &scorer), summarize(ctx));
+            let (sets, base_idx) = demos?;
+            report(0, 0.0, "proposing instructions");
+            let candidates = propose(ctx, &sets, &summary?).await?;
+            Ok::<_, OptimizeError>((sets, base_idx, candidates))
+        },
+        full_eval(ctx, &scorer, &today, &today_demos, 0, 0),
+    );
+    let (sets, base_idx, candidates) = prepared?;
+    // Combination (0, 0) is today's program (candidate 0 is today's
+    // instruction, set 0 today's demos): the baseline scored above.
+    debug_assert_eq!(base_idx, 0);
     log_candidates(ctx, &candidates, &sets);
 
     let full_eval = |i: usize, d: usize| full_eval(ctx, &scorer, &candidates, &sets, i, d);
 
     let mut full: HashMap<(usize, usize), f64> = HashMap::new();
     let mut stopped = None;
-    let baseline = match full_eval(0, base_idx).await {
+    let baseline = match baseline {
         Ok(v) => v,
         Err(e) => {
             return Err(budget(e).map(|r| {
@@ -365,63 +507,85 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let minibatch = ctx.val.len() > s.minibatch_size;
     let mut history: Vec<(Vec<usize>, f64)> = Vec::new();
     let mut by_combo: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+    // Full evaluations chosen after a batch, scored beside the next one.
+    let mut due: Vec<(usize, usize)> = Vec::new();
     let mut trials = 0;
-    for t in 0..s.num_trials {
-        let replayed = replayed_trial(ctx, t);
-        let (i, d, score) = match replayed {
-            Some(x) => x,
-            None => {
-                let mut r = rng(s.seed, "trial", t as u64);
-                let p = tpe.suggest(&history, &mut r);
-                let batch = trial_batch(ctx, minibatch, &mut r);
-                let program = scorer.program(&candidates[p[0]], &sets[p[1]]);
-                let score = match scorer.mean(&program, &batch).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        stopped = Some(budget(e)?);
-                        break;
+    let mut t0 = 0;
+    while t0 < s.num_trials && stopped.is_none() {
+        let t1 = (t0 + s.parallel_trials.max(1)).min(s.num_trials);
+        let plan = plan_batch(ctx, &tpe, &history, minibatch, t0..t1);
+        let (scored, fulls) = futures::join!(
+            score_batch(&scorer, &candidates, &sets, &plan),
+            futures::future::join_all(due.iter().map(|&(i, d)| full_eval(i, d))),
+        );
+        for ((ci, cd), r) in due.drain(..).zip(fulls) {
+            match r {
+                Ok(v) => {
+                    full.insert((ci, cd), v);
+                    if v > best.1 {
+                        best = ((ci, cd), v);
                     }
-                };
-                if let Ok(mut log) = ctx.log.lock() {
-                    let (instruction, demos, examples) = (p[0], p[1], batch.len());
-                    log.write(&Entry::Trial {
-                        trial: t,
-                        instruction,
-                        demos,
-                        score,
-                        examples,
-                        full: !minibatch,
-                    });
                 }
-                (p[0], p[1], score)
-            }
-        };
-        trials += 1;
-        history.push((vec![i, d], score));
-        by_combo.entry((i, d)).or_default().push(score);
-        if !minibatch {
-            full.insert((i, d), score);
-            if score > best.1 {
-                best = ((i, d), score);
-            }
-        } else if (t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials {
-            let next = next_full(&by_combo, &full);
-            if let Some((ci, cd)) = next {
-                match full_eval(ci, cd).await {
-                    Ok(v) => {
-                        full.insert((ci, cd), v);
-                        if v > best.1 {
-                            best = ((ci, cd), v);
-                        }
-                    }
-                    Err(e) => {
-                        stopped = Some(budget(e)?);
-                        break;
-                    }
+                Err(e) => {
+                    stopped = Some(budget(e)?);
                 }
             }
         }
-        report(t + 1, best.1, "searching");
+        for (planned, result) in plan.into_iter().zip(scored) {
+            if stopped.is_some() {
+                break;
+            }
+            let (t, i, d) = (planned.trial, planned.point[0], planned.point[1]);
+            let score = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    stopped = Some(budget(e)?);
+                    break;
+                }
+            };
+            if planned.replayed.is_none()
+                && let Ok(mut log) = ctx.log.lock()
+            {
+                log.write(&Entry::Trial {
+                    trial: t,
+                    instruction: i,
+                    demos: d,
+                    score,
+                    examples: planned.batch.len(),
+                    full: !minibatch,
+                });
+            }
+            trials += 1;
+            history.push((vec![i, d], score));
+            by_combo.entry((i, d)).or_default().push(score);
+            if !minibatch {
+                full.insert((i, d), score);
+                if score > best.1 {
+                    best = ((i, d), score);
+                }
+            } else if ((t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials)
+                && let Some(c) = next_full(&by_combo, &full, &due)
+            {
+                due.push(c);
+            }
+            report(t + 1, best.1, "searching");
+        }
+        t0 = t1;
+    }
+    // The full evaluations due after the last batch.
+    if stopped.is_none() {
+        let results = futures::future::join_all(due.iter().map(|&(i, d)| full_eval(i, d))).await;
+        for ((ci, cd), r) in due.drain(..).zip(results) {
+            match r {
+                Ok(v) => {
+                    full.insert((ci, cd), v);
+                    if v > best.1 {
+                        best = ((ci, cd), v);
+                    }
+                }
+                Err(e) => stopped = Some(budget(e)?),
+            }
+        }
     }
     let lost = scorer.lost();
     let (baseline, best) = if !lost.is_empty() && stopped.is_none() {

@@ -50,6 +50,8 @@ pub struct Settings {
     pub minibatch_size: usize,
     /// A full val evaluation every this many trials.
     pub full_eval_every: usize,
+    /// MIPRO trials proposed together and scored at once.
+    pub parallel_trials: usize,
     /// Bootstrapped demos per set.
     pub max_bootstrapped_demos: usize,
     /// Labelled demos per set.
@@ -70,6 +72,7 @@ impl Settings {
                 num_demo_sets: 3,
                 minibatch_size: 8,
                 full_eval_every: 1,
+                parallel_trials: 1,
                 max_bootstrapped_demos: 2,
                 max_labeled_demos: 2,
                 reflection_minibatch: 3,
@@ -83,6 +86,7 @@ impl Settings {
             num_demo_sets: c.num_demo_sets as usize,
             minibatch_size: c.minibatch_size as usize,
             full_eval_every: c.full_eval_every.max(1) as usize,
+            parallel_trials: c.parallel_trials.clamp(1, 64) as usize,
             max_bootstrapped_demos: c.max_bootstrapped_demos as usize,
             max_labeled_demos: c.max_labeled_demos as usize,
             reflection_minibatch: 3,

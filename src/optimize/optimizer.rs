@@ -146,6 +146,7 @@ mod tests {
             num_demo_sets: 4,
             minibatch_size: 25,
             full_eval_every: 5,
+            parallel_trials: 5,
             max_bootstrapped_demos: 2,
             max_labeled_demos: 2,
             reflection_minibatch: 3,
