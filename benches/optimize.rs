@@ -9,8 +9,14 @@
 //!
 //!     cargo bench --bench optimize
 //!     PROMPTC_BENCH_ROUNDS=3 cargo bench --bench optimize   # median of 3
+//!     PROMPTC_BENCH_PARALLEL_TRIALS=1 cargo bench --bench optimize   # one trial at a time
+//!
+//! Beside each setting it prints how full the pipe was: the server's mean
+//! requests in flight over each tenth of the run.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use promptc::commands::optimize::{OptimizeArgs, optimize};
@@ -71,12 +77,14 @@ fn example_copy(combined: bool, into: &Path) -> PathBuf {
 
 /// (wall seconds, calls by role, total calls, baseline val, best val)
 async fn one(setting: Setting) -> (f64, [u64; 3], u64, f64, f64) {
-    let srv = SimServer::start(ServerOptions {
-        latency: LATENCY,
-        ..Default::default()
-    })
-    .await
-    .expect("server");
+    let srv = Arc::new(
+        SimServer::start(ServerOptions {
+            latency: LATENCY,
+            ..Default::default()
+        })
+        .await
+        .expect("server"),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let config = example_copy(setting.combined, dir.path());
     let mut ctx = Context::load(&Global {
@@ -110,13 +118,44 @@ async fn one(setting: Setting) -> (f64, [u64; 3], u64, f64, f64) {
     ctx.config.split.max_val = Some(40);
     ctx.config.cache.path = dir.path().join("cache.sqlite");
     ctx.config.budget.max_calls = None;
+    if let Some(n) = std::env::var("PROMPTC_BENCH_PARALLEL_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        ctx.config.optimizer.parallel_trials = n;
+    }
     let args = OptimizeArgs {
         out: Some(dir.path().join("run")),
         ..Default::default()
     };
     let start = Instant::now();
+    // How full the pipe is: the server's requests in flight, sampled every
+    // millisecond, averaged per tenth of the wall time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (stop, samples, srv) = (stop.clone(), samples.clone(), srv.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                samples.lock().unwrap().push(srv.in_flight());
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
     let out = optimize(&ctx, &args).await.expect("optimize");
     let wall = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.await;
+    let samples = samples.lock().unwrap().clone();
+    let tenths: Vec<String> = samples
+        .chunks(samples.len().div_ceil(10).max(1))
+        .map(|c| format!("{:.1}", c.iter().sum::<u64>() as f64 / c.len() as f64))
+        .collect();
+    println!(
+        "    {}: mean requests in flight per tenth of the run: {}",
+        setting.name,
+        tenths.join(" ")
+    );
     let lm = &out.json["lm"];
     let role = |r: &str| lm["roles"][r]["calls"].as_u64().unwrap_or(0);
     (

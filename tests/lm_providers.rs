@@ -354,7 +354,11 @@ async fn identical_requests_asked_at_once_are_sent_once() {
     let asks = (0..12).map(|i| {
         let client = &client;
         // Eight of one request, four of another.
-        async move { client.complete(Role::Task, request(if i % 3 == 0 { "b" } else { "a" })).await }
+        async move {
+            client
+                .complete(Role::Task, request(if i % 3 == 0 { "b" } else { "a" }))
+                .await
+        }
     });
     let answers = futures::future::join_all(asks).await;
     assert_eq!(srv.requests(), 2, "one request per distinct question");

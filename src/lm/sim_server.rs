@@ -141,6 +141,11 @@ impl SimServer {
         self.state.requests.load(Ordering::SeqCst)
     }
 
+    /// The requests being answered now.
+    pub fn in_flight(&self) -> u64 {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+
     /// The most requests the server was answering at once.
     pub fn max_in_flight(&self) -> u64 {
         self.state.max_in_flight.load(Ordering::SeqCst)
