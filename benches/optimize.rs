@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use promptc::commands::optimize::{OptimizeArgs, optimize};
 use promptc::commands::{Context, Global};
-use promptc::lm::sim_server::{ServerOptions, SimServer};
+use promptc::lm::sim_server::{FaultMix, ServerOptions, SimServer};
 
 const LATENCY: Duration = Duration::from_millis(50);
 const CONCURRENCY: u32 = 16;
@@ -32,23 +32,42 @@ struct Setting {
     name: &'static str,
     shared: bool,
     combined: bool,
+    faults: bool,
 }
 
-const SETTINGS: [Setting; 3] = [
+/// Issue 18's fault mix: 20% answered 429/500/503, 5% hanging 5 s then
+/// dropped, 5% garbage bodies.
+const FAULTS: FaultMix = FaultMix {
+    errors: 0.20,
+    hangs: 0.05,
+    hang: Duration::from_secs(5),
+    garbage: 0.05,
+};
+
+const SETTINGS: [Setting; 4] = [
     Setting {
         name: "separate judges, 16 per role",
         shared: false,
         combined: false,
+        faults: false,
     },
     Setting {
         name: "separate judges, 16 in flight in total",
         shared: true,
         combined: false,
+        faults: false,
     },
     Setting {
         name: "combined judge, 16 in flight in total",
         shared: true,
         combined: true,
+        faults: false,
+    },
+    Setting {
+        name: "separate judges, 16 in flight in total, under faults",
+        shared: true,
+        combined: false,
+        faults: true,
     },
 ];
 
@@ -75,11 +94,41 @@ fn example_copy(combined: bool, into: &Path) -> PathBuf {
     copy.join("promptc.yaml")
 }
 
-/// (wall seconds, calls by role, total calls, baseline val, best val)
-async fn one(setting: Setting) -> (f64, [u64; 3], u64, f64, f64) {
+/// One run's figures.
+#[derive(Clone)]
+struct Run {
+    wall: f64,
+    roles: [u64; 3],
+    calls: u64,
+    retries: u64,
+    base: f64,
+    best: f64,
+    /// The chosen pack's instructions and demo ids.
+    winner: String,
+}
+
+/// The fault mix, or `PROMPTC_BENCH_FAULTS=errors,hangs,garbage` (shares).
+fn faults() -> FaultMix {
+    let Ok(spec) = std::env::var("PROMPTC_BENCH_FAULTS") else {
+        return FAULTS;
+    };
+    let v: Vec<f64> = spec
+        .split(',')
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    FaultMix {
+        errors: v.first().copied().unwrap_or(FAULTS.errors),
+        hangs: v.get(1).copied().unwrap_or(FAULTS.hangs),
+        garbage: v.get(2).copied().unwrap_or(FAULTS.garbage),
+        ..FAULTS
+    }
+}
+
+async fn one(setting: Setting) -> Run {
     let srv = Arc::new(
         SimServer::start(ServerOptions {
             latency: LATENCY,
+            fault_mix: setting.faults.then(faults),
             ..Default::default()
         })
         .await
@@ -157,14 +206,34 @@ async fn one(setting: Setting) -> (f64, [u64; 3], u64, f64, f64) {
         tenths.join(" ")
     );
     let lm = &out.json["lm"];
-    let role = |r: &str| lm["roles"][r]["calls"].as_u64().unwrap_or(0);
-    (
+    let role = |r: &str, k: &str| lm["roles"][r][k].as_u64().unwrap_or(0);
+    let pack: serde_json::Value = out.json["pack"]
+        .as_str()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let demos: Vec<&str> = pack["demos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["trace_id"].as_str())
+        .collect();
+    Run {
         wall,
-        [role("task"), role("judge"), role("proposer")],
-        lm["calls"].as_u64().unwrap_or(0),
-        out.json["baseline_val"].as_f64().unwrap_or(0.0),
-        out.json["best_val"].as_f64().unwrap_or(0.0),
-    )
+        roles: [
+            role("task", "calls"),
+            role("judge", "calls"),
+            role("proposer", "calls"),
+        ],
+        calls: lm["calls"].as_u64().unwrap_or(0),
+        retries: ["task", "judge", "proposer"]
+            .iter()
+            .map(|r| role(r, "retries"))
+            .sum(),
+        base: out.json["baseline_val"].as_f64().unwrap_or(0.0),
+        best: out.json["best_val"].as_f64().unwrap_or(0.0),
+        winner: format!("{} | {}", pack["instructions"], demos.join(",")),
+    }
 }
 
 fn main() {
@@ -181,18 +250,33 @@ fn main() {
         "mipro 10 candidates × 25 trials, 80 train / 40 val, {}ms latency, {rounds} round(s), median wall:",
         LATENCY.as_millis()
     );
+    let mut clean: Option<Run> = None;
     for setting in SETTINGS {
-        let mut runs: Vec<_> = (0..rounds).map(|_| rt.block_on(one(setting))).collect();
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (wall, roles, calls, base, best) = runs[runs.len() / 2];
-        let bound = calls as f64 * LATENCY.as_secs_f64() / f64::from(CONCURRENCY);
+        let mut runs: Vec<Run> = (0..rounds).map(|_| rt.block_on(one(setting))).collect();
+        runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let r = runs[runs.len() / 2].clone();
+        let bound = r.calls as f64 * LATENCY.as_secs_f64() / f64::from(CONCURRENCY);
         println!(
-            "  {}: wall {wall:.2}s; LM calls task {}, judge {}, proposer {} (total {calls}); bound {bound:.2}s; ratio {:.2} (target <= 1.15); val {base:.1} -> {best:.1}",
+            "  {}: wall {:.2}s; LM calls task {}, judge {}, proposer {} (total {}, {} retries); bound {bound:.2}s; ratio {:.2} (target <= 1.15); val {:.1} -> {:.1}",
             setting.name,
-            roles[0],
-            roles[1],
-            roles[2],
-            wall / bound
+            r.wall,
+            r.roles[0],
+            r.roles[1],
+            r.roles[2],
+            r.calls,
+            r.retries,
+            r.wall / bound,
+            r.base,
+            r.best,
         );
+        match (&clean, setting.faults) {
+            (Some(c), true) => println!(
+                "    under faults: wall {:.2}x the clean run's (goal <= 2); the same chosen pack as the clean run: {}",
+                r.wall / c.wall,
+                if r.winner == c.winner { "yes" } else { "NO" }
+            ),
+            _ if setting.shared && !setting.combined => clean = Some(r),
+            _ => {}
+        }
     }
 }

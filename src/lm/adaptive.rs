@@ -9,9 +9,12 @@
 //!   summed `concurrency`, lowered to the number of slots the server reports
 //!   (llama.cpp's `/props`), since a request beyond those only waits in the
 //!   server's queue while its timeout runs;
-//! - a sign of overload (a timeout, 408, 429, 502, 503, 504) cuts it in half,
-//!   at most once per round of requests: the requests already in flight when
-//!   it was cut saw the old limit, and their failures are not news;
+//! - signs of overload (a timeout, 408, 429, 502, 503, 504) cut it in half
+//!   once they are most of the recent answers (a smoothed share of a half:
+//!   four in a row, or more than one in two for a while), at most once
+//!   per round of requests: the requests already in flight when it was cut
+//!   saw the old limit, and their failures are not news. A provider that
+//!   refuses a request now and then at random is retried, not throttled;
 //! - latency that keeps rising above the best seen for requests of about the
 //!   same size (requests waiting in the server's queue) takes a quarter
 //!   off, once per round as well;
@@ -40,6 +43,16 @@ const SMOOTHING: f64 = 0.2;
 
 /// Size classes of requests, by powers of two of their work.
 const SIZE_CLASSES: usize = 48;
+
+/// How much of each outcome enters the smoothed share of overload signals.
+const OVERLOAD_SMOOTHING: f64 = 0.1;
+
+/// The smoothed share of overload signals at which the limit is halved. A
+/// server past its capacity or a provider past its rate limit refuses most
+/// of what it gets, so the share climbs past a half within a few answers;
+/// a flaky provider refusing one request in seven at random stays well
+/// under it (the smoothed share's spread is then about 0.11).
+const OVERLOAD_SHARE: f64 = 0.5;
 
 /// How a request ended, as far as the gate is concerned.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,6 +90,8 @@ struct State {
     best: [Option<f64>; SIZE_CLASSES],
     /// The smoothed ratio of latency to the best of its size class.
     ratio: f64,
+    /// The smoothed share of recent outcomes that were overload signals.
+    overloads: f64,
 }
 
 /// The in-flight limit of one endpoint.
@@ -110,6 +125,7 @@ impl Gate {
                 round: 0,
                 best: [None; SIZE_CLASSES],
                 ratio: 1.0,
+                overloads: 0.0,
             }),
             started: OnceCell::new(),
         })
@@ -141,6 +157,16 @@ impl Gate {
                 }
             })
             .await;
+    }
+
+    /// The smoothed share of recent answers that were overload signals (0..1).
+    pub fn overload_share(&self) -> f64 {
+        self.lock().overloads
+    }
+
+    /// The most requests it ever lets through at once.
+    pub fn ceiling(&self) -> u32 {
+        self.lock().ceiling
     }
 
     /// The current limit (whole requests).
@@ -235,7 +261,14 @@ impl State {
         true
     }
 
+    fn overloaded(&mut self, round: u64) -> Option<&'static str> {
+        self.overloads += OVERLOAD_SMOOTHING * (1.0 - self.overloads);
+        (self.overloads >= OVERLOAD_SHARE && self.cut(round, 0.5))
+            .then_some("the server is overloaded")
+    }
+
     fn answered(&mut self, round: u64, latency: Duration, cost: u64) -> Option<&'static str> {
+        self.overloads *= 1.0 - OVERLOAD_SMOOTHING;
         let secs = latency.as_secs_f64();
         let class = (cost.max(1).ilog2() as usize).min(SIZE_CLASSES - 1);
         let best = self.best[class].map_or(secs, |b| b.min(secs));
@@ -269,7 +302,7 @@ impl GatePermit {
         let before = whole(s.limit);
         let why = match signal {
             Signal::Answered { latency, cost } => s.answered(self.round, latency, cost),
-            Signal::Overloaded => s.cut(self.round, 0.5).then_some("the server is overloaded"),
+            Signal::Overloaded => s.overloaded(self.round),
             Signal::Other => None,
         };
         gate.release(&mut s);
@@ -332,9 +365,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn refusals_now_and_then_at_random_do_not_throttle() {
+        // One request in eight refused, spread out, as a flaky provider does.
+        let g = Gate::new("t", 16);
+        for k in 0..400u64 {
+            let p = g.acquire().await;
+            p.finish(if k % 8 == 3 {
+                Signal::Overloaded
+            } else {
+                answered(100)
+            });
+        }
+        assert_eq!(g.limit(), 16);
+    }
+
+    #[tokio::test]
     async fn a_full_round_of_successes_raises_the_limit_by_one_up_to_the_ceiling() {
         let g = Gate::new("t", 4);
-        g.acquire().await.finish(Signal::Overloaded);
+        // Seven refusals in a row are most of the recent answers: one cut.
+        for _ in 0..7 {
+            g.acquire().await.finish(Signal::Overloaded);
+        }
         assert_eq!(g.limit(), 2);
         // Successes while the limit is not reached are no evidence.
         for _ in 0..10 {

@@ -23,6 +23,10 @@ pub struct RoleUsage {
     pub cache_hits: u64,
     /// Attempts that failed and were retried.
     pub retries: u64,
+    /// Attempts that had not answered long after the role's usual latency
+    /// and got a second, identical request (the first answer was used, the
+    /// other cancelled; a provider may bill both).
+    pub hedges: u64,
     /// Calls that failed for good.
     pub failures: u64,
     /// Prompt tokens.
@@ -175,6 +179,7 @@ impl Budget {
             match event {
                 Event::CacheHit => r.cache_hits += 1,
                 Event::Retry => r.retries += 1,
+                Event::Hedge => r.hedges += 1,
                 Event::Failure => r.failures += 1,
                 Event::Parsed { first_try: true } => r.parsed_first_try += 1,
                 Event::Parsed { first_try: false } => r.reasked += 1,
@@ -231,6 +236,8 @@ pub enum Event {
     CacheHit,
     /// An attempt failed and another follows.
     Retry,
+    /// A slow attempt got a second, identical request beside it.
+    Hedge,
     /// A call failed for good.
     Failure,
     /// An answer was read, on the first try or after a re-ask.

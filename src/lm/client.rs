@@ -29,7 +29,73 @@ struct RoleClient {
     /// The adaptive in-flight limit shared with the other roles of this
     /// endpoint (none for the in-process simulator).
     gate: Option<Arc<Gate>>,
+    /// Recent latencies of this role's answers, for when to hedge.
+    latencies: Latencies,
+    /// Recent latencies of every role on this endpoint: until the role has
+    /// answered enough to say what its own usual latency is.
+    endpoint_latencies: Arc<Latencies>,
 }
+
+/// The latencies of a role's last answers (those that needed no hedge).
+#[derive(Default)]
+struct Latencies(std::sync::Mutex<std::collections::VecDeque<Duration>>);
+
+/// How many recent latencies are kept.
+const LATENCY_WINDOW: usize = 64;
+/// Fewer answers than this say too little about a role's usual latency.
+const LATENCY_MIN_SAMPLES: usize = 16;
+
+impl Latencies {
+    fn record(&self, d: Duration) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v.push_back(d);
+        if v.len() > LATENCY_WINDOW {
+            v.pop_front();
+        }
+    }
+
+    /// When an attempt is late enough to be hedged: twice the 95th
+    /// percentile of the recent latencies (at least 20 ms), once there are
+    /// enough of them. A hung connection or one lost request then costs a
+    /// trial a few usual latencies, not its timeout; an ordinary slow
+    /// answer (under twice the 95th percentile) is never doubled.
+    fn hedge_after(&self) -> Option<Duration> {
+        self.hedge_after_from(LATENCY_MIN_SAMPLES)
+    }
+
+    /// [`Self::hedge_after`] from as few as `min` answers.
+    fn hedge_after_from(&self, min: usize) -> Option<Duration> {
+        let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < min.max(1) {
+            return None;
+        }
+        let mut sorted: Vec<Duration> = v.iter().copied().collect();
+        sorted.sort();
+        let p95 = sorted[(sorted.len() * 95 / 100).min(sorted.len() - 1)];
+        Some((p95 * 2).max(Duration::from_millis(20)))
+    }
+}
+
+/// The backoff base of a retry that is not about load.
+const QUICK_RETRY: Duration = Duration::from_millis(50);
+/// The smoothed share of overload signals from which refusals back off fully.
+const BUSY_SHARE: f64 = 0.5;
+
+/// How many times the endpoint's usual hedge delay a role waits before it
+/// has answered enough to have its own.
+const ENDPOINT_HEDGE_MARGIN: u32 = 4;
+
+/// The fewest answers of an endpoint whose latency is used for a role that
+/// has too few of its own (a run's first requests).
+const ENDPOINT_MIN_SAMPLES: usize = 4;
+
+/// The most hedges of one attempt.
+const MAX_HEDGES: u32 = 2;
+
+/// The smallest in-flight limit of an endpoint that hedges: a server with a
+/// slot or two (a local model) would only queue the second request behind
+/// the first.
+const HEDGE_MIN_CEILING: u32 = 4;
 
 /// What roles share an in-flight budget on: the provider and its base URL
 /// (or program); the simulator is its own endpoint per role.
@@ -235,6 +301,8 @@ impl LmClient {
         };
         let budget = Arc::new(Budget::new(config.budget.clone()));
         let gates = gates(config);
+        let mut endpoint_latencies: std::collections::HashMap<String, Arc<Latencies>> =
+            Default::default();
         let mut roles = Vec::new();
         for (role, lm) in Role::ALL.into_iter().zip(providers) {
             let cfg = config.lms.get(role).clone();
@@ -255,9 +323,15 @@ impl LmClient {
             }
             budget.register(role, label, price);
             let gate = gates.get(&endpoint(role, &cfg)).cloned();
+            let shared = endpoint_latencies
+                .entry(endpoint(role, &cfg))
+                .or_default()
+                .clone();
             roles.push(RoleClient {
                 role,
                 gate,
+                latencies: Latencies::default(),
+                endpoint_latencies: shared,
                 limiter: Limiter::new(cfg.concurrency, cfg.rpm, cfg.tpm),
                 cfg,
                 lm,
@@ -431,19 +505,44 @@ impl LmClient {
                 None => None,
             };
             use std::sync::atomic::Ordering::Relaxed;
+            let hedge_after = rc
+                .gate
+                .as_ref()
+                .filter(|g| g.ceiling() >= HEDGE_MIN_CEILING)
+                .and_then(|_| {
+                    // Another role's answers may be much shorter: a wide margin.
+                    rc.latencies.hedge_after().or_else(|| {
+                        rc.endpoint_latencies
+                            .hedge_after_from(ENDPOINT_MIN_SAMPLES)
+                            .map(|d| d * ENDPOINT_HEDGE_MARGIN)
+                    })
+                });
             self.in_flight.fetch_add(1, Relaxed);
-            let result = tokio::time::timeout(outer, rc.lm.complete(req)).await;
+            let started = tokio::time::Instant::now();
+            let result = tokio::time::timeout(outer, self.attempt(rc, req, hedge_after)).await;
             self.in_flight.fetch_sub(1, Relaxed);
-            let result = match result {
+            let (result, hedged) = match result {
                 Ok(r) => r,
-                Err(_) => Err(CallError::overloaded(format!(
-                    "no answer within {}s (lms.{}.timeout_secs)",
-                    timeout.as_secs(),
-                    rc.role
-                ))),
+                Err(_) => (
+                    Err(CallError::overloaded(format!(
+                        "no answer within {}s (lms.{}.timeout_secs)",
+                        timeout.as_secs(),
+                        rc.role
+                    ))),
+                    false,
+                ),
             };
+            if result.is_ok() && !hedged {
+                rc.latencies.record(started.elapsed());
+                rc.endpoint_latencies.record(started.elapsed());
+            }
             if let Some(place) = place {
-                let signal = signal(&result, place.started().elapsed());
+                // A hedged answer's latency says nothing about the server's queue.
+                let signal = if hedged && result.is_ok() {
+                    Signal::Other
+                } else {
+                    signal(&result, place.started().elapsed())
+                };
                 place.finish(signal);
             }
             drop(permit);
@@ -453,11 +552,23 @@ impl LmClient {
                 Err(CallError::Retryable {
                     message,
                     retry_after,
-                    ..
+                    overloaded,
                 }) => {
                     last = message;
                     if attempt + 1 < attempts {
                         self.budget.record(rc.role, Event::Retry);
+                        // Backing off is for a server that has too much to do.
+                        // A failure that says nothing about load (a 500, a
+                        // garbled body, a dropped connection), or a refusal
+                        // while the endpoint answers most requests, is retried
+                        // at once and briefly: a whole batch of trials waits
+                        // on its slowest call.
+                        let busy = overloaded
+                            && rc
+                                .gate
+                                .as_ref()
+                                .is_none_or(|g| g.overload_share() >= BUSY_SHARE);
+                        let base = if busy { base } else { base.min(QUICK_RETRY) };
                         let wait = backoff(attempt, base, BACKOFF_CAP, retry_after);
                         tracing::info!(
                             "{} LM {}: {} (attempt {}/{attempts}); retrying in {:.1}s",
@@ -473,6 +584,53 @@ impl LmClient {
             }
         }
         Err((format!("{last} (gave up after {attempts} attempts)"), false))
+    }
+
+    /// One attempt. When it has not answered after `hedge_after`, an
+    /// identical request goes beside it, and another after as long again
+    /// (at most [`MAX_HEDGES`]); a request that fails while others are still
+    /// out is replaced at once. The first answer is used and the others are
+    /// cancelled. Hedges use the first request's place in the gate: a hung
+    /// connection holds no capacity the server still gives it. Returns
+    /// whether a hedge was sent.
+    async fn attempt(
+        &self,
+        rc: &RoleClient,
+        req: &LmRequest,
+        hedge_after: Option<Duration>,
+    ) -> (Result<Completion, CallError>, bool) {
+        use futures::StreamExt;
+        let Some(after) = hedge_after else {
+            return (rc.lm.complete(req).await, false);
+        };
+        let mut out = futures::stream::FuturesUnordered::new();
+        out.push(rc.lm.complete(req));
+        let mut hedges = 0;
+        loop {
+            let timer = tokio::time::sleep(after);
+            tokio::pin!(timer);
+            tokio::select! {
+                Some(r) = out.next() => match r {
+                    Ok(c) => return (Ok(c), hedges > 0),
+                    // The first request failed before it was late: the
+                    // ordinary retry path (with its backoff) takes over.
+                    Err(e) if hedges == 0 && out.is_empty() => return (Err(e), false),
+                    Err(_) if hedges < MAX_HEDGES => {
+                        hedges += 1;
+                        self.budget.record(rc.role, Event::Hedge);
+                        out.push(rc.lm.complete(req));
+                    }
+                    Err(e) if out.is_empty() => return (Err(e), true),
+                    // Others are still out: wait for them.
+                    Err(_) => {}
+                },
+                _ = &mut timer, if hedges < MAX_HEDGES => {
+                    hedges += 1;
+                    self.budget.record(rc.role, Event::Hedge);
+                    out.push(rc.lm.complete(req));
+                }
+            }
+        }
     }
 
     /// Records how reading an answer of `role` went (for parse rates).

@@ -59,6 +59,22 @@ pub struct ServerOptions {
     /// A full server: a request that arrives while this many are being
     /// answered gets a 429 (no Retry-After) instead of an answer.
     pub capacity: Option<u32>,
+    /// Faults at random (deterministic by request number), as a flaky
+    /// provider gives them.
+    pub fault_mix: Option<FaultMix>,
+}
+
+/// Shares of requests that go wrong, each way.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FaultMix {
+    /// Answered with a 429, 500 or 503 (in turn).
+    pub errors: f64,
+    /// Held for `hang`, then the connection is dropped without an answer.
+    pub hangs: f64,
+    /// How long a hanging request is held.
+    pub hang: Duration,
+    /// Answered 200 with a body that is not JSON.
+    pub garbage: f64,
 }
 
 /// One request as the server saw it.
@@ -304,6 +320,35 @@ async fn answer(
             return Ok(true);
         }
         None => {}
+    }
+    if let Some(mix) = st.opts.fault_mix {
+        // A second hash of the request number, apart from `fail_rate`'s.
+        let u = unit(n ^ 0x9e37_79b9_7f4a_7c15);
+        if u < mix.errors {
+            let code = [429, 500, 503][(n % 3) as usize];
+            let body = json!({"error": {"message": "flaky (simulated)"}}).to_string();
+            st.settle();
+            write(stream, code, "application/json", "", &body).await?;
+            return Ok(true);
+        }
+        if u < mix.errors + mix.hangs {
+            tokio::time::sleep(mix.hang).await;
+            st.settle();
+            stream.shutdown().await?;
+            return Ok(false);
+        }
+        if u < mix.errors + mix.hangs + mix.garbage {
+            st.settle();
+            write(
+                stream,
+                200,
+                "application/json",
+                "",
+                "{\"choices\": [garbage",
+            )
+            .await?;
+            return Ok(true);
+        }
     }
     if st.opts.fail_rate > 0.0 && unit(n) < st.opts.fail_rate {
         let body = json!({"error": {"message": "overloaded (simulated)"}}).to_string();
