@@ -664,6 +664,22 @@ mod tests {
     }
     use serde_json::json;
 
+    /// A clean turn asking `q: ?`, with its logged outputs and ratings.
+    fn one_turn(outputs: Map<String, Value>, feedback: Map<String, Value>) -> Turn {
+        Turn {
+            id: crate::traces::TraceId("t".into()),
+            thread: "th".into(),
+            workspace: None,
+            ts: None,
+            persona: None,
+            pack: None,
+            clean: true,
+            inputs: json!({"q": "?"}).as_object().unwrap().clone(),
+            outputs,
+            feedback,
+        }
+    }
+
     #[tokio::test]
     async fn weights_normalise_and_invert_flips_a_penalty() {
         let dir = tempfile::tempdir().unwrap();
@@ -681,18 +697,7 @@ mod tests {
         )
         .unwrap();
         let lm = LmClient::from_config(&cfg).unwrap();
-        let ex = Turn {
-            id: crate::traces::TraceId("t".into()),
-            thread: "th".into(),
-            workspace: None,
-            ts: None,
-            persona: None,
-            pack: None,
-            clean: true,
-            inputs: json!({"q": "?"}).as_object().unwrap().clone(),
-            outputs: Map::new(),
-            feedback: Default::default(),
-        };
+        let ex = one_turn(Map::new(), Map::new());
         let score = |a: &str| {
             let p = json!({"a": a}).as_object().unwrap().clone();
             let (m, lm, ex) = (&m, &lm, &ex);
@@ -733,18 +738,10 @@ mod tests {
         let lm = LmClient::from_config(&cfg).unwrap();
         let logged =
             json!({"a": "a very long answer that goes on and on about everything", "tone": "curt"});
-        let mut ex = Turn {
-            id: crate::traces::TraceId("t".into()),
-            thread: "th".into(),
-            workspace: None,
-            ts: None,
-            persona: None,
-            pack: None,
-            clean: true,
-            inputs: json!({"q": "?"}).as_object().unwrap().clone(),
-            outputs: logged.as_object().unwrap().clone(),
-            feedback: json!({"thumbs": "down"}).as_object().unwrap().clone(),
-        };
+        let mut ex = one_turn(
+            logged.as_object().unwrap().clone(),
+            json!({"thumbs": "down"}).as_object().unwrap().clone(),
+        );
         let like_logged = logged.as_object().unwrap().clone();
         let short = json!({"a": "short and kind", "tone": "warm"})
             .as_object()
