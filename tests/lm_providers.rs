@@ -425,6 +425,39 @@ async fn a_hung_request_is_hedged_instead_of_waited_out() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_role_with_a_request_rate_limit_is_never_hedged() {
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(5),
+        fault_mix: Some(FaultMix {
+            hangs: 0.1,
+            hang: Duration::from_millis(500),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!(
+        "provider: openai, model: sim-task, base_url: '{}/v1', concurrency: 16, rpm: 100000",
+        srv.url()
+    );
+    let client = LmClient::from_config(&config(dir.path(), &task, "  mode: off\n")).unwrap();
+    let asks = (0..80).map(|i| {
+        let client = &client;
+        async move { client.complete(Role::Task, request(&format!("q{i}"))).await }
+    });
+    let answers = futures::future::join_all(asks).await;
+    assert!(answers.iter().all(Result::is_ok));
+    let task = &client.usage().roles["task"];
+    assert!(task.retries > 0, "some requests hung and were retried");
+    assert_eq!(
+        task.hedges, 0,
+        "an extra request the rate limit never counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn two_clients_share_one_cache_file_concurrently() {
     // Two connections to one WAL database behave like two processes.
     let srv = server().await;

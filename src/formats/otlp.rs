@@ -11,8 +11,8 @@ pub struct Span<'a> {
     pub raw: &'a Value,
     /// Its attributes.
     pub attrs: Map<String, Value>,
-    /// Its resource's attributes.
-    pub resource: Map<String, Value>,
+    /// Its resource's attributes (shared by the resource's spans).
+    pub resource: std::rc::Rc<Map<String, Value>>,
 }
 
 impl Span<'_> {
@@ -66,7 +66,7 @@ pub fn spans(req: &Value) -> Result<Vec<Span<'_>>, String> {
         .ok_or("not an OTLP/JSON request: no `resourceSpans` array")?;
     let mut out = Vec::new();
     for rs in resource_spans {
-        let resource = attributes(&rs["resource"]["attributes"]);
+        let resource = std::rc::Rc::new(attributes(&rs["resource"]["attributes"]));
         for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
             for span in ss["spans"].as_array().into_iter().flatten() {
                 out.push(Span {

@@ -505,10 +505,13 @@ impl LmClient {
                 None => None,
             };
             use std::sync::atomic::Ordering::Relaxed;
+            // A hedge is an extra request the role's rpm/tpm limiter never
+            // counted: a role with those limits is not hedged.
             let hedge_after = rc
                 .gate
                 .as_ref()
                 .filter(|g| g.ceiling() >= HEDGE_MIN_CEILING)
+                .filter(|_| rc.cfg.rpm.is_none() && rc.cfg.tpm.is_none())
                 .and_then(|_| {
                     // Another role's answers may be much shorter: a wide margin.
                     rc.latencies.hedge_after().or_else(|| {
