@@ -493,7 +493,7 @@ fn the_json_adapter_sends_the_answer_schema_as_structured_output() {
                 schema["required"],
                 serde_json::json!(["utterance", "rhetorical_move"])
             );
-            let system = body["system"]
+            let system = body["system"][0]["text"]
                 .as_str()
                 .or_else(|| body["messages"][0]["content"].as_str())
                 .unwrap();

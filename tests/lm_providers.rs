@@ -96,7 +96,7 @@ async fn openai_anthropic_and_bridge_round_trip_through_their_apis() {
         .find(|r| r.path == "/v1/messages")
         .unwrap();
     let body: serde_json::Value = serde_json::from_str(&anthropic.body).unwrap();
-    assert_eq!(body["system"], "You answer briefly.");
+    assert_eq!(body["system"][0]["text"], "You answer briefly.");
     assert_eq!(body["messages"][0]["role"], "user");
     assert!(
         anthropic
@@ -906,5 +906,57 @@ async fn without_a_seed_in_the_api_each_sample_is_a_different_prompt() {
         users,
         ["grade", "grade\n\n(sample 1)", "grade\n\n(sample 2)"],
         "the Anthropic API takes no seed: the index is in the prompt"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompt_cache_reads_and_writes_are_counted_and_priced_apart() {
+    let srv = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (provider, base, read, written) in [
+        // OpenAI reports cached tokens as a part of the prompt tokens.
+        ("openai", format!("{}/v1", srv.url()), 2, 0),
+        // Anthropic reports reads and writes beside the uncached input,
+        // and caches only behind the breakpoint promptc sets on the system prompt.
+        ("anthropic", srv.url(), 2, 1),
+    ] {
+        let model = format!("sim-{provider}");
+        let cfg = config(
+            dir.path(),
+            &format!("provider: {provider}, model: {model}, base_url: '{base}'"),
+            &format!(
+                "prices:\n  {provider}:{model}: {{input_per_mtok: 4, output_per_mtok: 0, cached_input_per_mtok: 1, cache_write_per_mtok: 5}}\n"
+            ),
+        );
+        let lm = LmClient::from_config(&cfg).unwrap();
+        // One system prompt, three different questions: the first call
+        // pays the prefix (Anthropic: writes it), the next two read it.
+        for q in ["one?", "two?", "three?"] {
+            lm.complete(Role::Task, request(q)).await.unwrap();
+        }
+        let u = lm.usage();
+        let r = &u.roles["task"];
+        let system_tokens = "You answer briefly.".len().div_ceil(4) as u64;
+        assert_eq!(r.calls, 3, "{provider}");
+        assert_eq!(r.cached_input_tokens, read * system_tokens, "{provider}");
+        assert_eq!(r.cache_write_tokens, written * system_tokens, "{provider}");
+        let plain = r.input_tokens - r.cached_input_tokens - r.cache_write_tokens;
+        let want = (plain * 4 + r.cached_input_tokens + r.cache_write_tokens * 5) as f64 / 1e6;
+        assert!(
+            (r.cost_usd.unwrap() - want).abs() < 1e-12,
+            "{provider}: {r:?}, want ${want}"
+        );
+    }
+    let anthropic = srv
+        .recorded()
+        .into_iter()
+        .find(|r| r.path == "/v1/messages")
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(&anthropic.body).unwrap();
+    assert_eq!(
+        body.pointer("/system/0/cache_control/type")
+            .and_then(|v| v.as_str()),
+        Some("ephemeral"),
+        "{body}"
     );
 }

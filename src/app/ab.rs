@@ -39,6 +39,8 @@ fn run_info(candidate: &Path) -> Option<RunInfo> {
         cache_hits: lm["cache_hits"].as_u64().unwrap_or(0),
         input_tokens: lm["input_tokens"].as_u64().unwrap_or(0),
         output_tokens: lm["output_tokens"].as_u64().unwrap_or(0),
+        cached_input_tokens: lm["cached_input_tokens"].as_u64().unwrap_or(0),
+        batched_calls: lm["batched_calls"].as_u64().unwrap_or(0),
         cost_usd: lm["cost_usd"].as_f64(),
         wall_secs: report["wall_secs"].as_f64().unwrap_or(0.0),
         lms: roles
@@ -98,6 +100,7 @@ pub async fn compare_with(
         ))
         .into());
     }
+    let before = lm.usage();
     let mut ev = ctx.evaluator(lm, &metric);
     ev.task_samples = ctx.config.ab.task_samples;
     let base_report = ev
@@ -160,6 +163,7 @@ pub async fn compare_with(
             }
         ),
         verdict,
+        ab_spend: Some(report::Spend::between(&before, &lm.usage())),
     };
     Ok((report, lm.usage()))
 }

@@ -45,6 +45,8 @@ pub fn lm_json(u: &crate::lm::budget::Usage) -> Value {
         "cache_hits": u.cache_hits,
         "input_tokens": u.input_tokens,
         "output_tokens": u.output_tokens,
+        "cached_input_tokens": u.cached_input_tokens,
+        "batched_calls": u.batched_calls,
         "cost_usd": u.cost_usd,
         "roles": u.roles,
     })

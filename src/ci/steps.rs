@@ -338,6 +338,7 @@ pub(crate) mod tests {
             run: None,
             reproduce: String::new(),
             cautions: Vec::new(),
+            ab_spend: None,
         }
     }
 

@@ -222,10 +222,7 @@ pub fn plan(
     let price = |role: Role| -> Option<crate::config::Price> {
         let lm = ctx.config.lms.get(role);
         if lm.provider == Provider::Sim {
-            return Some(crate::config::Price {
-                input_per_mtok: 0.0,
-                output_per_mtok: 0.0,
-            });
+            return Some(crate::config::Price::FREE);
         }
         ctx.config.prices.get(&lm.label()).cloned()
     };

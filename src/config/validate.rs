@@ -74,6 +74,17 @@ impl Config {
                 0.0,
                 1e4,
             )?;
+            for (name, v) in [
+                ("cached_input_per_mtok", p.cached_input_per_mtok),
+                ("cache_write_per_mtok", p.cache_write_per_mtok),
+            ] {
+                if let Some(v) = v {
+                    float_range(&format!("{key}.{name}"), v, 0.0, 1e4)?;
+                }
+            }
+            if let Some(d) = p.batch_discount {
+                float_range(&format!("{key}.batch_discount"), d, 0.0, 1.0)?;
+            }
         }
         self.validate_runs()
     }

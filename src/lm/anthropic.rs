@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::chat::ChatRole;
-use crate::lm::http::{Hints, client, completion, post_json};
+use crate::lm::http::{ANTHROPIC_USAGE, Hints, client, completion, post_json};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 
@@ -80,7 +80,16 @@ impl Lm for Anthropic {
             "messages": messages,
         });
         if !system.is_empty() {
-            body["system"] = json!(system.join("\n\n"));
+            // The system prompt (instructions and demos) is the stable part of
+            // every request of a pack: a cache breakpoint after it lets the
+            // provider bill later requests' prefix at the cache-read rate.
+            // Prompts below the model's minimum cacheable length are simply
+            // not cached; the breakpoint costs nothing then.
+            body["system"] = json!([{
+                "type": "text",
+                "text": system.join("\n\n"),
+                "cache_control": {"type": "ephemeral"},
+            }]);
         }
         if let Some(t) = req.temperature {
             body["temperature"] = json!(t.min(1.0));
@@ -126,8 +135,6 @@ impl Lm for Anthropic {
             &v,
             text,
             req,
-            "/usage/input_tokens",
-            "/usage/output_tokens",
-        ))
+            &ANTHROPIC_USAGE))
     }
 }

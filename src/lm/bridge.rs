@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::lm::http::{Hints, client, completion, post_json};
+use crate::lm::http::{BRIDGE_USAGE, Hints, client, completion, post_json};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 
@@ -68,8 +68,6 @@ impl Lm for Bridge {
             &v,
             text,
             req,
-            "/usage/input_tokens",
-            "/usage/output_tokens",
-        ))
+            &BRIDGE_USAGE))
     }
 }

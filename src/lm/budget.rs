@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::lm::Role;
+use crate::lm::{Completion, Role};
 use crate::lm::settings::{BudgetConfig, Price};
 
 /// Usage of one role.
@@ -33,6 +33,12 @@ pub struct RoleUsage {
     pub input_tokens: u64,
     /// Completion tokens.
     pub output_tokens: u64,
+    /// Of the prompt tokens, those read from the provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Of the prompt tokens, those written to the provider's prompt cache.
+    pub cache_write_tokens: u64,
+    /// Of the calls, those answered through the provider's batch API.
+    pub batched_calls: u64,
     /// Dollars; `None` when the model's price is unknown (never reported as 0).
     pub cost_usd: Option<f64>,
     /// Answers read on the first try (task and proposer: the adapter's
@@ -55,6 +61,10 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Completion tokens.
     pub output_tokens: u64,
+    /// Of the prompt tokens, those read from a provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Of the calls, those answered through a provider's batch API.
+    pub batched_calls: u64,
     /// Dollars, `None` when any role's price is unknown and it made calls.
     pub cost_usd: Option<f64>,
     /// Per role.
@@ -155,19 +165,22 @@ impl Budget {
         None
     }
 
-    /// Records a finished call.
-    pub fn record_call(&self, role: Role, input_tokens: u64, output_tokens: u64) {
+    /// Records a finished call: its tokens, and its cost at the role's
+    /// price (cached and written prompt tokens at their rates, a batched
+    /// call at the batch discount).
+    pub fn record_call(&self, role: Role, c: &Completion, batched: bool) {
         if let Ok(mut s) = self.state.lock() {
             let price = s.prices.get(&role).cloned().flatten();
             let r = s.roles.entry(role).or_default();
             // Token counts come from the provider's answer: saturate, never wrap.
             r.calls += 1;
-            r.input_tokens = r.input_tokens.saturating_add(input_tokens);
-            r.output_tokens = r.output_tokens.saturating_add(output_tokens);
-            if let (Some(p), Some(c)) = (price, r.cost_usd.as_mut()) {
-                *c += (input_tokens as f64 * p.input_per_mtok
-                    + output_tokens as f64 * p.output_per_mtok)
-                    / 1e6;
+            r.batched_calls += u64::from(batched);
+            r.input_tokens = r.input_tokens.saturating_add(c.input_tokens);
+            r.output_tokens = r.output_tokens.saturating_add(c.output_tokens);
+            r.cached_input_tokens = r.cached_input_tokens.saturating_add(c.cached_input_tokens);
+            r.cache_write_tokens = r.cache_write_tokens.saturating_add(c.cache_write_tokens);
+            if let (Some(p), Some(cost)) = (price, r.cost_usd.as_mut()) {
+                *cost += p.cost(c.tokens(), batched);
             }
         }
     }
@@ -217,6 +230,8 @@ impl Budget {
             u.cache_hits += r.cache_hits;
             u.input_tokens = u.input_tokens.saturating_add(r.input_tokens);
             u.output_tokens = u.output_tokens.saturating_add(r.output_tokens);
+            u.cached_input_tokens = u.cached_input_tokens.saturating_add(r.cached_input_tokens);
+            u.batched_calls += r.batched_calls;
             u.cost_usd = match (u.cost_usd, r.cost_usd) {
                 (Some(a), Some(b)) => Some(a + b),
                 // A role that made no call costs nothing, known price or not.
@@ -265,16 +280,21 @@ mod tests {
             Some(Price {
                 input_per_mtok: 1.0,
                 output_per_mtok: 2.0,
+                ..Price::FREE
             }),
         );
         b.register(Role::Judge, "openai:j".into(), None);
         b.try_start().unwrap();
-        b.record_call(Role::Task, 1_000_000, 500_000);
+        b.record_call(
+            Role::Task,
+            &Completion::new(String::new(), 1_000_000, 500_000),
+            false,
+        );
         let u = b.usage();
         assert_eq!(u.roles["task"].cost_usd, Some(2.0));
         assert_eq!(u.cost_usd, Some(2.0), "the judge made no call");
         b.try_start().unwrap();
-        b.record_call(Role::Judge, 10, 10);
+        b.record_call(Role::Judge, &Completion::new(String::new(), 10, 10), false);
         assert_eq!(b.usage().roles["judge"].cost_usd, None);
         assert_eq!(b.usage().cost_usd, None, "unknown, never 0");
         let err = b.try_start().unwrap_err();
@@ -283,5 +303,42 @@ mod tests {
             b.exhausted().as_deref(),
             Some("2 LM calls made, budget.max_calls is 2")
         );
+    }
+
+    #[test]
+    fn cached_written_and_batched_tokens_are_priced_at_their_rates() {
+        let b = Budget::new(BudgetConfig::default());
+        // Anthropic-like rates: reads at a tenth, writes at 1.25×.
+        let price = Price {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            cached_input_per_mtok: Some(0.3),
+            cache_write_per_mtok: Some(3.75),
+            batch_discount: None,
+        };
+        b.register(Role::Task, "anthropic:m".into(), Some(price.clone()));
+        let c = Completion {
+            cached_input_tokens: 600_000,
+            cache_write_tokens: 100_000,
+            ..Completion::new(String::new(), 1_000_000, 100_000)
+        };
+        b.record_call(Role::Task, &c, false);
+        // 300k plain × 3 + 600k × 0.3 + 100k × 3.75 + 100k × 15, per million.
+        let live = 0.9 + 0.18 + 0.375 + 1.5;
+        let u = b.usage();
+        assert!((u.cost_usd.unwrap() - live).abs() < 1e-9, "{u:?}");
+        assert_eq!(u.cached_input_tokens, 600_000);
+        assert_eq!(u.roles["task"].cache_write_tokens, 100_000);
+        b.record_call(Role::Task, &c, true);
+        let u = b.usage();
+        assert!((u.cost_usd.unwrap() - live * 1.5).abs() < 1e-9, "batch is half price");
+        assert_eq!((u.calls, u.batched_calls), (2, 1));
+        // No cached rate configured: cached tokens cost what input costs.
+        let plain = Price {
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: None,
+            ..price
+        };
+        assert!((plain.cost(c.tokens(), false) - (3.0 + 1.5)).abs() < 1e-9);
     }
 }

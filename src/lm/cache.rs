@@ -154,11 +154,11 @@ impl Cache {
             )
             .and_then(|mut st| {
                 st.query_row(params![key], |r| {
-                    Ok(Completion {
-                        text: r.get(0)?,
-                        input_tokens: r.get::<_, i64>(1)? as u64,
-                        output_tokens: r.get::<_, i64>(2)? as u64,
-                    })
+                    Ok(Completion::new(
+                        r.get(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                    ))
                 })
                 .optional()
             })
@@ -317,11 +317,7 @@ mod tests {
     fn modes_read_write_read_only_off_and_persisted_counts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/cache.sqlite");
-        let c = Completion {
-            text: "pong".into(),
-            input_tokens: 3,
-            output_tokens: 1,
-        };
+        let c = Completion::new("pong".into(), 3, 1);
         {
             let cache = Cache::open(&path, CacheMode::ReadWrite).unwrap();
             assert_eq!(cache.get("k").unwrap(), None);

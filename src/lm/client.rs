@@ -309,10 +309,7 @@ impl LmClient {
             let label = lm.label();
             let price = if cfg.provider == Provider::Sim {
                 // The simulator is free, and its cost is known to be zero.
-                Some(crate::lm::settings::Price {
-                    input_per_mtok: 0.0,
-                    output_per_mtok: 0.0,
-                })
+                Some(crate::lm::settings::Price::FREE)
             } else {
                 config.prices.get(&label).cloned()
             };
@@ -470,8 +467,7 @@ impl LmClient {
                 });
             }
         };
-        self.budget
-            .record_call(role, completion.input_tokens, completion.output_tokens);
+        self.budget.record_call(role, &completion, false);
         if let Some(cache) = &self.cache {
             cache.put(key, &label, &completion)?;
         }

@@ -153,10 +153,7 @@ impl Lm for CommandLm {
                 self.program
             )));
         }
-        Ok(Completion {
-            input_tokens: estimate_tokens(&req.flatten()),
-            output_tokens: estimate_tokens(&text),
-            text,
-        })
+        let (input, output) = (estimate_tokens(&req.flatten()), estimate_tokens(&text));
+        Ok(Completion::new(text, input, output))
     }
 }

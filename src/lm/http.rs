@@ -215,24 +215,73 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// A completion with the provider's token counts at these JSON pointers,
-/// estimated from the text where the provider reports none.
+/// Where a provider's answer reports its token counts (JSON pointers).
+pub(crate) struct UsagePointers {
+    /// Prompt tokens not read from or written to the prompt cache (Anthropic),
+    /// or all prompt tokens (OpenAI, where `cached` is a part of them).
+    pub input: &'static str,
+    /// Completion tokens.
+    pub output: &'static str,
+    /// Prompt tokens read from the provider's cache.
+    pub cached: &'static str,
+    /// Prompt tokens written to the provider's cache, when the provider
+    /// bills them apart.
+    pub written: Option<&'static str>,
+    /// Whether `input` leaves out the cached and written tokens (Anthropic)
+    /// rather than counting them in (OpenAI).
+    pub input_excludes_cache: bool,
+}
+
+/// OpenAI chat completions' usage report.
+pub(crate) const OPENAI_USAGE: UsagePointers = UsagePointers {
+    input: "/usage/prompt_tokens",
+    output: "/usage/completion_tokens",
+    cached: "/usage/prompt_tokens_details/cached_tokens",
+    written: None,
+    input_excludes_cache: false,
+};
+
+/// The Anthropic Messages API's usage report.
+pub(crate) const ANTHROPIC_USAGE: UsagePointers = UsagePointers {
+    input: "/usage/input_tokens",
+    output: "/usage/output_tokens",
+    cached: "/usage/cache_read_input_tokens",
+    written: Some("/usage/cache_creation_input_tokens"),
+    input_excludes_cache: true,
+};
+
+/// The bridge's usage report (no prompt cache).
+pub(crate) const BRIDGE_USAGE: UsagePointers = UsagePointers {
+    input: "/usage/input_tokens",
+    output: "/usage/output_tokens",
+    cached: "/usage/cached_input_tokens",
+    written: None,
+    input_excludes_cache: false,
+};
+
+/// A completion with the provider's token counts, estimated from the text
+/// where the provider reports none. `input_tokens` always counts every
+/// prompt token, cached or not; the cached and written parts are kept apart.
 pub(crate) fn completion(
     v: &Value,
     text: String,
     req: &crate::lm::LmRequest,
-    input_ptr: &str,
-    output_ptr: &str,
+    at: &UsagePointers,
 ) -> crate::lm::Completion {
+    let count = |ptr: &str| v.pointer(ptr).and_then(Value::as_u64);
+    let cached = count(at.cached).unwrap_or(0);
+    let written = at.written.and_then(count).unwrap_or(0);
+    let input = match count(at.input) {
+        Some(n) if at.input_excludes_cache => n.saturating_add(cached).saturating_add(written),
+        Some(n) => n,
+        None => estimate_tokens(&req.flatten()),
+    };
     crate::lm::Completion {
-        input_tokens: v
-            .pointer(input_ptr)
-            .and_then(Value::as_u64)
-            .unwrap_or_else(|| estimate_tokens(&req.flatten())),
-        output_tokens: v
-            .pointer(output_ptr)
-            .and_then(Value::as_u64)
-            .unwrap_or_else(|| estimate_tokens(&text)),
+        input_tokens: input,
+        output_tokens: count(at.output).unwrap_or_else(|| estimate_tokens(&text)),
+        // A provider's report cannot make the parts larger than the whole.
+        cached_input_tokens: cached.min(input),
+        cache_write_tokens: written.min(input.saturating_sub(cached)),
         text,
     }
 }

@@ -147,6 +147,38 @@ pub struct Completion {
     pub input_tokens: u64,
     /// Completion tokens.
     pub output_tokens: u64,
+    /// Of the prompt tokens, those read from the provider's prompt cache
+    /// (OpenAI `prompt_tokens_details.cached_tokens`, Anthropic
+    /// `cache_read_input_tokens`), billed at the cached rate.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// Of the prompt tokens, those written to the provider's prompt cache
+    /// (Anthropic `cache_creation_input_tokens`), billed at the write rate.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+impl Completion {
+    /// Its token counts, split the way providers bill them.
+    pub fn tokens(&self) -> settings::Tokens {
+        settings::Tokens {
+            input: self.input_tokens,
+            cached_input: self.cached_input_tokens,
+            cache_write: self.cache_write_tokens,
+            output: self.output_tokens,
+        }
+    }
+
+    /// A completion with these token counts and nothing cached.
+    pub fn new(text: String, input_tokens: u64, output_tokens: u64) -> Completion {
+        Completion {
+            text,
+            input_tokens,
+            output_tokens,
+            cached_input_tokens: 0,
+            cache_write_tokens: 0,
+        }
+    }
 }
 
 /// Why one attempt failed, and whether another attempt may succeed.

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::chat::ChatRole;
-use crate::lm::http::{Hints, client, completion, post_json, slots};
+use crate::lm::http::{Hints, OPENAI_USAGE, client, completion, post_json, slots};
 use crate::lm::secret::Secret;
 use crate::lm::{CallError, Completion, Lm, LmRequest};
 
@@ -20,6 +20,8 @@ pub struct OpenAi {
     key: Option<Secret>,
     key_env: String,
     http: reqwest::Client,
+    /// Whether this is OpenAI's own API (which takes `prompt_cache_key`).
+    hosted: bool,
 }
 
 impl OpenAi {
@@ -39,8 +41,18 @@ impl OpenAi {
             key,
             key_env: key_env.to_string(),
             http: client(timeout)?,
+            hosted: base.starts_with(DEFAULT_BASE_URL),
         })
     }
+}
+
+/// The prompt cache key of requests with this system prompt: the same for
+/// every request of one pack's instructions and demos, and nothing of the
+/// prompt readable from it.
+pub fn prompt_cache_key(model: &str, system: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{model}\n{system}").as_bytes());
+    format!("promptc-{}", &hex::encode(digest)[..16])
 }
 
 fn role(r: ChatRole) -> &'static str {
@@ -83,6 +95,15 @@ impl Lm for OpenAi {
                 "json_schema": {"name": "answer", "schema": schema, "strict": true},
             });
         }
+        if self.hosted
+            && let Some(system) = req.system()
+        {
+            // OpenAI caches long prompt prefixes on its own; the key routes
+            // requests sharing a system prompt (a pack's instructions and
+            // demos) to the same cache. Other compatible servers may reject
+            // an unknown field, so only OpenAI's own API gets it.
+            body["prompt_cache_key"] = json!(prompt_cache_key(&self.model, system));
+        }
         let mut headers = Vec::new();
         if let Some(k) = &self.key {
             headers.push(("authorization", format!("Bearer {}", k.expose())));
@@ -104,8 +125,6 @@ impl Lm for OpenAi {
             &v,
             text,
             req,
-            "/usage/prompt_tokens",
-            "/usage/completion_tokens",
-        ))
+            &OPENAI_USAGE))
     }
 }

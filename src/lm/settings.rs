@@ -170,13 +170,71 @@ impl LmConfig {
 }
 
 /// A model's price per million tokens, in US dollars.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Dollars per million input tokens.
     pub input_per_mtok: f64,
     /// Dollars per million output tokens.
     pub output_per_mtok: f64,
+    /// Dollars per million input tokens read from the provider's prompt
+    /// cache (OpenAI and Anthropic bill them at a fraction of the input
+    /// price). Absent: billed as ordinary input, so a cost is never understated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Dollars per million input tokens written to the provider's prompt
+    /// cache (Anthropic bills them above the input price). Absent: the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
+    /// The share taken off every token price for calls sent through the
+    /// provider's batch API (`0.5`: half price, what OpenAI and Anthropic
+    /// charge today). Absent: 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_discount: Option<f64>,
+}
+
+/// The token counts of some calls, split the way providers bill them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tokens {
+    /// Every prompt token (cached, written and plain).
+    pub input: u64,
+    /// Prompt tokens read from the provider's cache.
+    pub cached_input: u64,
+    /// Prompt tokens written to the provider's cache.
+    pub cache_write: u64,
+    /// Completion tokens.
+    pub output: u64,
+}
+
+impl Price {
+    /// The price of a model that costs nothing (the simulator).
+    pub const FREE: Price = Price {
+        input_per_mtok: 0.0,
+        output_per_mtok: 0.0,
+        cached_input_per_mtok: None,
+        cache_write_per_mtok: None,
+        batch_discount: None,
+    };
+
+    /// The batch discount when the config names none.
+    pub const DEFAULT_BATCH_DISCOUNT: f64 = 0.5;
+
+    /// Dollars for these tokens, live or through the batch API.
+    pub fn cost(&self, t: Tokens, batched: bool) -> f64 {
+        let cached = t.cached_input.min(t.input);
+        let written = t.cache_write.min(t.input - cached);
+        let plain = t.input - cached - written;
+        let dollars = plain as f64 * self.input_per_mtok
+            + cached as f64 * self.cached_input_per_mtok.unwrap_or(self.input_per_mtok)
+            + written as f64 * self.cache_write_per_mtok.unwrap_or(self.input_per_mtok)
+            + t.output as f64 * self.output_per_mtok;
+        let share = if batched {
+            1.0 - self.batch_discount.unwrap_or(Self::DEFAULT_BATCH_DISCOUNT)
+        } else {
+            1.0
+        };
+        dollars * share / 1e6
+    }
 }
 
 /// Hard caps; a run that reaches one stops scheduling work and reports what it did.

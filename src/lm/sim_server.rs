@@ -105,6 +105,8 @@ struct State {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     rejected: AtomicU64,
+    /// System prompts answered so far: the simulated provider prompt cache.
+    prefixes: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A running server; stops when dropped.
@@ -127,6 +129,7 @@ impl SimServer {
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
+            prefixes: Mutex::default(),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -356,7 +359,7 @@ async fn answer(
         write(stream, 503, "application/json", "", &body).await?;
         return Ok(true);
     }
-    let (code, mut body) = route(method, path, body);
+    let (code, mut body) = route(st, method, path, body);
     if st.opts.echo_auth && code == 200 {
         let auth = st
             .log
@@ -476,7 +479,7 @@ fn messages_of(v: &Value) -> Vec<Message> {
                     };
                     Some(Message {
                         role,
-                        content: m.get("content")?.as_str()?.to_string(),
+                        content: text_of(m.get("content")?)?,
                     })
                 })
                 .collect()
@@ -484,7 +487,30 @@ fn messages_of(v: &Value) -> Vec<Message> {
         .unwrap_or_default()
 }
 
-fn route(method: &str, path: &str, body: &str) -> (u16, String) {
+/// A message's text: a string, or the text blocks of a content list.
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(blocks) => Some(
+            blocks
+                .iter()
+                .filter_map(|b| b.get("text").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(""),
+        ),
+        _ => None,
+    }
+}
+
+/// Whether this system prompt was seen before (what a provider's prompt
+/// cache would hold), remembering it.
+fn seen_before(st: &State, model: &str, system: &str) -> bool {
+    let mut seen = st.prefixes.lock().unwrap_or_else(|e| e.into_inner());
+    // A provider's cache is per model.
+    !seen.insert(format!("{model}\n{system}"))
+}
+
+fn route(st: &State, method: &str, path: &str, body: &str) -> (u16, String) {
     if method == "GET" && path == "/health" {
         return (200, json!({"ok": true}).to_string());
     }
@@ -508,20 +534,38 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
         if v.pointer("/response_format/type").and_then(Value::as_str) == Some("json_schema") {
             text = sections_to_json(&text).to_string();
         }
+        // OpenAI caches a repeated prefix without being asked.
+        let cached = match req.system() {
+            Some(system) if seen_before(st, &model, system) => tokens(system),
+            _ => 0,
+        };
         let out = json!({
             "id": "chatcmpl-sim", "object": "chat.completion", "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": tokens(&req.flatten()), "completion_tokens": tokens(&text)},
+            "usage": {
+                "prompt_tokens": tokens(&req.flatten()),
+                "completion_tokens": tokens(&text),
+                "prompt_tokens_details": {"cached_tokens": cached},
+            },
         });
         (200, out.to_string())
     } else if path.ends_with("/v1/messages") {
         let mut msgs = messages_of(&v);
-        if let Some(system) = v.get("system").and_then(Value::as_str) {
+        let system = v.get("system").and_then(text_of);
+        // Anthropic caches only up to a `cache_control` breakpoint.
+        let breakpoint = v.pointer("/system/0/cache_control").is_some();
+        let (mut read, mut written) = (0, 0);
+        if let Some(system) = &system {
+            if breakpoint && seen_before(st, &model, system) {
+                read = tokens(system);
+            } else if breakpoint {
+                written = tokens(system);
+            }
             msgs.insert(
                 0,
                 Message {
                     role: ChatRole::System,
-                    content: system.to_string(),
+                    content: system.clone(),
                 },
             );
         }
@@ -537,7 +581,12 @@ fn route(method: &str, path: &str, body: &str) -> (u16, String) {
             "id": "msg_sim", "type": "message", "role": "assistant", "model": model,
             "content": content,
             "stop_reason": "end_turn",
-            "usage": {"input_tokens": tokens(&req.flatten()), "output_tokens": tokens(&text)},
+            "usage": {
+                "input_tokens": tokens(&req.flatten()).saturating_sub(read + written),
+                "output_tokens": tokens(&text),
+                "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": written,
+            },
         });
         (200, out.to_string())
     } else if path.ends_with("/bridge") {

@@ -56,6 +56,12 @@ pub struct RunInfo {
     pub input_tokens: u64,
     /// Output tokens.
     pub output_tokens: u64,
+    /// Of the input tokens, those read from a provider's prompt cache.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+    /// Of the calls, those answered through a provider's batch API.
+    #[serde(default)]
+    pub batched_calls: u64,
     /// Dollars, `None` when unknown.
     pub cost_usd: Option<f64>,
     /// Seconds.
@@ -112,6 +118,70 @@ pub struct Report {
     /// What a reader should weigh beside the figures (a judge that is also the task model).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cautions: Vec<String>,
+    /// What the A/B itself spent (both packs on the held-out set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ab_spend: Option<Spend>,
+}
+
+/// The LM spend of one stage of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Spend {
+    /// Calls that reached a model.
+    pub calls: u64,
+    /// Of them, answered through a provider's batch API.
+    pub batched_calls: u64,
+    /// Requests answered from promptc's cache (free).
+    pub cache_hits: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Of the input tokens, read from a provider's prompt cache.
+    pub cached_input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Dollars, `None` when a price is unknown.
+    pub cost_usd: Option<f64>,
+}
+
+impl Spend {
+    /// The spend in the usage `now` that was not yet in `before`.
+    pub fn between(before: &crate::lm::budget::Usage, now: &crate::lm::budget::Usage) -> Spend {
+        Spend {
+            calls: now.calls.saturating_sub(before.calls),
+            batched_calls: now.batched_calls.saturating_sub(before.batched_calls),
+            cache_hits: now.cache_hits.saturating_sub(before.cache_hits),
+            input_tokens: now.input_tokens.saturating_sub(before.input_tokens),
+            cached_input_tokens: now
+                .cached_input_tokens
+                .saturating_sub(before.cached_input_tokens),
+            output_tokens: now.output_tokens.saturating_sub(before.output_tokens),
+            cost_usd: match (now.cost_usd, before.cost_usd) {
+                (Some(a), Some(b)) => Some((a - b).max(0.0)),
+                _ => None,
+            },
+        }
+    }
+
+    /// One row of the spend table: calls (batched), hits, tokens (cached), cost.
+    fn row(&self, stage: &str) -> String {
+        let batched = if self.batched_calls > 0 {
+            format!(" ({} batched)", self.batched_calls)
+        } else {
+            String::new()
+        };
+        let cached = if self.cached_input_tokens > 0 {
+            format!(" ({} cached)", self.cached_input_tokens)
+        } else {
+            String::new()
+        };
+        let cost = self
+            .cost_usd
+            .map(|c| format!("${c:.4}"))
+            .unwrap_or_else(|| "unknown".into());
+        format!(
+            "| {stage} | {}{batched} | {} | {}{cached} in / {} out | {cost} |",
+            self.calls, self.cache_hits, self.input_tokens, self.output_tokens
+        )
+    }
 }
 
 pub use crate::markdown::{code, code_cell, disarm_commands, fenced, inline};
@@ -335,17 +405,6 @@ impl Report {
             let _ = writeln!(tail, "| trials | {} |", run.trials);
             let calls: Vec<String> = run.calls.iter().map(|(r, n)| format!("{r} {n}")).collect();
             let _ = writeln!(tail, "| LM calls | {} |", calls.join(" · "));
-            let _ = writeln!(tail, "| cache hits | {} |", run.cache_hits);
-            let _ = writeln!(
-                tail,
-                "| tokens | {} in / {} out |",
-                run.input_tokens, run.output_tokens
-            );
-            let cost = run
-                .cost_usd
-                .map(|c| format!("${c:.4}"))
-                .unwrap_or_else(|| "unknown".into());
-            let _ = writeln!(tail, "| cost | {cost} |");
             let _ = writeln!(tail, "| wall time | {:.1} s |", run.wall_secs);
             let lms: Vec<String> = run
                 .lms
@@ -366,6 +425,28 @@ impl Report {
                 tail.push_str(&fenced("mermaid", &chart));
                 tail.push('\n');
             }
+        }
+        let optimizer = self.run.as_ref().map(|run| Spend {
+            calls: run.calls.values().sum(),
+            batched_calls: run.batched_calls,
+            cache_hits: run.cache_hits,
+            input_tokens: run.input_tokens,
+            cached_input_tokens: run.cached_input_tokens,
+            output_tokens: run.output_tokens,
+            cost_usd: run.cost_usd,
+        });
+        if optimizer.is_some() || self.ab_spend.is_some() {
+            let _ = writeln!(
+                tail,
+                "### Spend\n\n| | LM calls | cache hits | tokens | cost |\n|---|---|---|---|---|"
+            );
+            if let Some(o) = &optimizer {
+                let _ = writeln!(tail, "{}", o.row("optimizer"));
+            }
+            if let Some(a) = &self.ab_spend {
+                let _ = writeln!(tail, "{}", a.row("A/B"));
+            }
+            tail.push('\n');
         }
         let _ = writeln!(tail, "### Reproduce\n");
         tail.push_str(&fenced("sh", &self.reproduce));

@@ -68,11 +68,8 @@ impl Lm for Sim {
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
         let text = self.answer(req);
-        Ok(Completion {
-            input_tokens: estimate_tokens(&req.flatten()),
-            output_tokens: estimate_tokens(&text),
-            text,
-        })
+        let (input, output) = (estimate_tokens(&req.flatten()), estimate_tokens(&text));
+        Ok(Completion::new(text, input, output))
     }
 }
 
