@@ -101,14 +101,25 @@ pub async fn compare_with(
         .into());
     }
     let before = lm.usage();
+    // The A/B can wait: with batches enabled its calls go out as batches,
+    // both packs at once (one batch of task calls, then one of judge calls).
+    let batched = lm.set_batching(ctx.config.batch.enabled);
     let mut ev = ctx.evaluator(lm, &metric);
     ev.task_samples = ctx.config.ab.task_samples;
-    let base_report = ev
-        .evaluate(&base_prog, &heldout, &progress("ab: today's pack", lm))
-        .await?;
-    let cand_report = ev
-        .evaluate(&cand_prog, &heldout, &progress("ab: candidate", lm))
-        .await?;
+    let (base_progress, cand_progress) = (
+        progress("ab: today's pack", lm),
+        progress("ab: candidate", lm),
+    );
+    let base_run = ev.evaluate(&base_prog, &heldout, &base_progress);
+    let cand_run = ev.evaluate(&cand_prog, &heldout, &cand_progress);
+    let (base_report, cand_report) = if batched {
+        let (b, c) = futures::join!(base_run, cand_run);
+        (b, c)
+    } else {
+        (base_run.await, cand_run.await)
+    };
+    lm.set_batching(false);
+    let (base_report, cand_report) = (base_report?, cand_report?);
     let verdict = ab::verdict(&base_report, &cand_report, &ctx.config.ab, look);
     let mut threads: Vec<&str> = heldout.iter().map(|t| t.thread.as_str()).collect();
     threads.sort_unstable();

@@ -65,6 +65,8 @@ pub struct Global {
     pub lm_set: Vec<crate::lm::spec::LmSetting>,
     /// `--max-in-flight N`.
     pub max_in_flight: Option<u32>,
+    /// `--batch`.
+    pub batch: bool,
 }
 
 /// A usage problem found by a command (not by clap).
@@ -121,6 +123,7 @@ impl Context {
         let mut config = Config::load(&g.config)?;
         config.apply_lm_overrides(&g.lm);
         config.apply_run_settings(&g.lm_set, g.max_in_flight)?;
+        config.batch.enabled |= g.batch;
         let (name, sig_cfg) = config.select_signature(g.signature.as_deref())?;
         let (name, sig_cfg) = (name.to_string(), sig_cfg.clone());
         let signature = Signature::load(&config.resolve(&sig_cfg.signature))?;
@@ -218,7 +221,13 @@ impl Context {
         crate::eval::Evaluator {
             lm,
             metric,
-            concurrency: self.config.eval.concurrency,
+            // Batched calls wait for a whole batch: every example's request
+            // must be in it, so none waits for a slot.
+            concurrency: if lm.batching() {
+                usize::MAX
+            } else {
+                self.config.eval.concurrency
+            },
             max_errors: self.config.eval.max_errors,
             max_error_share: self.config.eval.max_error_share,
             task_samples: 1,

@@ -48,6 +48,10 @@ pub struct Cli {
     /// 1 for a local server with one slot.
     #[arg(long, global = true, value_name = "N")]
     pub max_in_flight: Option<u32>,
+    /// Send the LM calls of A/Bs and evaluations through the providers' batch APIs at their
+    /// discount (batch.enabled): slower, usually half price; interrupted runs resume pending batches.
+    #[arg(long, global = true)]
+    pub batch: bool,
     /// More log output (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -147,6 +151,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Output> {
         lm: cli.lm.clone(),
         lm_set: cli.lm_set.clone(),
         max_in_flight: cli.max_in_flight,
+        batch: cli.batch,
     };
     match &cli.command {
         Command::Check { traces } => commands::check::check(&g, traces),

@@ -56,6 +56,8 @@ pub async fn eval(
     }
     let examples = examples(ctx, which, limit)?;
     let lm = LmClient::from_config(&ctx.config)?;
+    // An evaluation can wait: with batches enabled its calls go out as batches.
+    lm.set_batching(ctx.config.batch.enabled);
     let metric = ctx.metric()?;
     let evaluator = ctx.evaluator(&lm, &metric);
     let report = evaluator

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::lm::settings::{AsLmSetup, LmSetup};
 pub use crate::lm::settings::{
-    BudgetConfig, CacheConfig, CacheMode, LimitsConfig, LmConfig, Lms, Price,
+    BatchConfig, BudgetConfig, CacheConfig, CacheMode, LimitsConfig, LmConfig, Lms, Price,
 };
 use crate::lm::spec::{LmOverride, Provider, Role};
 pub use crate::traces::settings::{FieldMap, GateConfig, SplitConfig, TraceSettings};
@@ -70,6 +70,9 @@ pub struct Config {
     /// Limits shared by every role.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Batch pricing for the calls that can wait.
+    #[serde(default)]
+    pub batch: BatchConfig,
     /// Branches, labels and reviewers for the pull requests promptc opens.
     #[serde(default)]
     pub github: GithubConfig,
@@ -199,6 +202,7 @@ impl AsLmSetup for Config {
             limits: &self.limits,
             cache_mode: self.cache.mode,
             cache_path: self.resolve(&self.cache.path),
+            batch: &self.batch,
         }
     }
 }

@@ -86,6 +86,16 @@ impl Config {
                 float_range(&format!("{key}.batch_discount"), d, 0.0, 1.0)?;
             }
         }
+        let b = &self.batch;
+        float_range("batch.poll_secs", b.poll_secs, 0.01, 3600.0)?;
+        float_range("batch.max_poll_secs", b.max_poll_secs, b.poll_secs, 3600.0)?;
+        float_range("batch.deadline_minutes", b.deadline_minutes, 0.01, 1440.0)?;
+        if !(1..=60_000).contains(&b.gather_ms) {
+            return Err((
+                "batch.gather_ms".into(),
+                "must be between 1 and 60000".into(),
+            ));
+        }
         self.validate_runs()
     }
 

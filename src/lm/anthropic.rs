@@ -54,6 +54,19 @@ impl Lm for Anthropic {
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
         // No seed in this API: a sample's index goes into the prompt instead.
         let req = &*req.unseeded();
+        let body = self.body(req);
+        let v = post_json(&self.http, &self.url, &self.headers(), &body, &self.hints()).await?;
+        parse(&v, req)
+    }
+
+    fn batch_api(&self) -> Option<&dyn crate::lm::batch::BatchApi> {
+        Some(self)
+    }
+}
+
+impl Anthropic {
+    /// The Messages API body of a request (already [`LmRequest::unseeded`]).
+    pub(crate) fn body(&self, req: &LmRequest) -> Value {
         // The Messages API takes the system prompt apart from the turns.
         let system: Vec<&str> = req
             .messages
@@ -104,37 +117,55 @@ impl Lm for Anthropic {
             }]);
             body["tool_choice"] = json!({"type": "tool", "name": "answer"});
         }
+        body
+    }
+
+    /// The version and key headers.
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = vec![("anthropic-version", API_VERSION.to_string())];
         if let Some(k) = &self.key {
             headers.push(("x-api-key", k.expose().to_string()));
         }
-        let hints = Hints {
+        headers
+    }
+
+    pub(crate) fn hints(&self) -> Hints<'_> {
+        Hints {
             key_env: Some(&self.key_env),
             model: &self.model,
             url: &self.url,
-        };
-        let v = post_json(&self.http, &self.url, &headers, &body, &hints).await?;
-        let blocks = v
-            .get("content")
-            .and_then(Value::as_array)
-            .ok_or_else(|| CallError::retryable("malformed response: no content array"))?;
-        let tool_input = blocks
-            .iter()
-            .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
-            .and_then(|b| b.get("input"));
-        let text: String = match tool_input {
-            Some(input) => input.to_string(),
-            None => blocks
-                .iter()
-                .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(""),
-        };
-        Ok(completion(
-            &v,
-            text,
-            req,
-            &ANTHROPIC_USAGE))
+        }
     }
+
+    /// The Messages endpoint (`…/v1/messages`).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// The completion in a Messages API response body.
+pub(crate) fn parse(v: &Value, req: &LmRequest) -> Result<Completion, CallError> {
+    let blocks = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or_else(|| CallError::retryable("malformed response: no content array"))?;
+    let tool_input = blocks
+        .iter()
+        .find(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+        .and_then(|b| b.get("input"));
+    let text: String = match tool_input {
+        Some(input) => input.to_string(),
+        None => blocks
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+    };
+    Ok(completion(v, text, req, &ANTHROPIC_USAGE))
 }

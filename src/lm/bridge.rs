@@ -64,10 +64,6 @@ impl Lm for Bridge {
             .and_then(Value::as_str)
             .ok_or_else(|| CallError::retryable("malformed response: no `completion` string"))?
             .to_string();
-        Ok(completion(
-            &v,
-            text,
-            req,
-            &BRIDGE_USAGE))
+        Ok(completion(&v, text, req, &BRIDGE_USAGE))
     }
 }

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::lm::{Completion, Role};
 use crate::lm::settings::{BudgetConfig, Price};
+use crate::lm::{Completion, Role};
 
 /// Usage of one role.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -331,7 +331,10 @@ mod tests {
         assert_eq!(u.roles["task"].cache_write_tokens, 100_000);
         b.record_call(Role::Task, &c, true);
         let u = b.usage();
-        assert!((u.cost_usd.unwrap() - live * 1.5).abs() < 1e-9, "batch is half price");
+        assert!(
+            (u.cost_usd.unwrap() - live * 1.5).abs() < 1e-9,
+            "batch is half price"
+        );
         assert_eq!((u.calls, u.batched_calls), (2, 1));
         // No cached rate configured: cached tokens cost what input costs.
         let plain = Price {

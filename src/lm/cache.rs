@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_requests (
+    key TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    PRIMARY KEY (key, batch)
+);
 ";
 
 /// The cache key of a request to `label` (`provider:model`).
@@ -196,6 +207,79 @@ impl Cache {
                 now
             ])
         })
+        .map_err(|e| self.err(e.to_string()))?;
+        Ok(())
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, CacheError> {
+        let conn = self
+            .conn
+            .as_ref()
+            .filter(|_| self.mode == CacheMode::ReadWrite);
+        let conn = conn.ok_or_else(|| {
+            self.err(
+                "batches need the cache in read-write mode (pending batches are recorded there)"
+                    .into(),
+            )
+        })?;
+        conn.lock()
+            .map_err(|_| self.err("cache lock poisoned".into()))
+    }
+
+    /// Records a submitted batch of `label` holding the requests `keys`,
+    /// before anything waits on it: a run killed meanwhile finds it again.
+    pub fn record_batch(&self, id: &str, label: &str, keys: &[&str]) -> Result<(), CacheError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(|e| self.err(e.to_string()))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO batches (id, label, state, submitted_at) VALUES (?1, ?2, 'pending', ?3)",
+            params![id, label, chrono::Utc::now().timestamp()],
+        )
+        .map_err(|e| self.err(e.to_string()))?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT OR IGNORE INTO batch_requests (key, batch) VALUES (?1, ?2)")
+                .map_err(|e| self.err(e.to_string()))?;
+            for k in keys {
+                st.execute(params![k, id])
+                    .map_err(|e| self.err(e.to_string()))?;
+            }
+        }
+        tx.commit().map_err(|e| self.err(e.to_string()))
+    }
+
+    /// The pending batch of `label` that holds the request `key`, if any.
+    pub fn pending_batch(&self, label: &str, key: &str) -> Result<Option<String>, CacheError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "SELECT b.id FROM batch_requests r JOIN batches b ON b.id = r.batch WHERE r.key = ?1 AND b.label = ?2 AND b.state = 'pending' ORDER BY b.submitted_at DESC LIMIT 1",
+        )
+        .and_then(|mut st| st.query_row(params![key, label], |r| r.get(0)).optional())
+        .map_err(|e| self.err(e.to_string()))
+    }
+
+    /// How long ago batch `id` was submitted (zero when not recorded).
+    pub fn batch_age(&self, id: &str) -> Result<std::time::Duration, CacheError> {
+        let conn = self.conn()?;
+        let at: Option<i64> = conn
+            .query_row(
+                "SELECT submitted_at FROM batches WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e.to_string()))?;
+        let secs = at.map_or(0, |t| (chrono::Utc::now().timestamp() - t).max(0));
+        Ok(std::time::Duration::from_secs(secs as u64))
+    }
+
+    /// Marks batch `id` as no longer pending (`ended`, `abandoned`).
+    pub fn finish_batch(&self, id: &str, state: &str) -> Result<(), CacheError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE batches SET state = ?2 WHERE id = ?1",
+            params![id, state],
+        )
         .map_err(|e| self.err(e.to_string()))?;
         Ok(())
     }

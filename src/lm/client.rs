@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::lm::adaptive::{Gate, Signal};
 use crate::lm::anthropic::Anthropic;
+use crate::lm::batch::Batcher;
 use crate::lm::bridge::Bridge;
 use crate::lm::budget::{Budget, Event, Usage};
 use crate::lm::cache::{self, Cache};
@@ -205,6 +206,11 @@ pub struct LmClient {
     /// arrives meanwhile waits for that answer instead of paying for it
     /// again (what the cache would have given it a moment later).
     asking: std::sync::Mutex<std::collections::HashMap<String, Arc<Asked>>>,
+    /// Batch pricing, when the config enables it.
+    batcher: Option<Arc<Batcher>>,
+    /// Whether calls go through the batcher now (commands turn it on for
+    /// the work that can wait: an A/B, an evaluation).
+    batching: std::sync::atomic::AtomicBool,
 }
 
 /// The answer to a request being asked: the text, or `None` when it failed
@@ -299,6 +305,17 @@ impl LmClient {
             CacheMode::Off => None,
             mode => Some(Arc::new(Cache::open(&config.cache_path, mode)?)),
         };
+        let batcher = match (&cache, config.batch.enabled) {
+            (_, false) => None,
+            (Some(c), true) if c.mode() == CacheMode::ReadWrite => {
+                Some(Arc::new(Batcher::new(config.batch.clone(), c.clone())))
+            }
+            _ => {
+                return Err(LmError::Setup(
+                    "batch.enabled (--batch) needs cache.mode read-write: pending batches are recorded in the cache so an interrupted run resumes them".into(),
+                ));
+            }
+        };
         let budget = Arc::new(Budget::new(config.budget.clone()));
         let gates = gates(config);
         let mut endpoint_latencies: std::collections::HashMap<String, Arc<Latencies>> =
@@ -340,12 +357,28 @@ impl LmClient {
             budget,
             in_flight: std::sync::atomic::AtomicU64::new(0),
             asking: Default::default(),
+            batcher,
+            batching: Default::default(),
         })
     }
 
     fn role(&self, role: Role) -> &RoleClient {
         // `from_config` builds every role, in `Role::ALL` order.
         &self.roles[Role::ALL.iter().position(|r| *r == role).unwrap_or(0)]
+    }
+
+    /// Sends the calls that follow through the providers' batch APIs (when
+    /// the config enables batches), or live again. Returns whether calls are
+    /// now batched.
+    pub fn set_batching(&self, on: bool) -> bool {
+        let on = on && self.batcher.is_some();
+        self.batching.store(on, std::sync::atomic::Ordering::SeqCst);
+        on
+    }
+
+    /// Whether calls go through the batch APIs now.
+    pub fn batching(&self) -> bool {
+        self.batching.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `provider:model` of a role.
@@ -449,7 +482,11 @@ impl LmClient {
         label: String,
     ) -> Result<LmResponse, LmError> {
         self.budget.try_start().map_err(LmError::Budget)?;
-        let completion = match self.call_with_retries(rc, req).await {
+        let (answer, batched) = match self.batched(rc, req, key).await {
+            Some(c) => (Ok(c), true),
+            None => (self.call_with_retries(rc, req).await, false),
+        };
+        let completion = match answer {
             // Redacted at the source: nothing downstream (scores, proposals,
             // packs, reports, logs, the cache) ever holds a key the model
             // repeated, and a cold run sees exactly what a warm one reads back.
@@ -467,7 +504,7 @@ impl LmClient {
                 });
             }
         };
-        self.budget.record_call(role, &completion, false);
+        self.budget.record_call(role, &completion, batched);
         if let Some(cache) = &self.cache {
             cache.put(key, &label, &completion)?;
         }
@@ -475,6 +512,24 @@ impl LmClient {
             text: completion.text,
             cached: false,
         })
+    }
+
+    /// The answer through the provider's batch API, when calls are batched
+    /// now and the provider has one; `None` means ask live (a batch that
+    /// failed, passed its deadline or left this request out included).
+    async fn batched(&self, rc: &RoleClient, req: &LmRequest, key: &str) -> Option<Completion> {
+        let batcher = self.batcher.as_ref().filter(|_| self.batching())?;
+        rc.lm.batch_api()?;
+        match batcher
+            .ask(rc.lm.clone(), key.to_string(), req.clone())
+            .await
+        {
+            Ok(c) => Some(c),
+            Err(why) => {
+                tracing::debug!("{}: asked live: {why}", rc.lm.label());
+                None
+            }
+        }
     }
 
     async fn call_with_retries(

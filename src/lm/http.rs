@@ -53,10 +53,29 @@ pub(crate) async fn post_json(
     body: &Value,
     hints: &Hints<'_>,
 ) -> Result<Value, CallError> {
-    let mut req = client.post(url).json(body);
-    for (k, v) in headers {
-        req = req.header(*k, v);
-    }
+    let req = with_headers(client.post(url).json(body), headers);
+    let (bytes, content_type) = send(req, url, hints).await?;
+    json_body(&bytes, &content_type)
+}
+
+/// GETs `url` and returns the parsed JSON response, or a classified error.
+pub(crate) async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    hints: &Hints<'_>,
+) -> Result<Value, CallError> {
+    let (bytes, content_type) = send(with_headers(client.get(url), headers), url, hints).await?;
+    json_body(&bytes, &content_type)
+}
+
+/// Sends a prepared request (`url` is where it goes, for messages) and
+/// returns the body and content type of a successful answer, or a classified error.
+pub(crate) async fn send(
+    req: reqwest::RequestBuilder,
+    url: &str,
+    hints: &Hints<'_>,
+) -> Result<(Vec<u8>, String), CallError> {
     let resp = req.send().await.map_err(|e| {
         let kind = if e.is_timeout() {
             "timed out"
@@ -87,48 +106,72 @@ pub(crate) async fn post_json(
         .unwrap_or("")
         .to_string();
     let bytes = read_body(resp, status.as_u16()).await?;
-    let text = String::from_utf8_lossy(&bytes);
     if !status.is_success() {
-        let detail = short_detail(&text);
-        let code = status.as_u16();
-        let message = match code {
-            401 | 403 => format!(
-                "{code} {}: check the API key{}{detail}",
-                status.canonical_reason().unwrap_or(""),
-                hints
-                    .key_env
-                    .map(|v| format!(" in ${v}"))
-                    .unwrap_or_default()
-            ),
-            404 => format!(
-                "404 Not Found: check the model name `{}` and the base URL ({}){detail}",
-                hints.model,
-                safe_url(hints.url)
-            ),
-            400 => format!("400 Bad Request: the provider rejected the request{detail}"),
-            _ => format!("{code} {}{detail}", status.canonical_reason().unwrap_or("")),
-        };
-        let message = redact(&message);
-        return Err(match code {
-            408 | 409 | 429 | 500..=599 => CallError::Retryable {
-                message,
-                retry_after,
-                overloaded: matches!(code, 408 | 429 | 502..=504),
-            },
-            _ => CallError::Fatal(message),
-        });
+        return Err(refused(status, &bytes, retry_after, hints));
     }
+    Ok((bytes, content_type))
+}
+
+fn with_headers(
+    mut req: reqwest::RequestBuilder,
+    headers: &[(&str, String)],
+) -> reqwest::RequestBuilder {
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    req
+}
+
+fn json_body(bytes: &[u8], content_type: &str) -> Result<Value, CallError> {
     if !content_type.is_empty() && !content_type.contains("json") {
         return Err(CallError::retryable(format!(
             "malformed response: content type `{content_type}`, expected JSON"
         )));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         CallError::retryable(format!(
             "malformed response body ({} bytes): {e}",
             bytes.len()
         ))
     })
+}
+
+/// The error of a refused request: what to check, and whether to retry.
+fn refused(
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+    retry_after: Option<Duration>,
+    hints: &Hints<'_>,
+) -> CallError {
+    let text = String::from_utf8_lossy(bytes);
+    let detail = short_detail(&text);
+    let code = status.as_u16();
+    let message = match code {
+        401 | 403 => format!(
+            "{code} {}: check the API key{}{detail}",
+            status.canonical_reason().unwrap_or(""),
+            hints
+                .key_env
+                .map(|v| format!(" in ${v}"))
+                .unwrap_or_default()
+        ),
+        404 => format!(
+            "404 Not Found: check the model name `{}` and the base URL ({}){detail}",
+            hints.model,
+            safe_url(hints.url)
+        ),
+        400 => format!("400 Bad Request: the provider rejected the request{detail}"),
+        _ => format!("{code} {}{detail}", status.canonical_reason().unwrap_or("")),
+    };
+    let message = redact(&message);
+    match code {
+        408 | 409 | 429 | 500..=599 => CallError::Retryable {
+            message,
+            retry_after,
+            overloaded: matches!(code, 408 | 429 | 502..=504),
+        },
+        _ => CallError::Fatal(message),
+    }
 }
 
 /// The number of slots a llama.cpp-style server reports at `url` (its

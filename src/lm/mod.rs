@@ -9,6 +9,7 @@
 
 pub mod adaptive;
 pub mod anthropic;
+pub mod batch;
 pub mod bridge;
 pub mod budget;
 pub mod cache;
@@ -235,6 +236,10 @@ pub trait Lm: Send + Sync {
     /// How many requests the server says it serves at once, where it says
     /// (llama.cpp's `/props`); asked once per endpoint, before its first call.
     async fn slots(&self) -> Option<u32> {
+        None
+    }
+    /// The provider's batch API, if it has one.
+    fn batch_api(&self) -> Option<&dyn batch::BatchApi> {
         None
     }
 }

@@ -74,6 +74,19 @@ impl Lm for OpenAi {
     }
 
     async fn complete(&self, req: &LmRequest) -> Result<Completion, CallError> {
+        let body = self.body(req);
+        let v = post_json(&self.http, &self.url, &self.headers(), &body, &self.hints()).await?;
+        parse(&v, req)
+    }
+
+    fn batch_api(&self) -> Option<&dyn crate::lm::batch::BatchApi> {
+        Some(self)
+    }
+}
+
+impl OpenAi {
+    /// The chat-completions body of a request.
+    pub(crate) fn body(&self, req: &LmRequest) -> Value {
         let messages: Vec<Value> = req
             .messages
             .iter()
@@ -104,27 +117,42 @@ impl Lm for OpenAi {
             // an unknown field, so only OpenAI's own API gets it.
             body["prompt_cache_key"] = json!(prompt_cache_key(&self.model, system));
         }
-        let mut headers = Vec::new();
-        if let Some(k) = &self.key {
-            headers.push(("authorization", format!("Bearer {}", k.expose())));
-        }
-        let hints = Hints {
+        body
+    }
+
+    /// The authorization header, when there is a key.
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
+        self.key
+            .iter()
+            .map(|k| ("authorization", format!("Bearer {}", k.expose())))
+            .collect()
+    }
+
+    pub(crate) fn hints(&self) -> Hints<'_> {
+        Hints {
             key_env: Some(&self.key_env),
             model: &self.model,
             url: &self.url,
-        };
-        let v = post_json(&self.http, &self.url, &headers, &body, &hints).await?;
-        let text = v
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                CallError::retryable("malformed response: no choices[0].message.content")
-            })?
-            .to_string();
-        Ok(completion(
-            &v,
-            text,
-            req,
-            &OPENAI_USAGE))
+        }
     }
+
+    /// The API's base URL (`…/v1`).
+    pub(crate) fn base(&self) -> &str {
+        self.url.trim_end_matches("/chat/completions")
+    }
+
+    /// The HTTP client.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+/// The completion in a chat-completions response body.
+pub(crate) fn parse(v: &Value, req: &LmRequest) -> Result<Completion, CallError> {
+    let text = v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CallError::retryable("malformed response: no choices[0].message.content"))?
+        .to_string();
+    Ok(completion(v, text, req, &OPENAI_USAGE))
 }

@@ -25,6 +25,8 @@ pub struct LmSetup<'a> {
     pub cache_mode: CacheMode,
     /// The cache file, resolved.
     pub cache_path: PathBuf,
+    /// Batch pricing for the calls that can wait.
+    pub batch: &'a BatchConfig,
 }
 
 /// Anything an LM client can be built from (the config).
@@ -265,6 +267,40 @@ pub struct LimitsConfig {
     /// has few slots: `1` for a one-slot llama.cpp server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_in_flight: Option<u32>,
+}
+
+/// Batch pricing: the calls of an A/B or an evaluation sent through the
+/// provider's batch API (OpenAI Batch API, Anthropic Message Batches) at a
+/// discount, for runs that can wait for them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Send `ab`'s, `eval`'s and `ci`'s A/B calls as batches (`--batch`).
+    /// Roles whose provider has no batch API are asked live.
+    pub enabled: bool,
+    /// Seconds between the first polls of a pending batch; doubled after
+    /// each poll up to `max_poll_secs`.
+    pub poll_secs: f64,
+    /// The longest wait between polls, in seconds.
+    pub max_poll_secs: f64,
+    /// Minutes after its submission at which a batch that has not ended is
+    /// cancelled and its requests are asked live (providers allow 24 hours).
+    pub deadline_minutes: f64,
+    /// Milliseconds without a new request after which the gathered requests
+    /// go out as one batch.
+    pub gather_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            enabled: false,
+            poll_secs: 10.0,
+            max_poll_secs: 300.0,
+            deadline_minutes: 120.0,
+            gather_ms: 300,
+        }
+    }
 }
 
 /// The LM response cache.

@@ -7,6 +7,8 @@
 //! (Anthropic), `POST …/bridge` (bridge), `GET /health`. The model name picks
 //! the simulated role: `sim-judge`, `sim-proposer`, anything else is the task.
 
+mod batch;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,6 +109,12 @@ struct State {
     rejected: AtomicU64,
     /// System prompts answered so far: the simulated provider prompt cache.
     prefixes: Mutex<std::collections::HashSet<String>>,
+    /// The fake batch APIs' files and batches.
+    batches: Mutex<batch::Batches>,
+    /// Batches stay in progress while this is set.
+    hold: std::sync::atomic::AtomicBool,
+    /// `http://127.0.0.1:PORT`.
+    url: String,
 }
 
 /// A running server; stops when dropped.
@@ -130,6 +138,9 @@ impl SimServer {
             max_in_flight: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             prefixes: Mutex::default(),
+            batches: Mutex::default(),
+            hold: Default::default(),
+            url: format!("http://{addr}"),
         });
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -173,6 +184,17 @@ impl SimServer {
     /// Requests refused with a 429 because the server was full (`capacity`).
     pub fn rejected(&self) -> u64 {
         self.state.rejected.load(Ordering::SeqCst)
+    }
+
+    /// Keeps batches in progress (true) or lets each end at its next poll.
+    pub fn hold_batches(&self, hold: bool) {
+        self.state.hold.store(hold, Ordering::SeqCst);
+    }
+
+    /// The custom ids of every batch created so far, in order.
+    pub fn batches_created(&self) -> Vec<Vec<String>> {
+        let b = self.state.batches.lock().unwrap_or_else(|e| e.into_inner());
+        b.created()
     }
 
     /// Every request received so far.
@@ -282,6 +304,11 @@ async fn answer(
     }
     if !st.opts.latency.is_zero() {
         tokio::time::sleep(st.opts.latency).await;
+    }
+    if let Some((code, body)) = batch::route(st, method, path, body) {
+        st.settle();
+        write(stream, code, "application/json", "", &body).await?;
+        return Ok(true);
     }
     let fault = st.faults.lock().ok().and_then(|mut q| q.pop_front());
     match fault {
