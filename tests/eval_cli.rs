@@ -106,6 +106,43 @@ fn combined_judging_makes_one_judge_call_per_example() {
     assert_eq!(plan["lm_calls"]["judge"], 20);
 }
 
+#[test]
+fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
+    let (_d, repo) = example_copy();
+    let cfg = repo.join("promptc.yaml");
+    let mut yaml = std::fs::read_to_string(&cfg).unwrap();
+    yaml.push_str("prices:\n  \"openai:m\": {input_per_mtok: 2, output_per_mtok: 8, cached_input_per_mtok: 0.5}\n");
+    std::fs::write(&cfg, yaml).unwrap();
+    let run = promptc_in(
+        &repo,
+        &[
+            "--lm",
+            "all=openai:m",
+            "plan",
+            "--split",
+            "heldout",
+            "--json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let j = run.json();
+    let c = &j["cost_usd_by_pricing"];
+    let at = |k: &str| c[k].as_f64().unwrap();
+    assert_eq!(j["cost_usd"], c["live"]);
+    // The example's system prompt (instructions and demos) is long enough to
+    // be cached: every request after the first reads it at a quarter price.
+    let cached = j["cached_input_tokens"].as_u64().unwrap();
+    assert!(cached > 100_000, "{j}");
+    let saved = cached as f64 * (2.0 - 0.5) / 1e6;
+    assert!(
+        (at("live") - at("prompt_cache") - saved).abs() < 1e-9,
+        "{c}"
+    );
+    // Batches are half price unless the config says otherwise.
+    assert!((at("batch") - at("live") / 2.0).abs() < 1e-9, "{c}");
+    assert!((at("batch_and_prompt_cache") - at("prompt_cache") / 2.0).abs() < 1e-9);
+}
+
 fn context(repo: &std::path::Path) -> Context {
     Context::load(&Global {
         config: repo.join("promptc.yaml"),

@@ -9,6 +9,7 @@ pub use crate::app::data::{SplitName, examples, program};
 pub use crate::app::progress::eval as progress;
 use crate::commands::{Context, Output, UsageError};
 use crate::eval::{EvalReport, Program};
+use crate::lm::settings::Tokens;
 use crate::lm::{LmClient, Provider, Role};
 use crate::pack;
 use crate::program::messages;
@@ -201,14 +202,24 @@ pub fn plan(
     // Tokens: the task prompt as rendered; its answer and the judges' prompts
     // estimated with the logged outputs standing in for the prediction.
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
-    let mut task_in = 0u64;
-    let mut task_out = 0u64;
-    let mut judge_in = 0u64;
+    let mut task = Tokens::default();
+    let mut judge = Tokens::default();
+    let mut systems = std::collections::HashSet::new();
     for ex in &examples {
-        for m in messages(&program.signature, program.system_for(ex), &ex.inputs) {
-            task_in += tokens(&m.content);
+        let system = program.system_for(ex);
+        // A system prompt sent before is what a provider's prompt cache
+        // holds: later requests read it at the cached rate, when it is long
+        // enough for the provider to cache at all.
+        let cacheable = tokens(&system) >= MIN_CACHED_PREFIX_TOKENS;
+        if cacheable && !systems.insert(system.to_string()) {
+            task.cached_input += tokens(&system);
+        } else if cacheable {
+            task.cache_write += tokens(&system);
         }
-        task_out += ex
+        for m in messages(&program.signature, system, &ex.inputs) {
+            task.input += tokens(&m.content);
+        }
+        task.output += ex
             .outputs
             .values()
             .map(|v| tokens(&crate::program::render_value(Some(v))))
@@ -216,11 +227,11 @@ pub fn plan(
             + 12;
         for d in metric.dimension_names() {
             if let Ok(p) = metric.render_judge(d, ex, &ex.outputs) {
-                judge_in += tokens(&p);
+                judge.input += tokens(&p);
             }
         }
     }
-    let judge_out = (n * per_judge) as u64 * 60;
+    judge.output = (n * per_judge) as u64 * 60;
     let price = |role: Role| -> Option<crate::config::Price> {
         let lm = ctx.config.lms.get(role);
         if lm.provider == Provider::Sim {
@@ -228,16 +239,31 @@ pub fn plan(
         }
         ctx.config.prices.get(&lm.label()).cloned()
     };
-    let cost = |role: Role, i: u64, o: u64| {
-        price(role).map(|p| (i as f64 * p.input_per_mtok + o as f64 * p.output_per_mtok) / 1e6)
+    // Dollars for both roles, with or without the prompt cache and batches.
+    let dollars = |cached: bool, batched: bool| -> Option<f64> {
+        let of = |role: Role, t: Tokens| {
+            let t = if cached {
+                t
+            } else {
+                Tokens {
+                    cached_input: 0,
+                    cache_write: 0,
+                    ..t
+                }
+            };
+            price(role).map(|p| p.cost(t, batched))
+        };
+        Some(of(Role::Task, task)? + of(Role::Judge, judge)?)
     };
-    let cost_usd = match (
-        cost(Role::Task, task_in, task_out),
-        cost(Role::Judge, judge_in, judge_out),
-    ) {
-        (Some(a), Some(b)) => Some(a + b),
-        _ => None,
-    };
+    let cost_usd = dollars(false, false);
+    let costs = json!({
+        "live": cost_usd,
+        "prompt_cache": dollars(true, false),
+        "batch": dollars(false, true),
+        "batch_and_prompt_cache": dollars(true, true),
+    });
+    let (task_in, task_out, judge_in, judge_out) =
+        (task.input, task.output, judge.input, judge.output);
     let power = crate::app::power::plan(ctx, ab_report)?;
     let json = json!({
         "detectable_lift": power.as_ref().ok().map(|p| p.choices[0].detectable_lift),
@@ -248,6 +274,8 @@ pub fn plan(
         "lm_calls": {"task": n, "judge": n * per_judge, "proposer": 0},
         "tokens": {"task": {"input": task_in, "output": task_out}, "judge": {"input": judge_in, "output": judge_out}},
         "cost_usd": cost_usd,
+        "cost_usd_by_pricing": costs,
+        "cached_input_tokens": task.cached_input,
         "examples": n,
         "split": which,
         "note": "upper bound for a cold cache; cached calls are free. Parse failures add one task call each.",
@@ -264,8 +292,45 @@ pub fn plan(
             .map(|c| format!("${c:.4}"))
             .unwrap_or_else(|| "unknown (no prices for these models)".into())
     );
+    h.push_str(&pricing_text(&costs, task, ctx.config.batch.enabled));
     h.push_str(&power_text(&power));
     Ok(Output::ok(json, h))
+}
+
+/// The shortest prompt prefix providers cache (OpenAI and most Anthropic
+/// models: 1,024 tokens); a shorter system prompt is never read from a cache.
+const MIN_CACHED_PREFIX_TOKENS: u64 = 1024;
+
+/// What the evaluation would cost under each pricing, for a person.
+fn pricing_text(costs: &Value, task: Tokens, batch_on: bool) -> String {
+    let at = |k: &str| {
+        costs[k]
+            .as_f64()
+            .map(|c| format!("${c:.4}"))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let cache_note = if task.cached_input > 0 {
+        format!(
+            "~{} task input tokens read from the provider's prompt cache (the system prompt after its first use)",
+            task.cached_input
+        )
+    } else {
+        format!(
+            "nothing cached: the system prompt is shorter than the {MIN_CACHED_PREFIX_TOKENS} tokens providers cache"
+        )
+    };
+    format!(
+        "  pricing: live {}; with prompt caching {} ({cache_note}); through --batch {}; both {}{}\n",
+        at("live"),
+        at("prompt_cache"),
+        at("batch"),
+        at("batch_and_prompt_cache"),
+        if batch_on {
+            " (batch.enabled is on)"
+        } else {
+            ""
+        }
+    )
 }
 
 /// The power plan for a person.

@@ -98,8 +98,10 @@ impl Batcher {
         if first {
             tokio::spawn(self.clone().flush(label, lm));
         }
+        // A provider's error text may quote anything; it is logged by callers.
         rx.await
             .unwrap_or_else(|_| Err("the batch was abandoned".into()))
+            .map_err(|why| crate::secret::redact(&why))
     }
 
     fn queued(&self, label: &str) -> usize {
