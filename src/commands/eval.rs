@@ -210,11 +210,11 @@ pub fn plan(
         // A system prompt sent before is what a provider's prompt cache
         // holds: later requests read it at the cached rate, when it is long
         // enough for the provider to cache at all.
-        let cacheable = tokens(&system) >= MIN_CACHED_PREFIX_TOKENS;
+        let cacheable = tokens(system) >= MIN_CACHED_PREFIX_TOKENS;
         if cacheable && !systems.insert(system.to_string()) {
-            task.cached_input += tokens(&system);
+            task.cached_input += tokens(system);
         } else if cacheable {
-            task.cache_write += tokens(&system);
+            task.cache_write += tokens(system);
         }
         for m in messages(&program.signature, system, &ex.inputs) {
             task.input += tokens(&m.content);
