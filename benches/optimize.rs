@@ -13,6 +13,14 @@
 //!
 //! Beside each setting it prints how full the pipe was: the server's mean
 //! requests in flight over each tenth of the run.
+//!
+//! Side by side with DSPy: when a Python with DSPy is found
+//! (`PROMPTC_DSPY_PYTHON`, else `target/dspy-venv/bin/python`, which
+//! `scripts/side-by-side.sh` installs), DSPy's MIPROv2 first runs the same
+//! search (same train and val examples, 10 candidates × 25 trials, minibatch
+//! 35, 16 threads) through `scripts/dspy_side_by_side.py` against a fresh
+//! server of its own, and the bench prints both tools' requests, walls,
+//! ratios to their own bounds and the ratio between them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -236,6 +244,117 @@ async fn one(setting: Setting) -> Run {
     }
 }
 
+/// DSPy's run: wall time and requests by model, or why there is none.
+struct DspyRun {
+    wall: f64,
+    roles: [u64; 3],
+    best: Option<f64>,
+}
+
+/// The Python with DSPy installed, if there is one.
+fn dspy_python() -> Option<PathBuf> {
+    let p = std::env::var_os("PROMPTC_DSPY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/dspy-venv/bin/python")
+        });
+    p.exists().then_some(p)
+}
+
+/// DSPy's MIPROv2 on the examples promptc optimizes on, against a fresh server.
+async fn dspy(python: &Path) -> Result<DspyRun, String> {
+    let srv = SimServer::start(ServerOptions {
+        latency: LATENCY,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config = example_copy(false, dir.path());
+    let mut ctx = Context::load(&Global {
+        config: config.clone(),
+        ..Default::default()
+    })
+    .map_err(|e| e.to_string())?;
+    ctx.config.split.max_train = Some(80);
+    ctx.config.split.max_val = Some(40);
+    let base = ctx.current_pack().map_err(|e| e.to_string())?;
+    let data = promptc::commands::optimize::run_data(&ctx, &base.pack, false)
+        .map_err(|e| e.to_string())?;
+    let write = |name: &str, turns: &[promptc::traces::Turn]| -> Result<PathBuf, String> {
+        let path = dir.path().join(name);
+        let lines: Vec<String> = turns
+            .iter()
+            .map(|t| {
+                serde_json::json!({"id": t.id.0, "inputs": t.inputs, "outputs": t.outputs})
+                    .to_string()
+            })
+            .collect();
+        std::fs::write(&path, lines.join("\n") + "\n").map_err(|e| e.to_string())?;
+        Ok(path)
+    };
+    let (train, val) = (
+        write("train.jsonl", &data.train)?,
+        write("val.jsonl", &data.val)?,
+    );
+    let instructions = dir.path().join("instructions.txt");
+    let text = base
+        .pack
+        .prompt()
+        .map(|p| p.instructions.clone())
+        .unwrap_or_default();
+    std::fs::write(&instructions, text).map_err(|e| e.to_string())?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python)
+        .arg(root.join("scripts/dspy_side_by_side.py"))
+        .args(["--url", &srv.url()])
+        .arg("--repo")
+        .arg(config.parent().unwrap_or(dir.path()))
+        .arg("--templates")
+        .arg(root.join("prompts/adapter"))
+        .arg("--train")
+        .arg(&train)
+        .arg("--val")
+        .arg(&val)
+        .arg("--instructions")
+        .arg(&instructions)
+        .args(["--threads", &CONCURRENCY.to_string()])
+        .env("DSPY_CACHEDIR", dir.path().join("dspy-cache"))
+        .output()
+        .await
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(15).collect();
+        return Err(format!(
+            "DSPy failed: {}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    let j: serde_json::Value =
+        serde_json::from_str(last).map_err(|e| format!("DSPy printed no result ({e}): {last}"))?;
+    let mut roles = [0u64; 3];
+    for r in srv.recorded() {
+        let model = serde_json::from_str::<serde_json::Value>(&r.body)
+            .ok()
+            .and_then(|v| v["model"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        match model.as_str() {
+            "sim-task" => roles[0] += 1,
+            "sim-judge" => roles[1] += 1,
+            "sim-proposer" => roles[2] += 1,
+            _ => {}
+        }
+    }
+    Ok(DspyRun {
+        wall: j["wall_secs"].as_f64().unwrap_or(0.0),
+        roles,
+        best: j["best_val"].as_f64(),
+    })
+}
+
 fn main() {
     let rounds: usize = std::env::var("PROMPTC_BENCH_ROUNDS")
         .ok()
@@ -250,6 +369,40 @@ fn main() {
         "mipro 10 candidates × 25 trials, 80 train / 40 val, {}ms latency, {rounds} round(s), median wall:",
         LATENCY.as_millis()
     );
+    let dspy_run = match dspy_python() {
+        Some(python) => {
+            let runs: Vec<Result<DspyRun, String>> =
+                (0..rounds).map(|_| rt.block_on(dspy(&python))).collect();
+            let mut ok: Vec<DspyRun> = runs
+                .into_iter()
+                .filter_map(|r| r.map_err(|e| println!("  {e}")).ok())
+                .collect();
+            ok.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+            let n = ok.len();
+            ok.into_iter().nth(n / 2)
+        }
+        None => {
+            println!(
+                "  DSPy: not installed (scripts/side-by-side.sh installs it into target/dspy-venv and runs this bench)"
+            );
+            None
+        }
+    };
+    if let Some(d) = &dspy_run {
+        let calls: u64 = d.roles.iter().sum();
+        let bound = calls as f64 * LATENCY.as_secs_f64() / f64::from(CONCURRENCY);
+        println!(
+            "  DSPy MIPROv2, 16 threads: wall {:.2}s; requests task {}, judge {}, proposer {} (total {calls}); bound {bound:.2}s; ratio {:.2}; best val {}",
+            d.wall,
+            d.roles[0],
+            d.roles[1],
+            d.roles[2],
+            d.wall / bound,
+            d.best
+                .map(|b| format!("{b:.1} (judges only)"))
+                .unwrap_or_else(|| "?".into()),
+        );
+    }
     let mut clean: Option<Run> = None;
     for setting in SETTINGS {
         let mut runs: Vec<Run> = (0..rounds).map(|_| rt.block_on(one(setting))).collect();
@@ -269,6 +422,14 @@ fn main() {
             r.base,
             r.best,
         );
+        if let Some(d) = &dspy_run {
+            let dspy_calls: u64 = d.roles.iter().sum();
+            println!(
+                "    against DSPy: {:.1}x fewer requests, {:.1}x less wall time",
+                dspy_calls as f64 / r.calls.max(1) as f64,
+                d.wall / r.wall
+            );
+        }
         match (&clean, setting.faults) {
             (Some(c), true) => println!(
                 "    under faults: wall {:.2}x the clean run's (goal <= 2); the same chosen pack as the clean run: {}",
