@@ -10,6 +10,7 @@
 //!     cargo bench --bench optimize
 //!     PROMPTC_BENCH_ROUNDS=3 cargo bench --bench optimize   # median of 3
 //!     PROMPTC_BENCH_PARALLEL_TRIALS=1 cargo bench --bench optimize   # one trial at a time
+//!     PROMPTC_BENCH_ONLY=2,4 cargo bench --bench optimize   # these settings only
 //!
 //! Beside each setting it prints how full the pipe was: the server's mean
 //! requests in flight over each tenth of the run.
@@ -403,8 +404,15 @@ fn main() {
                 .unwrap_or_else(|| "?".into()),
         );
     }
+    // `PROMPTC_BENCH_ONLY=2,4`: only these settings (1-based).
+    let only: Vec<usize> = std::env::var("PROMPTC_BENCH_ONLY")
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
     let mut clean: Option<Run> = None;
-    for setting in SETTINGS {
+    for (i, setting) in SETTINGS.into_iter().enumerate() {
+        if !only.is_empty() && !only.contains(&(i + 1)) {
+            continue;
+        }
         let mut runs: Vec<Run> = (0..rounds).map(|_| rt.block_on(one(setting))).collect();
         runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
         let r = runs[runs.len() / 2].clone();

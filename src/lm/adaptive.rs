@@ -178,6 +178,17 @@ impl Gate {
     /// run against a one-slot server sends its requests in a repeatable order
     /// (a server's prompt cache then holds the same thing in every run).
     pub async fn acquire(self: &Arc<Self>) -> GatePermit {
+        self.acquire_as(false).await
+    }
+
+    /// Waits for a place ahead of every waiter: for the retry of a request
+    /// that already waited its turn once (a batch of trials waits on its
+    /// slowest call, and a retry sent to the back of the queue is that call).
+    pub async fn acquire_first(self: &Arc<Self>) -> GatePermit {
+        self.acquire_as(true).await
+    }
+
+    async fn acquire_as(self: &Arc<Self>, first: bool) -> GatePermit {
         let rx = {
             let mut s = self.lock();
             if s.waiting.is_empty() && s.in_flight < whole(s.limit) {
@@ -185,7 +196,11 @@ impl Gate {
                 return self.permit(s.round);
             }
             let (tx, rx) = oneshot::channel();
-            s.waiting.push_back(tx);
+            if first {
+                s.waiting.push_front(tx);
+            } else {
+                s.waiting.push_back(tx);
+            }
             rx
         };
         let mut waiter = Waiter {

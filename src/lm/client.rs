@@ -77,8 +77,13 @@ impl Latencies {
     }
 }
 
-/// The backoff base of a retry that is not about load.
-const QUICK_RETRY: Duration = Duration::from_millis(50);
+/// The backoff base of a retry that is not about load: another attempt at
+/// once would do, a little jitter spreads a crowd of them.
+const QUICK_RETRY: Duration = Duration::from_millis(5);
+/// The longest wait before such a retry: every attempt after a failure that
+/// says nothing about load is as likely to succeed as the first, and a whole
+/// batch of trials waits on its slowest call.
+const QUICK_RETRY_CAP: Duration = Duration::from_millis(20);
 /// The smoothed share of overload signals from which refusals back off fully.
 const BUSY_SHARE: f64 = 0.5;
 
@@ -86,12 +91,30 @@ const BUSY_SHARE: f64 = 0.5;
 /// has answered enough to have its own.
 const ENDPOINT_HEDGE_MARGIN: u32 = 4;
 
+/// How often an attempt that cannot be hedged yet (no latency known) looks
+/// again whether one can.
+const HEDGE_RECHECK: Duration = Duration::from_millis(50);
+
+/// When an attempt of `rc` is late enough to hedge: from the role's own
+/// recent latencies, else (another role's answers may be much shorter) from
+/// the endpoint's with a wide margin; `None` before either is known.
+fn hedge_delay(rc: &RoleClient) -> Option<Duration> {
+    rc.latencies.hedge_after().or_else(|| {
+        rc.endpoint_latencies
+            .hedge_after_from(ENDPOINT_MIN_SAMPLES)
+            .map(|d| d * ENDPOINT_HEDGE_MARGIN)
+    })
+}
+
 /// The fewest answers of an endpoint whose latency is used for a role that
 /// has too few of its own (a run's first requests).
 const ENDPOINT_MIN_SAMPLES: usize = 4;
 
-/// The most hedges of one attempt.
+/// The most hedges of one attempt out at once beside the first request.
 const MAX_HEDGES: u32 = 2;
+/// The most requests one attempt sends, hedges and replacements of failed
+/// hedges included.
+const MAX_SENT: u32 = 6;
 
 /// The smallest in-flight limit of an endpoint that hedges: a server with a
 /// slot or two (a local model) would only queue the second request behind
@@ -544,11 +567,18 @@ impl LmClient {
         let outer = timeout.saturating_add(Duration::from_secs(2));
         let base = Duration::from_millis(rc.cfg.retry_backoff_ms);
         let mut last = String::new();
+        // The role's permit, kept over a quick retry: the retry is the same
+        // request, not a new one to queue behind the others.
+        let mut held = None;
         for attempt in 0..attempts {
             // Both permits are taken before the clock starts: time spent
             // waiting in promptc's own queue never counts against the timeout.
-            let permit = rc.limiter.acquire(req.estimated_tokens()).await;
+            let permit = match held.take() {
+                Some(p) => p,
+                None => rc.limiter.acquire(req.estimated_tokens()).await,
+            };
             let place = match &rc.gate {
+                Some(g) if attempt > 0 => Some(g.acquire_first().await),
                 Some(g) => {
                     g.start_with(rc.lm.slots()).await;
                     Some(g.acquire().await)
@@ -558,22 +588,15 @@ impl LmClient {
             use std::sync::atomic::Ordering::Relaxed;
             // A hedge is an extra request the role's rpm/tpm limiter never
             // counted: a role with those limits is not hedged.
-            let hedge_after = rc
+            let hedging = rc
                 .gate
                 .as_ref()
-                .filter(|g| g.ceiling() >= HEDGE_MIN_CEILING)
-                .filter(|_| rc.cfg.rpm.is_none() && rc.cfg.tpm.is_none())
-                .and_then(|_| {
-                    // Another role's answers may be much shorter: a wide margin.
-                    rc.latencies.hedge_after().or_else(|| {
-                        rc.endpoint_latencies
-                            .hedge_after_from(ENDPOINT_MIN_SAMPLES)
-                            .map(|d| d * ENDPOINT_HEDGE_MARGIN)
-                    })
-                });
+                .is_some_and(|g| g.ceiling() >= HEDGE_MIN_CEILING)
+                && rc.cfg.rpm.is_none()
+                && rc.cfg.tpm.is_none();
             self.in_flight.fetch_add(1, Relaxed);
             let started = tokio::time::Instant::now();
-            let result = tokio::time::timeout(outer, self.attempt(rc, req, hedge_after)).await;
+            let result = tokio::time::timeout(outer, self.attempt(rc, req, hedging)).await;
             self.in_flight.fetch_sub(1, Relaxed);
             let (result, hedged) = match result {
                 Ok(r) => r,
@@ -599,7 +622,6 @@ impl LmClient {
                 };
                 place.finish(signal);
             }
-            drop(permit);
             match result {
                 Ok(c) => return Ok(c),
                 Err(CallError::Fatal(m)) => return Err((m, true)),
@@ -622,8 +644,18 @@ impl LmClient {
                                 .gate
                                 .as_ref()
                                 .is_none_or(|g| g.overload_share() >= BUSY_SHARE);
-                        let base = if busy { base } else { base.min(QUICK_RETRY) };
-                        let wait = backoff(attempt, base, BACKOFF_CAP, retry_after);
+                        let quick = !busy && retry_after.is_none();
+                        let wait = if quick {
+                            backoff(attempt, QUICK_RETRY, QUICK_RETRY_CAP, None)
+                        } else {
+                            backoff(attempt, base, BACKOFF_CAP, retry_after)
+                        };
+                        // A role with rpm/tpm limits counts each attempt anew.
+                        if quick && rc.cfg.rpm.is_none() && rc.cfg.tpm.is_none() {
+                            held = Some(permit);
+                        } else {
+                            drop(permit);
+                        }
                         tracing::info!(
                             "{} LM {}: {} (attempt {}/{attempts}); retrying in {:.1}s",
                             rc.role,
@@ -651,25 +683,33 @@ impl LmClient {
         &self,
         rc: &RoleClient,
         req: &LmRequest,
-        hedge_after: Option<Duration>,
+        hedging: bool,
     ) -> (Result<Completion, CallError>, bool) {
         use futures::StreamExt;
-        let Some(after) = hedge_after else {
+        if !hedging {
             return (rc.lm.complete(req).await, false);
-        };
+        }
         let mut out = futures::stream::FuturesUnordered::new();
         out.push(rc.lm.complete(req));
         let mut hedges = 0;
+        let mut last = tokio::time::Instant::now();
         loop {
-            let timer = tokio::time::sleep(after);
-            tokio::pin!(timer);
+            // The delay is read again while waiting: a run's first requests
+            // go out before any answer has said what latency is usual, and
+            // one of them that hangs must not wait out its timeout.
+            let after = hedge_delay(rc);
+            let wake = last + after.unwrap_or(HEDGE_RECHECK);
+            // A failed request is gone: replacing it adds no load, so only
+            // the requests out at once are capped (the first and
+            // MAX_HEDGES more), and all of them together by MAX_SENT.
+            let room = out.len() <= MAX_HEDGES as usize && hedges + 1 < MAX_SENT;
             tokio::select! {
                 Some(r) = out.next() => match r {
                     Ok(c) => return (Ok(c), hedges > 0),
                     // The first request failed before it was late: the
                     // ordinary retry path (with its backoff) takes over.
                     Err(e) if hedges == 0 && out.is_empty() => return (Err(e), false),
-                    Err(_) if hedges < MAX_HEDGES => {
+                    Err(_) if room => {
                         hedges += 1;
                         self.budget.record(rc.role, Event::Hedge);
                         out.push(rc.lm.complete(req));
@@ -678,10 +718,13 @@ impl LmClient {
                     // Others are still out: wait for them.
                     Err(_) => {}
                 },
-                _ = &mut timer, if hedges < MAX_HEDGES => {
-                    hedges += 1;
-                    self.budget.record(rc.role, Event::Hedge);
-                    out.push(rc.lm.complete(req));
+                _ = tokio::time::sleep_until(wake), if room => {
+                    if after.is_some() {
+                        hedges += 1;
+                        self.budget.record(rc.role, Event::Hedge);
+                        out.push(rc.lm.complete(req));
+                    }
+                    last = tokio::time::Instant::now();
                 }
             }
         }
