@@ -102,19 +102,29 @@ where
         .clamp(1, 8);
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u64, Batch)>(workers);
     let (result_tx, result_rx) = crossbeam_channel::bounded::<(u64, P)>(workers * 2);
+    // Parsed blocks' buffers go back to the reader: a fresh megabyte per
+    // block would be mapped, faulted in and unmapped each time.
+    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(workers * 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let rx = batch_rx.clone();
             let tx = result_tx.clone();
+            let free = free_tx.clone();
             let work = &work;
             scope.spawn(move || {
                 for (seq, batch) in rx {
-                    if tx.send((seq, work(&batch))).is_err() {
+                    let result = work(&batch);
+                    if let BatchKind::Block { mut data, .. } = batch.kind {
+                        data.clear();
+                        let _ = free.try_send(data);
+                    }
+                    if tx.send((seq, result)).is_err() {
                         break;
                     }
                 }
             });
         }
+        drop(free_tx);
         drop(result_tx);
         drop(batch_rx);
 
@@ -122,7 +132,7 @@ where
         let reader = scope.spawn(move || -> Result<(), ReadError> {
             let mut seq = 0u64;
             for (file_idx, path) in files.iter().enumerate() {
-                read_file_batches(path, file_idx, max_line_bytes, |batch| {
+                read_file_batches(path, file_idx, max_line_bytes, &free_rx, |batch| {
                     let ok = batch_tx.send((seq, batch)).is_ok();
                     seq += 1;
                     ok
@@ -153,6 +163,7 @@ fn read_file_batches(
     path: &Path,
     file_idx: usize,
     max_line_bytes: usize,
+    free: &crossbeam_channel::Receiver<Vec<u8>>,
     mut send: impl FnMut(Batch) -> bool,
 ) -> Result<(), ReadError> {
     let err = |source| ReadError {
@@ -164,23 +175,18 @@ fn read_file_batches(
     let mut next_line = 1u64;
     let mut eof = false;
     while !eof {
-        let mut data = Vec::with_capacity(BATCH_BYTES + carry.len());
+        let mut data = free.try_recv().unwrap_or_default();
+        data.reserve(BATCH_BYTES + carry.len());
         data.append(&mut carry);
-        let start = data.len();
-        data.resize(start + BATCH_BYTES, 0);
-        let mut filled = start;
-        while filled < data.len() {
-            match file.read(&mut data[filled..]) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(err(e)),
-            }
+        // Read into the spare capacity: no zero-filling a megabyte first.
+        let want = BATCH_BYTES as u64;
+        let got = (&mut file)
+            .take(want)
+            .read_to_end(&mut data)
+            .map_err(err)?;
+        if (got as u64) < want {
+            eof = true;
         }
-        data.truncate(filled);
         let cut = match memchr::memrchr(b'\n', &data) {
             Some(i) => i + 1,
             None if eof => data.len(),
