@@ -180,10 +180,7 @@ fn read_file_batches(
         data.append(&mut carry);
         // Read into the spare capacity: no zero-filling a megabyte first.
         let want = BATCH_BYTES as u64;
-        let got = (&mut file)
-            .take(want)
-            .read_to_end(&mut data)
-            .map_err(err)?;
+        let got = (&mut file).take(want).read_to_end(&mut data).map_err(err)?;
         if (got as u64) < want {
             eof = true;
         }
