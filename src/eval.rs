@@ -214,8 +214,8 @@ impl Evaluator<'_> {
         for (i, r) in results {
             ordered[i] = Some(r);
         }
-        // Examples lost to a transient failure get one more try, one at a
-        // time, once the crowd is gone (a full server, a passing outage).
+        // Examples lost to a transient failure get one more try once the
+        // crowd is gone (together when few, one at a time when many).
         let retried = if stop.load(Ordering::SeqCst) {
             0
         } else {
@@ -295,18 +295,35 @@ impl Evaluator<'_> {
         examples: &[Turn],
         ordered: &mut [Option<Result<ExampleScore, LmError>>],
     ) -> usize {
-        let mut retried = 0;
-        for (i, slot) in ordered.iter_mut().enumerate() {
-            let lost = matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)));
-            if lost {
-                retried += 1;
-                let r = self.one(program, &examples[i]).await;
-                if r.is_ok() {
-                    *slot = Some(r);
-                }
+        let lost: Vec<usize> = ordered
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| {
+                matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        // A few examples lost to unlucky attempts (a flaky endpoint) are
+        // asked again together: one at a time, each would add its own round
+        // trips to the evaluation's end. Many lost at once say the endpoint
+        // is in trouble (a full server, an outage): those go one at a time.
+        let at_once = if lost.len() * 10 <= ordered.len() {
+            self.concurrency.max(1)
+        } else {
+            1
+        };
+        let again: Vec<(usize, Result<ExampleScore, LmError>)> =
+            futures::stream::iter(lost.iter().copied())
+                .map(|i| async move { (i, self.one(program, &examples[i]).await) })
+                .buffer_unordered(at_once)
+                .collect()
+                .await;
+        for (i, r) in again {
+            if r.is_ok() {
+                ordered[i] = Some(r);
             }
         }
-        retried
+        lost.len()
     }
 
     /// Each dimension's mean over the examples that have it (a feedback
