@@ -141,6 +141,39 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
     // Batches are half price unless the config says otherwise.
     assert!((at("batch") - at("live") / 2.0).abs() < 1e-9, "{c}");
     assert!((at("batch_and_prompt_cache") - at("prompt_cache") / 2.0).abs() < 1e-9);
+    // The optimizer's plan prices its task and judge calls from val's tokens
+    // per example; it never batches, and says the proposer is not priced.
+    let opt = promptc_in(
+        &repo,
+        &[
+            "--lm",
+            "all=openai:m",
+            "plan",
+            "--optimizer",
+            "mipro",
+            "--json",
+        ],
+    );
+    assert_eq!(opt.code, 0, "{}", opt.stderr);
+    let o = opt.json();
+    let calls = o["lm_calls"]["task"].as_u64().unwrap() as f64;
+    let per_example = at("live") / j["examples"].as_u64().unwrap() as f64;
+    let live = o["cost_usd"].as_f64().unwrap();
+    // Val's examples are not the held-out ones: the same order of cost per example.
+    assert!(
+        live > calls * per_example / 3.0 && live < calls * per_example * 3.0,
+        "{o}"
+    );
+    assert!(o["cost_usd_by_pricing"]["prompt_cache"].as_f64().unwrap() < live);
+    let human = promptc_in(
+        &repo,
+        &["--lm", "all=openai:m", "plan", "--optimizer", "mipro"],
+    );
+    assert!(
+        human.stdout.contains("proposer calls not priced"),
+        "{}",
+        human.stdout
+    );
 }
 
 fn context(repo: &std::path::Path) -> Context {

@@ -167,49 +167,67 @@ pub fn plan_optimizer(
                 base_has_demos: base.pack.prompt().is_some_and(|p| !p.demos.is_empty()),
             },
         );
+    // Dollars of the task and judge calls: val's tokens per example times
+    // the examples scored. The proposer's prompts depend on what it is shown
+    // and are not priced.
+    let program = crate::eval::Program::from_pack(&base.pack);
+    let cost = match (&program, data.val.is_empty()) {
+        (Some(program), false) => {
+            let (t, jd) = estimate_tokens(program, &metric, &data.val);
+            let per = |x: u64| x * examples as u64 / data.val.len() as u64;
+            let scale = |t: Tokens| Tokens {
+                input: per(t.input),
+                cached_input: per(t.cached_input),
+                cache_write: per(t.cache_write),
+                output: per(t.output),
+            };
+            pricings(ctx, scale(t), scale(jd))
+        }
+        _ => Value::Null,
+    };
     let json = json!({
         "lm_calls": {"task": examples, "judge": examples * j, "proposer": proposer},
-        "cost_usd": Value::Null,
+        "cost_usd": cost.get("live").cloned().unwrap_or(Value::Null),
+        "cost_usd_by_pricing": cost,
         "optimizer": name,
         "smoke": smoke,
         "train": train,
         "val": val,
         "note": "upper bound for a cold cache; scores already measured are not called again, and cached calls are free",
     });
+    let at = |k: &str| {
+        cost.get(k)
+            .and_then(Value::as_f64)
+            .map(|c| format!("${c:.4}"))
+            .unwrap_or_else(|| "unknown".into())
+    };
     let h = format!(
-        "{name:?} on {} ({train} train / {val} val{}): at most {examples} task + {} judge + {proposer} proposer LM calls (cold cache)\n",
+        "{name:?} on {} ({train} train / {val} val{}): at most {examples} task + {} judge + {proposer} proposer LM calls (cold cache)\n  task and judge calls at most {} live, {} with prompt caching (the optimizer calls live, never through batches); proposer calls not priced\n",
         ctx.name,
         if smoke { ", smoke" } else { "" },
-        examples * j
+        examples * j,
+        at("live"),
+        at("prompt_cache"),
     );
     Ok(Output::ok(json, h))
 }
 
-/// `plan`: the LM calls, tokens and cost an evaluation will need, before it
-/// runs, and what the next A/B could detect for each choice of task samples.
-pub fn plan(
-    ctx: &Context,
-    pack_path: Option<&Path>,
-    which: SplitName,
-    limit: Option<usize>,
-    ab_report: Option<&Path>,
-) -> anyhow::Result<Output> {
-    let (_, program) = program(ctx, pack_path)?;
-    let examples = examples(ctx, which, limit)?;
-    let metric = ctx.metric()?;
-    let per_judge = metric.judge_calls_per_example();
-    let n = examples.len();
-    // Tokens: the task prompt as rendered; its answer and the judges' prompts
-    // estimated with the logged outputs standing in for the prediction.
+/// The tokens an evaluation of `program` on `examples` needs, task and
+/// judge: the task prompt as rendered; its answer and the judges' prompts
+/// estimated with the logged outputs standing in for the prediction. The
+/// task's system prompt counts as read from the provider's cache after its
+/// first use, when it is long enough for a provider to cache it.
+fn estimate_tokens(
+    program: &crate::eval::Program,
+    metric: &crate::metric::Metric,
+    examples: &[crate::traces::Turn],
+) -> (Tokens, Tokens) {
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
     let mut task = Tokens::default();
     let mut judge = Tokens::default();
     let mut systems = std::collections::HashSet::new();
-    for ex in &examples {
+    for ex in examples {
         let system = program.system_for(ex);
-        // A system prompt sent before is what a provider's prompt cache
-        // holds: later requests read it at the cached rate, when it is long
-        // enough for the provider to cache at all.
         let cacheable = tokens(system) >= MIN_CACHED_PREFIX_TOKENS;
         if cacheable && !systems.insert(system.to_string()) {
             task.cached_input += tokens(system);
@@ -231,7 +249,14 @@ pub fn plan(
             }
         }
     }
-    judge.output = (n * per_judge) as u64 * 60;
+    judge.output = (examples.len() * metric.judge_calls_per_example()) as u64 * 60;
+    (task, judge)
+}
+
+/// The dollars of these task and judge tokens under the configured prices:
+/// live, with the prompt cache, through batches, and both (`null` where a
+/// price is unknown).
+fn pricings(ctx: &Context, task: Tokens, judge: Tokens) -> Value {
     let price = |role: Role| -> Option<crate::config::Price> {
         let lm = ctx.config.lms.get(role);
         if lm.provider == Provider::Sim {
@@ -239,7 +264,6 @@ pub fn plan(
         }
         ctx.config.prices.get(&lm.label()).cloned()
     };
-    // Dollars for both roles, with or without the prompt cache and batches.
     let dollars = |cached: bool, batched: bool| -> Option<f64> {
         let of = |role: Role, t: Tokens| {
             let t = if cached {
@@ -255,13 +279,31 @@ pub fn plan(
         };
         Some(of(Role::Task, task)? + of(Role::Judge, judge)?)
     };
-    let cost_usd = dollars(false, false);
-    let costs = json!({
-        "live": cost_usd,
+    json!({
+        "live": dollars(false, false),
         "prompt_cache": dollars(true, false),
         "batch": dollars(false, true),
         "batch_and_prompt_cache": dollars(true, true),
-    });
+    })
+}
+
+/// `plan`: the LM calls, tokens and cost an evaluation will need, before it
+/// runs, and what the next A/B could detect for each choice of task samples.
+pub fn plan(
+    ctx: &Context,
+    pack_path: Option<&Path>,
+    which: SplitName,
+    limit: Option<usize>,
+    ab_report: Option<&Path>,
+) -> anyhow::Result<Output> {
+    let (_, program) = program(ctx, pack_path)?;
+    let examples = examples(ctx, which, limit)?;
+    let metric = ctx.metric()?;
+    let per_judge = metric.judge_calls_per_example();
+    let n = examples.len();
+    let (task, judge) = estimate_tokens(&program, &metric, &examples);
+    let costs = pricings(ctx, task, judge);
+    let cost_usd = costs["live"].as_f64();
     let (task_in, task_out, judge_in, judge_out) =
         (task.input, task.output, judge.input, judge.output);
     let power = crate::app::power::plan(ctx, ab_report)?;
@@ -311,7 +353,7 @@ fn pricing_text(costs: &Value, task: Tokens, batch_on: bool) -> String {
     };
     let cache_note = if task.cached_input > 0 {
         format!(
-            "~{} task input tokens read from the provider's prompt cache (the system prompt after its first use)",
+            "~{} task input tokens read from the provider's prompt cache: the system prompt after its first use",
             task.cached_input
         )
     } else {
