@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{BatchApi, BatchState};
 use crate::lm::anthropic::{Anthropic, parse};
-use crate::lm::http::{get_json, post_json, send};
+use crate::lm::http::{get_json, post_json};
 use crate::lm::{CallError, Completion, LmRequest};
 
 #[async_trait::async_trait]
@@ -53,20 +53,9 @@ impl BatchApi for Anthropic {
             .filter(|u| same_origin(u, &own))
             .unwrap_or(&own)
             .to_string();
-        let mut req = self.http().get(&results_url);
-        for (k, val) in self.headers() {
-            req = req.header(k, val);
-        }
-        let (bytes, _) = send(req, &results_url, &self.hints()).await?;
+        let bytes = super::fetch(self.http(), &results_url, &self.headers(), &self.hints()).await?;
         let mut out = HashMap::new();
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            if let Some(cid) = v.get("custom_id").and_then(Value::as_str) {
-                out.insert(cid.to_string(), result_of(&v));
-            }
-        }
+        super::results_by_id(&bytes, result_of, &mut out);
         Ok(BatchState::Ended(out))
     }
 

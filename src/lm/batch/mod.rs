@@ -190,7 +190,7 @@ impl Batcher {
         waiting: Vec<Waiting>,
     ) {
         let outcome = self.poll_until_done(&lm, &id).await;
-        let mut results = match outcome {
+        let results = match outcome {
             Ok(results) => {
                 for (key, r) in &results {
                     if let Ok(c) = r
@@ -215,7 +215,6 @@ impl Batcher {
             };
             let _ = w.reply.send(r);
         }
-        results.clear();
     }
 
     async fn poll_until_done(
@@ -225,8 +224,11 @@ impl Batcher {
     ) -> Result<HashMap<String, Result<Completion, String>>, String> {
         let api = lm.batch_api().ok_or("the provider has no batch API")?;
         let deadline = Duration::from_secs_f64(self.settings.deadline_minutes * 60.0);
+        // The deadline counts from the submission, across runs; the age comes
+        // from a stored timestamp, so it is never subtracted from an instant
+        // (that panics when the machine started more recently than the batch).
         let submitted = self.cache.batch_age(id).map_err(|e| e.to_string())?;
-        let started = tokio::time::Instant::now() - submitted.min(deadline);
+        let ends = tokio::time::Instant::now() + deadline.saturating_sub(submitted);
         let mut delay = Duration::from_secs_f64(self.settings.poll_secs);
         let max_delay = Duration::from_secs_f64(self.settings.max_poll_secs);
         let mut failures = 0;
@@ -245,7 +247,7 @@ impl Batcher {
                     }
                 }
             }
-            if started.elapsed() >= deadline {
+            if tokio::time::Instant::now() >= ends {
                 let _ = api.cancel(id).await;
                 return Err(format!(
                     "not ended after batch.deadline_minutes ({}); cancelled",
@@ -256,6 +258,37 @@ impl Batcher {
             delay = (delay * 2).min(max_delay);
         }
     }
+}
+
+/// The answers in a JSONL results file, by custom id, each read by
+/// `result_of`; lines without a custom id (or not JSON) are skipped.
+fn results_by_id(
+    bytes: &[u8],
+    result_of: fn(&serde_json::Value) -> Result<Completion, String>,
+    out: &mut HashMap<String, Result<Completion, String>>,
+) {
+    for line in String::from_utf8_lossy(bytes).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let Some(id) = v.get("custom_id").and_then(serde_json::Value::as_str) {
+            out.insert(id.to_string(), result_of(&v));
+        }
+    }
+}
+
+/// GETs a results file with the provider's headers: its bytes.
+async fn fetch(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &[(&'static str, String)],
+    hints: &crate::lm::http::Hints<'_>,
+) -> Result<Vec<u8>, CallError> {
+    let mut req = http.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    Ok(crate::lm::http::send(req, url, hints).await?.0)
 }
 
 /// The requests in batches of at most [`MAX_BATCH_REQUESTS`].

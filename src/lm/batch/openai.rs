@@ -119,20 +119,8 @@ impl OpenAi {
         out: &mut HashMap<String, Result<Completion, String>>,
     ) -> Result<(), CallError> {
         let url = format!("{}/files/{file}/content", self.base());
-        let mut req = self.http().get(&url);
-        for (k, v) in self.headers() {
-            req = req.header(k, v);
-        }
-        let (bytes, _) = send(req, &url, &self.hints()).await?;
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            let Ok(v) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let Some(id) = v.get("custom_id").and_then(Value::as_str) else {
-                continue;
-            };
-            out.insert(id.to_string(), result_of(&v));
-        }
+        let bytes = super::fetch(self.http(), &url, &self.headers(), &self.hints()).await?;
+        super::results_by_id(&bytes, result_of, out);
         Ok(())
     }
 }
