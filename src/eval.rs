@@ -163,6 +163,12 @@ pub struct Evaluator<'a> {
     pub task_samples: u32,
 }
 
+/// A failure that a later try may not meet: not one that ends the run, and
+/// not the budget.
+fn transient(e: &LmError) -> bool {
+    !e.ends_the_run() && !matches!(e, LmError::Budget(_))
+}
+
 impl Evaluator<'_> {
     /// Scores `program` on `examples`; `progress(done, total)` is called as they finish.
     pub async fn evaluate(
@@ -181,17 +187,31 @@ impl Evaluator<'_> {
         let stop = Arc::new(AtomicBool::new(false));
         let done = AtomicUsize::new(0);
         let errors_seen = AtomicUsize::new(0);
-        let results: Vec<(usize, Result<ExampleScore, LmError>)> =
+        let inline_retries = AtomicUsize::new(0);
+        let inline_allowed = total.div_ceil(10);
+        let results: Vec<(usize, Result<ExampleScore, LmError>, bool)> =
             futures::stream::iter(examples.iter().enumerate())
                 .map(|(i, ex)| {
                     let stop = stop.clone();
                     let done = &done;
                     let errors_seen = &errors_seen;
+                    let inline_retries = &inline_retries;
                     async move {
                         if stop.load(Ordering::SeqCst) {
-                            return (i, Err(LmError::Budget("stopped".into())));
+                            return (i, Err(LmError::Budget("stopped".into())), false);
                         }
-                        let r = self.one(program, ex).await;
+                        let mut r = self.one(program, ex).await;
+                        let mut retried = false;
+                        // The first few examples lost to a transient failure
+                        // (an unlucky run of a flaky endpoint's attempts) are
+                        // asked again at once: kept for the end, each would
+                        // hold the evaluation open for its own round trips.
+                        if r.as_ref().is_err_and(transient)
+                            && inline_retries.fetch_add(1, Ordering::SeqCst) < inline_allowed
+                        {
+                            retried = true;
+                            r = self.one(program, ex).await;
+                        }
                         if let Err(e) = &r {
                             let budget = matches!(e, LmError::Budget(_));
                             if budget
@@ -202,7 +222,7 @@ impl Evaluator<'_> {
                             }
                         }
                         progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
-                        (i, r)
+                        (i, r, retried)
                     }
                 })
                 .buffer_unordered(self.concurrency.max(1))
@@ -211,16 +231,21 @@ impl Evaluator<'_> {
 
         let mut ordered: Vec<Option<Result<ExampleScore, LmError>>> =
             (0..total).map(|_| None).collect();
-        for (i, r) in results {
+        let mut tried_again = vec![false; total];
+        for (i, r, retried) in results {
             ordered[i] = Some(r);
+            tried_again[i] = retried;
         }
         // Examples lost to a transient failure get one more try once the
-        // crowd is gone (together when few, one at a time when many).
-        let retried = if stop.load(Ordering::SeqCst) {
-            0
-        } else {
-            self.retry_lost(program, examples, &mut ordered).await
-        };
+        // crowd is gone (together when few, one at a time when many), unless
+        // they had it already.
+        let retried = tried_again.iter().filter(|t| **t).count()
+            + if stop.load(Ordering::SeqCst) {
+                0
+            } else {
+                self.retry_lost(program, examples, &mut ordered, &tried_again)
+                    .await
+            };
         let mut examples_out = Vec::new();
         let mut error_messages = Vec::new();
         let mut budget = None;
@@ -286,7 +311,7 @@ impl Evaluator<'_> {
         })
     }
 
-    /// Examples lost to a transient failure get one more try, one at a
+    /// Examples lost to a transient failure and not yet tried again get one more try, one at a
     /// time, once the crowd is gone (a full server, a passing outage).
     /// Returns how many were tried again.
     async fn retry_lost(
@@ -294,13 +319,12 @@ impl Evaluator<'_> {
         program: &Program,
         examples: &[Turn],
         ordered: &mut [Option<Result<ExampleScore, LmError>>],
+        tried_again: &[bool],
     ) -> usize {
         let lost: Vec<usize> = ordered
             .iter()
             .enumerate()
-            .filter(|(_, slot)| {
-                matches!(slot, Some(Err(e)) if !e.ends_the_run() && !matches!(e, LmError::Budget(_)))
-            })
+            .filter(|(i, slot)| !tried_again[*i] && matches!(slot, Some(Err(e)) if transient(e)))
             .map(|(i, _)| i)
             .collect();
         // A few examples lost to unlucky attempts (a flaky endpoint) are

@@ -588,44 +588,57 @@ fn promptc_env_key(repo: &std::path::Path, args: &[&str]) -> common::Run {
 }
 
 #[test]
-fn an_example_lost_to_a_transient_failure_gets_one_more_try_at_the_end() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let srv = rt
-        .block_on(SimServer::start(ServerOptions::default()))
-        .unwrap();
-    srv.push_fault(promptc::lm::sim_server::Fault::Status {
-        code: 503,
-        retry_after: None,
-        message: "busy".into(),
-    });
-    let (_d, repo) = example_copy();
-    let spec = format!("task=openai:sim-task@{}/v1", srv.url());
-    let run = promptc_env_key(
-        &repo,
-        &[
-            "--lm",
-            &spec,
-            "--lm",
-            "judge=sim",
-            "--lm-set",
-            "task.max_retries=0",
-            "--lm-set",
-            "task.concurrency=1",
-            "eval",
-            "--split",
-            "val",
-            "--limit",
-            "3",
-            "--json",
-        ],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let j = run.json();
-    assert_eq!(
-        (j["n"].as_u64(), j["errors"].as_u64(), j["retried"].as_u64()),
-        (Some(3), Some(0), Some(1)),
-        "{j}"
-    );
+fn an_example_lost_to_a_transient_failure_gets_one_more_try_and_only_one() {
+    // One refusal: the example is asked again and scored. Two: its one more
+    // try fails too, and it is an error (not asked a third time).
+    for (refusals, n, errors) in [(1, 3, 0), (2, 2, 1)] {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let srv = rt
+            .block_on(SimServer::start(ServerOptions::default()))
+            .unwrap();
+        for _ in 0..refusals {
+            srv.push_fault(promptc::lm::sim_server::Fault::Status {
+                code: 503,
+                retry_after: None,
+                message: "busy".into(),
+            });
+        }
+        let (_d, repo) = example_copy();
+        // One example at a time, so the refusals meet the same example.
+        let cfg = repo.join("promptc.yaml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str("\neval:\n  concurrency: 1\n");
+        std::fs::write(&cfg, text).unwrap();
+        let spec = format!("task=openai:sim-task@{}/v1", srv.url());
+        let run = promptc_env_key(
+            &repo,
+            &[
+                "--lm",
+                &spec,
+                "--lm",
+                "judge=sim",
+                "--lm-set",
+                "task.max_retries=0",
+                "--lm-set",
+                "task.concurrency=1",
+                "eval",
+                "--split",
+                "val",
+                "--limit",
+                "3",
+                "--json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let j = run.json();
+        assert_eq!(
+            (j["n"].as_u64(), j["errors"].as_u64(), j["retried"].as_u64()),
+            (Some(n), Some(errors), Some(1)),
+            "{refusals} refusals: {j}"
+        );
+        // Each scored example's one answer, and every refused request.
+        assert_eq!(srv.requests(), n + refusals, "{refusals} refusals");
+    }
 }
 
 #[test]

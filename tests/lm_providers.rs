@@ -426,6 +426,44 @@ async fn a_hung_request_is_hedged_instead_of_waited_out() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_request_and_hedges_all_hang_is_hedged_again() {
+    // At a 5% hang rate a search of a few thousand calls meets, about once a
+    // run, a call whose first request and both hedges hang together; the
+    // call must not wait out the hang for want of room for another hedge.
+    let srv = SimServer::start(ServerOptions {
+        latency: Duration::from_millis(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!(
+        "provider: openai, model: sim-task, base_url: '{}/v1', concurrency: 16, timeout_secs: 120",
+        srv.url()
+    );
+    let client = LmClient::from_config(&config(dir.path(), &task, "  mode: off\n")).unwrap();
+    // Enough answers for the role to know its usual latency.
+    for i in 0..40 {
+        client
+            .complete(Role::Task, request(&format!("warm {i}")))
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        srv.push_fault(Fault::Hang(Duration::from_secs(60)));
+    }
+    let t = Instant::now();
+    let answer = client.complete(Role::Task, request("unlucky")).await;
+    let took = t.elapsed();
+    assert_eq!(answer.unwrap().text, expected("unlucky"));
+    assert!(
+        took < Duration::from_secs(20),
+        "the call waited {took:?} on three hung requests"
+    );
+    assert_eq!(client.usage().roles["task"].hedges, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_role_with_a_request_rate_limit_is_never_hedged() {
     let srv = SimServer::start(ServerOptions {
         latency: Duration::from_millis(5),

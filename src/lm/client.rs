@@ -116,6 +116,59 @@ const MAX_HEDGES: u32 = 2;
 /// hedges included.
 const MAX_SENT: u32 = 6;
 
+/// How many hedge delays a request stays unanswered before it no longer
+/// counts as out: by then it has almost surely hung, and holding the
+/// attempt's hedges for it would make the attempt wait out its timeout
+/// when two or three of its requests hang together (a search of a few
+/// thousand calls meets that about once a run at a 5% hang rate).
+const STALE_HEDGE_DELAYS: u32 = 4;
+
+/// The send times of one attempt's requests still out.
+#[derive(Default)]
+struct Sent {
+    times: Vec<Option<tokio::time::Instant>>,
+}
+
+impl Sent {
+    /// Records a request sent at `at`; returns its id.
+    fn push(&mut self, at: tokio::time::Instant) -> usize {
+        self.times.push(Some(at));
+        self.times.len() - 1
+    }
+    /// The request `id` has its answer (or failure).
+    fn done(&mut self, id: usize) {
+        if let Some(t) = self.times.get_mut(id) {
+            *t = None;
+        }
+    }
+    /// Requests sent in all.
+    fn count(&self) -> usize {
+        self.times.len()
+    }
+    /// Requests out that are not yet stale at `now`.
+    fn young(&self, now: tokio::time::Instant, stale: Option<Duration>) -> usize {
+        self.times
+            .iter()
+            .flatten()
+            .filter(|t| stale.is_none_or(|s| now < **t + s))
+            .count()
+    }
+    /// When the next request out that is young at `now` becomes stale.
+    fn next_stale(
+        &self,
+        now: tokio::time::Instant,
+        stale: Option<Duration>,
+    ) -> Option<tokio::time::Instant> {
+        let s = stale?;
+        self.times
+            .iter()
+            .flatten()
+            .map(|t| *t + s)
+            .filter(|at| *at > now)
+            .min()
+    }
+}
+
 /// The smallest in-flight limit of an endpoint that hedges: a server with a
 /// slot or two (a local model) would only queue the second request behind
 /// the first.
@@ -674,11 +727,14 @@ impl LmClient {
 
     /// One attempt. When it has not answered after `hedge_after`, an
     /// identical request goes beside it, and another after as long again
-    /// (at most [`MAX_HEDGES`]); a request that fails while others are still
-    /// out is replaced at once. The first answer is used and the others are
-    /// cancelled. Hedges use the first request's place in the gate: a hung
-    /// connection holds no capacity the server still gives it. Returns
-    /// whether a hedge was sent.
+    /// (at most [`MAX_HEDGES`] out at once beside the first); a request that
+    /// fails while others are still out is replaced at once, and one left
+    /// unanswered for [`STALE_HEDGE_DELAYS`] hedge delays no longer counts
+    /// as out (a hung connection would otherwise hold the attempt until its
+    /// timeout). The first answer is used and the others are cancelled.
+    /// Hedges use the first request's place in the gate: a hung connection
+    /// holds no capacity the server still gives it. Returns whether a hedge
+    /// was sent.
     async fn attempt(
         &self,
         rc: &RoleClient,
@@ -690,41 +746,58 @@ impl LmClient {
             return (rc.lm.complete(req).await, false);
         }
         let mut out = futures::stream::FuturesUnordered::new();
-        out.push(rc.lm.complete(req));
-        let mut hedges = 0;
+        let mut sent = Sent::default();
+        let send = |sent: &mut Sent| {
+            let id = sent.push(tokio::time::Instant::now());
+            let call = rc.lm.complete(req);
+            async move { (id, call.await) }
+        };
+        out.push(send(&mut sent));
         let mut last = tokio::time::Instant::now();
         loop {
             // The delay is read again while waiting: a run's first requests
             // go out before any answer has said what latency is usual, and
             // one of them that hangs must not wait out its timeout.
             let after = hedge_delay(rc);
-            let wake = last + after.unwrap_or(HEDGE_RECHECK);
+            let stale = after.map(|a| a * STALE_HEDGE_DELAYS);
+            let now = tokio::time::Instant::now();
             // A failed request is gone: replacing it adds no load, so only
             // the requests out at once are capped (the first and
             // MAX_HEDGES more), and all of them together by MAX_SENT.
-            let room = out.len() <= MAX_HEDGES as usize && hedges + 1 < MAX_SENT;
+            let more = sent.count() < MAX_SENT as usize;
+            let room = more && sent.young(now, stale) <= MAX_HEDGES as usize;
+            let wake = if room {
+                last + after.unwrap_or(HEDGE_RECHECK)
+            } else {
+                sent.next_stale(now, stale).unwrap_or(now + HEDGE_RECHECK)
+            };
             tokio::select! {
-                Some(r) = out.next() => match r {
-                    Ok(c) => return (Ok(c), hedges > 0),
-                    // The first request failed before it was late: the
-                    // ordinary retry path (with its backoff) takes over.
-                    Err(e) if hedges == 0 && out.is_empty() => return (Err(e), false),
-                    Err(_) if room => {
-                        hedges += 1;
-                        self.budget.record(rc.role, Event::Hedge);
-                        out.push(rc.lm.complete(req));
+                Some((id, r)) = out.next() => {
+                    sent.done(id);
+                    match r {
+                        Ok(c) => return (Ok(c), sent.count() > 1),
+                        // The first request failed before it was late: the
+                        // ordinary retry path (with its backoff) takes over.
+                        Err(e) if sent.count() == 1 => return (Err(e), false),
+                        Err(_) if room => {
+                            self.budget.record(rc.role, Event::Hedge);
+                            out.push(send(&mut sent));
+                        }
+                        Err(e) if out.is_empty() => return (Err(e), true),
+                        // Others are still out: wait for them.
+                        Err(_) => {}
                     }
-                    Err(e) if out.is_empty() => return (Err(e), true),
-                    // Others are still out: wait for them.
-                    Err(_) => {}
                 },
-                _ = tokio::time::sleep_until(wake), if room => {
-                    if after.is_some() {
-                        hedges += 1;
+                _ = tokio::time::sleep_until(wake), if more => {
+                    let now = tokio::time::Instant::now();
+                    let late = after.is_some_and(|a| now >= last + a);
+                    if late && sent.young(now, stale) <= MAX_HEDGES as usize {
                         self.budget.record(rc.role, Event::Hedge);
-                        out.push(rc.lm.complete(req));
+                        out.push(send(&mut sent));
+                        last = now;
+                    } else if after.is_none() {
+                        last = now;
                     }
-                    last = tokio::time::Instant::now();
                 }
             }
         }
