@@ -75,9 +75,11 @@ struct State {
     limit: f64,
     ceiling: u32,
     in_flight: u32,
-    /// Requests waiting for a place, first come first served: demand beyond
-    /// the limit. A place is handed over by sending on the waiter's channel.
-    waiting: VecDeque<oneshot::Sender<()>>,
+    /// Requests waiting for a place: demand beyond the limit. Foreground
+    /// before background work, and within each first steps before last
+    /// steps (see [`Queue::index`]); each queue first come first served. A
+    /// place is handed over by sending on the waiter's channel.
+    waiting: [VecDeque<oneshot::Sender<()>>; 4],
     /// Incremented at each cut; a permit from an older round cannot cut again.
     round: u64,
     /// The best latency seen so far (seconds) for requests of each size
@@ -92,6 +94,44 @@ struct State {
     ratio: f64,
     /// The smoothed share of recent outcomes that were overload signals.
     overloads: f64,
+}
+
+/// Where a request waits for a place in a [`Gate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queue {
+    /// Ahead of every waiter: the retry of a request that already waited its
+    /// turn once (a batch of trials waits on its slowest call, and a retry
+    /// sent to the back of the queue is that call).
+    Front,
+    /// In the order requests came, foreground or background.
+    Normal {
+        /// Background work: behind all foreground work.
+        background: bool,
+    },
+    /// Behind every `Normal` waiter of its ground: a request that ends its
+    /// example's chain of calls (a judge's). An evaluation is many chains
+    /// (the task's call, then the judges'); starting chains first leaves
+    /// only last steps for its end, which fill every place, where first come
+    /// first served leaves a tail of whole chains running a few at a time.
+    LastStep {
+        /// Background work: behind all foreground work.
+        background: bool,
+    },
+}
+
+impl Queue {
+    /// A foreground request in arrival order.
+    pub const NORMAL: Queue = Queue::Normal { background: false };
+
+    /// The index of the queue in `State::waiting`, served in order.
+    fn index(self) -> usize {
+        match self {
+            Queue::Front | Queue::Normal { background: false } => 0,
+            Queue::LastStep { background: false } => 1,
+            Queue::Normal { background: true } => 2,
+            Queue::LastStep { background: true } => 3,
+        }
+    }
 }
 
 /// The in-flight limit of one endpoint.
@@ -121,7 +161,7 @@ impl Gate {
                 limit: f64::from(ceiling),
                 ceiling,
                 in_flight: 0,
-                waiting: VecDeque::new(),
+                waiting: Default::default(),
                 round: 0,
                 best: [None; SIZE_CLASSES],
                 ratio: 1.0,
@@ -174,32 +214,21 @@ impl Gate {
         whole(self.lock().limit)
     }
 
-    /// Waits for a place. Waiters are served in the order they came, so a
-    /// run against a one-slot server sends its requests in a repeatable order
-    /// (a server's prompt cache then holds the same thing in every run).
-    pub async fn acquire(self: &Arc<Self>) -> GatePermit {
-        self.acquire_as(false).await
-    }
-
-    /// Waits for a place ahead of every waiter: for the retry of a request
-    /// that already waited its turn once (a batch of trials waits on its
-    /// slowest call, and a retry sent to the back of the queue is that call).
-    pub async fn acquire_first(self: &Arc<Self>) -> GatePermit {
-        self.acquire_as(true).await
-    }
-
-    async fn acquire_as(self: &Arc<Self>, first: bool) -> GatePermit {
+    /// Waits for a place in `queue`. Waiters of a queue are served in the
+    /// order they came, so a run against a one-slot server sends its
+    /// requests in a repeatable order (a server's prompt cache then holds the
+    /// same thing in every run).
+    pub async fn acquire(self: &Arc<Self>, queue: Queue) -> GatePermit {
         let rx = {
             let mut s = self.lock();
-            if s.waiting.is_empty() && s.in_flight < whole(s.limit) {
+            if s.waiting.iter().all(VecDeque::is_empty) && s.in_flight < whole(s.limit) {
                 s.in_flight += 1;
                 return self.permit(s.round);
             }
             let (tx, rx) = oneshot::channel();
-            if first {
-                s.waiting.push_front(tx);
-            } else {
-                s.waiting.push_back(tx);
+            match queue {
+                Queue::Front => s.waiting[0].push_front(tx),
+                other => s.waiting[other.index()].push_back(tx),
             }
             rx
         };
@@ -231,7 +260,7 @@ impl Gate {
     fn release(&self, s: &mut State) {
         s.in_flight = s.in_flight.saturating_sub(1);
         while s.in_flight < whole(s.limit) {
-            let Some(tx) = s.waiting.pop_front() else {
+            let Some(tx) = s.waiting.iter_mut().find_map(VecDeque::pop_front) else {
                 break;
             };
             // A waiter that gave up is skipped; its place goes to the next.
@@ -296,7 +325,8 @@ impl State {
         }
         // Only demand beyond the limit is evidence that more would help: the
         // limit fully used, or requests waiting for a place.
-        let busy = self.in_flight >= whole(self.limit) || !self.waiting.is_empty();
+        let busy =
+            self.in_flight >= whole(self.limit) || self.waiting.iter().any(|q| !q.is_empty());
         if busy && self.limit < f64::from(self.ceiling) {
             self.limit = (self.limit + 1.0 / self.limit).min(f64::from(self.ceiling));
         }
@@ -364,17 +394,17 @@ mod tests {
         }
         assert_eq!(g.limit(), 4);
         // A request of the new round that fails cuts again.
-        g.acquire().await.finish(Signal::Overloaded);
+        g.acquire(Queue::NORMAL).await.finish(Signal::Overloaded);
         assert_eq!(g.limit(), 2);
-        g.acquire().await.finish(Signal::Overloaded);
-        g.acquire().await.finish(Signal::Overloaded);
+        g.acquire(Queue::NORMAL).await.finish(Signal::Overloaded);
+        g.acquire(Queue::NORMAL).await.finish(Signal::Overloaded);
         assert_eq!(g.limit(), 1, "never below one");
     }
 
     async fn futures_permits(g: &Arc<Gate>, n: usize) -> Vec<GatePermit> {
         let mut v = Vec::new();
         for _ in 0..n {
-            v.push(g.acquire().await);
+            v.push(g.acquire(Queue::NORMAL).await);
         }
         v
     }
@@ -384,7 +414,7 @@ mod tests {
         // One request in eight refused, spread out, as a flaky provider does.
         let g = Gate::new("t", 16);
         for k in 0..400u64 {
-            let p = g.acquire().await;
+            let p = g.acquire(Queue::NORMAL).await;
             p.finish(if k % 8 == 3 {
                 Signal::Overloaded
             } else {
@@ -399,12 +429,12 @@ mod tests {
         let g = Gate::new("t", 4);
         // Seven refusals in a row are most of the recent answers: one cut.
         for _ in 0..7 {
-            g.acquire().await.finish(Signal::Overloaded);
+            g.acquire(Queue::NORMAL).await.finish(Signal::Overloaded);
         }
         assert_eq!(g.limit(), 2);
         // Successes while the limit is not reached are no evidence.
         for _ in 0..10 {
-            g.acquire().await.finish(answered(100));
+            g.acquire(Queue::NORMAL).await.finish(answered(100));
         }
         assert_eq!(g.limit(), 2);
         // Rounds that use the whole limit raise it: 2 → 2.5 → 2.9 → 3.2.
@@ -453,7 +483,7 @@ mod tests {
     async fn latency_is_compared_per_unit_of_work() {
         let g = Gate::new("t", 8);
         for k in 0..40u64 {
-            let p = g.acquire().await;
+            let p = g.acquire(Queue::NORMAL).await;
             // A long request takes proportionally longer: not a queue.
             let cost = 100 * (1 + k % 8);
             p.finish(Signal::Answered {
@@ -471,7 +501,7 @@ mod tests {
         // unit of work, every short request after a long one looked queued.
         let g = Gate::new("t", 16);
         for k in 0..200u64 {
-            let p = g.acquire().await;
+            let p = g.acquire(Queue::NORMAL).await;
             let cost = if k % 5 == 0 { 4000 } else { 40 + k % 7 };
             p.finish(Signal::Answered {
                 latency: Duration::from_millis(50 + k % 3),
@@ -506,9 +536,10 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_gets_the_place_a_dropped_permit_frees() {
         let g = Gate::new("t", 1);
-        let p = g.acquire().await;
+        let p = g.acquire(Queue::NORMAL).await;
         let g2 = g.clone();
-        let waiter = tokio::spawn(async move { g2.acquire().await.finish(Signal::Other) });
+        let waiter =
+            tokio::spawn(async move { g2.acquire(Queue::NORMAL).await.finish(Signal::Other) });
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(!waiter.is_finished());
         drop(p);
@@ -521,13 +552,13 @@ mod tests {
     #[tokio::test]
     async fn waiters_get_places_in_the_order_they_came_and_a_cancelled_one_is_skipped() {
         let g = Gate::new("t", 1);
-        let first = g.acquire().await;
+        let first = g.acquire(Queue::NORMAL).await;
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for k in 0..5 {
             let (g, order) = (g.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                let p = g.acquire().await;
+                let p = g.acquire(Queue::NORMAL).await;
                 order.lock().unwrap().push(k);
                 p.finish(Signal::Other);
             }));
@@ -545,6 +576,52 @@ mod tests {
         }
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 3, 4]);
         let s = g.lock();
-        assert!(s.in_flight == 0 && s.waiting.is_empty());
+        assert!(s.in_flight == 0 && s.waiting.iter().all(VecDeque::is_empty));
+    }
+
+    #[tokio::test]
+    async fn last_steps_wait_behind_first_steps_background_behind_all_and_a_retry_goes_first() {
+        let g = Gate::new("t", 1);
+        let first = g.acquire(Queue::NORMAL).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        let (fore, back) = (false, true);
+        let queues = [
+            ("background judge", Queue::LastStep { background: back }),
+            ("background task", Queue::Normal { background: back }),
+            ("judge 1", Queue::LastStep { background: fore }),
+            ("task 1", Queue::Normal { background: fore }),
+            ("judge 2", Queue::LastStep { background: fore }),
+            ("task 2", Queue::Normal { background: fore }),
+            ("retry", Queue::Front),
+        ];
+        for (name, queue) in queues {
+            let (g, order) = (g.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let p = g.acquire(queue).await;
+                order.lock().unwrap().push(name);
+                p.finish(Signal::Other);
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        first.finish(Signal::Other);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .expect("every waiter got a place")
+                .unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![
+                "retry",
+                "task 1",
+                "task 2",
+                "judge 1",
+                "judge 2",
+                "background task",
+                "background judge"
+            ]
+        );
     }
 }

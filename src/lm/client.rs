@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::lm::adaptive::{Gate, Signal};
+use crate::lm::adaptive::{Gate, Queue, Signal};
 use crate::lm::anthropic::Anthropic;
 use crate::lm::batch::Batcher;
 use crate::lm::bridge::Bridge;
@@ -109,6 +109,20 @@ fn hedge_delay(rc: &RoleClient) -> Option<Duration> {
 /// The fewest answers of an endpoint whose latency is used for a role that
 /// has too few of its own (a run's first requests).
 const ENDPOINT_MIN_SAMPLES: usize = 4;
+
+tokio::task_local! {
+    /// Set while a caller's work is background work (see [`in_background`]).
+    static BACKGROUND: ();
+}
+
+/// Runs `work` as background work: where its LM calls wait for a place in
+/// an endpoint's in-flight limit, they wait behind every other caller's.
+/// Work whose result is not needed soon (an optimizer's full evaluations)
+/// then fills the places that the work on the critical path leaves idle,
+/// such as the end of a batch of trials, instead of delaying that work.
+pub async fn in_background<F: std::future::Future>(work: F) -> F::Output {
+    BACKGROUND.scope((), work).await
+}
 
 /// The most hedges of one attempt out at once beside the first request.
 const MAX_HEDGES: u32 = 2;
@@ -631,10 +645,17 @@ impl LmClient {
                 None => rc.limiter.acquire(req.estimated_tokens()).await,
             };
             let place = match &rc.gate {
-                Some(g) if attempt > 0 => Some(g.acquire_first().await),
+                Some(g) if attempt > 0 => Some(g.acquire(Queue::Front).await),
                 Some(g) => {
                     g.start_with(rc.lm.slots()).await;
-                    Some(g.acquire().await)
+                    // A judge's call ends its example's chain: calls that
+                    // start chains go first (see `Queue::LastStep`).
+                    let background = BACKGROUND.try_with(|_| ()).is_ok();
+                    let queue = match rc.role {
+                        Role::Judge => Queue::LastStep { background },
+                        Role::Task | Role::Proposer => Queue::Normal { background },
+                    };
+                    Some(g.acquire(queue).await)
                 }
                 None => None,
             };

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use super::background::{Background, Combo, Done, best_of};
 use super::log::Entry;
 use super::tpe::Tpe;
 use super::{
@@ -55,6 +56,35 @@ fn budget(e: EvalError) -> Result<String, OptimizeError> {
         EvalError::Budget { reason, .. } => Ok(reason),
         other => Err(other.into()),
     }
+}
+
+/// Files finished full evaluations: a score into `full`; a spent budget
+/// stops the search; today's program failing ends the run (there is nothing
+/// to compare with).
+fn absorb(
+    done: Vec<Done>,
+    full: &mut HashMap<Combo, f64>,
+    stopped: &mut Option<String>,
+) -> Result<(), OptimizeError> {
+    for (combo, result) in done {
+        match result {
+            Ok(v) => {
+                full.insert(combo, v);
+            }
+            Err(e) if combo == (0, 0) => {
+                return Err(budget(e).map(|r| {
+                    OptimizeError::Log(format!(
+                        "budget exhausted before the baseline was scored: {r}"
+                    ))
+                })?);
+            }
+            Err(e) => {
+                let reason = budget(e)?;
+                stopped.get_or_insert(reason);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The demo sets: today's demos, zero-shot, labelled-only, then bootstrapped.
@@ -220,10 +250,8 @@ pub async fn propose(
 async fn full_eval(
     ctx: &Context<'_>,
     scorer: &Scorer<'_>,
-    candidates: &[String],
-    sets: &[Vec<Demo>],
-    i: usize,
-    d: usize,
+    program: crate::eval::Program,
+    (i, d): Combo,
 ) -> Result<f64, EvalError> {
     let key = format!("{i}:{d}");
     let replayed = ctx.log.lock().ok().and_then(|l| {
@@ -235,7 +263,6 @@ async fn full_eval(
     if let Some(score) = replayed {
         return Ok(score);
     }
-    let program = scorer.program(&candidates[i], &sets[d]);
     let score = scorer.mean(&program, ctx.val).await?;
     if let Ok(mut log) = ctx.log.lock() {
         log.write(&Entry::Full {
@@ -299,13 +326,13 @@ fn replayed_trial(ctx: &Context<'_>, t: usize) -> Option<(usize, usize, f64)> {
 /// The best-by-mean combination of the minibatch trials not yet scored (or
 /// due to be scored) on all of val.
 fn next_full(
-    by_combo: &HashMap<(usize, usize), Vec<f64>>,
-    full: &HashMap<(usize, usize), f64>,
-    due: &[(usize, usize)],
-) -> Option<(usize, usize)> {
+    by_combo: &HashMap<Combo, Vec<f64>>,
+    full: &HashMap<Combo, f64>,
+    chosen: &[Combo],
+) -> Option<Combo> {
     by_combo
         .iter()
-        .filter(|(c, _)| !full.contains_key(*c) && !due.contains(*c))
+        .filter(|(c, _)| !full.contains_key(*c) && !chosen.contains(*c))
         .map(|(c, v)| (*c, v.iter().sum::<f64>() / v.len() as f64))
         .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         .map(|(c, _)| c)
@@ -467,8 +494,9 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     // Today's program on all of val needs neither the demo sets nor the
     // proposals, and the dataset summary needs no demo set: the three run
     // at once, so the endpoint is never left with one request in flight.
-    let today = [ctx.base_instructions.to_string()];
-    let today_demos = [ctx.base_demos.to_vec()];
+    // Today's score is had before the search starts: every outcome needs
+    // it, also one whose budget runs out early.
+    let today = scorer.program(ctx.base_instructions, ctx.base_demos);
     let (prepared, baseline) = futures::join!(
         async {
             let (demos, summary) = futures::join!(demo_sets(ctx, &scorer), summarize(ctx));
@@ -477,64 +505,36 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             let candidates = propose(ctx, &sets, &summary?).await?;
             Ok::<_, OptimizeError>((sets, base_idx, candidates))
         },
-        full_eval(ctx, &scorer, &today, &today_demos, 0, 0),
+        full_eval(ctx, &scorer, today, (0, 0)),
     );
     let (sets, base_idx, candidates) = prepared?;
     // Combination (0, 0) is today's program (candidate 0 is today's
     // instruction, set 0 today's demos): the baseline scored above.
     debug_assert_eq!(base_idx, 0);
     log_candidates(ctx, &candidates, &sets);
-
-    let full_eval = |i: usize, d: usize| full_eval(ctx, &scorer, &candidates, &sets, i, d);
-
-    let mut full: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut bg = Background::default();
+    let mut full: HashMap<Combo, f64> = HashMap::new();
     let mut stopped = None;
-    let baseline = match baseline {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(budget(e).map(|r| {
-                OptimizeError::Log(format!(
-                    "budget exhausted before the baseline was scored: {r}"
-                ))
-            })?);
-        }
-    };
-    full.insert((0, base_idx), baseline);
-    let mut best = ((0, base_idx), baseline);
-    report(0, baseline, "searching");
-
+    absorb(vec![((0, base_idx), baseline)], &mut full, &mut stopped)?;
+    // The combinations whose full scores compete, in the order they were
+    // chosen: the winner is the first of the best, whatever finished first.
+    let mut order: Vec<Combo> = vec![(0, base_idx)];
     let tpe = Tpe::new(vec![candidates.len(), sets.len()]);
     let minibatch = ctx.val.len() > s.minibatch_size;
     let mut history: Vec<(Vec<usize>, f64)> = Vec::new();
-    let mut by_combo: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
-    // Full evaluations chosen after a batch, scored beside the next one.
-    let mut due: Vec<(usize, usize)> = Vec::new();
+    let mut by_combo: HashMap<Combo, Vec<f64>> = HashMap::new();
     let mut trials = 0;
     let mut t0 = 0;
     while t0 < s.num_trials && stopped.is_none() {
+        absorb(bg.take(), &mut full, &mut stopped)?;
+        let shown = best_of(&order, &full).map_or(0.0, |(_, v)| v);
+        report(t0, shown, "searching");
         let t1 = (t0 + s.parallel_trials.max(1)).min(s.num_trials);
         let plan = plan_batch(ctx, &tpe, &history, minibatch, t0..t1);
-        let (scored, fulls) = futures::join!(
-            score_batch(&scorer, &candidates, &sets, &plan),
-            futures::future::join_all(due.iter().map(|&(i, d)| full_eval(i, d))),
-        );
-        for ((ci, cd), r) in due.drain(..).zip(fulls) {
-            match r {
-                Ok(v) => {
-                    full.insert((ci, cd), v);
-                    if v > best.1 {
-                        best = ((ci, cd), v);
-                    }
-                }
-                Err(e) => {
-                    stopped = Some(budget(e)?);
-                }
-            }
-        }
+        let scored = bg
+            .beside(score_batch(&scorer, &candidates, &sets, &plan))
+            .await;
         for (planned, result) in plan.into_iter().zip(scored) {
-            if stopped.is_some() {
-                break;
-            }
             let (t, i, d) = (planned.trial, planned.point[0], planned.point[1]);
             let score = match result {
                 Ok(v) => v,
@@ -560,33 +560,28 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
             by_combo.entry((i, d)).or_default().push(score);
             if !minibatch {
                 full.insert((i, d), score);
-                if score > best.1 {
-                    best = ((i, d), score);
-                }
+                order.push((i, d));
             } else if ((t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials)
-                && let Some(c) = next_full(&by_combo, &full, &due)
+                && let Some(c) = next_full(&by_combo, &full, bg.chosen())
             {
-                due.push(c);
+                let program = scorer.program(&candidates[c.0], &sets[c.1]);
+                bg.start(c, true, full_eval(ctx, &scorer, program, c));
+                order.push(c);
             }
-            report(t + 1, best.1, "searching");
         }
         t0 = t1;
     }
-    // The full evaluations due after the last batch.
-    if stopped.is_none() {
-        let results = futures::future::join_all(due.iter().map(|&(i, d)| full_eval(i, d))).await;
-        for ((ci, cd), r) in due.drain(..).zip(results) {
-            match r {
-                Ok(v) => {
-                    full.insert((ci, cd), v);
-                    if v > best.1 {
-                        best = ((ci, cd), v);
-                    }
-                }
-                Err(e) => stopped = Some(budget(e)?),
-            }
-        }
-    }
+    // The full evaluations still under way (those of a stopped search fail
+    // at once on the spent budget).
+    bg.finish().await;
+    absorb(bg.take(), &mut full, &mut stopped)?;
+    let Some(best) = best_of(&order, &full) else {
+        return Err(OptimizeError::Log(
+            "internal: today's program has no full score".into(),
+        ));
+    };
+    let baseline = full.get(&(0, base_idx)).copied().unwrap_or(best.1);
+    report(trials, best.1, "searching");
     let lost = scorer.lost();
     let (baseline, best) = if !lost.is_empty() && stopped.is_none() {
         let program = |i: usize, d: usize| scorer.program(&candidates[i], &sets[d]);

@@ -6,6 +6,7 @@
 //! Every step is seeded and every LM call cached, and the trial log is written
 //! as the run goes, so a killed run resumes to the identical result.
 
+pub mod background;
 pub mod gepa;
 pub mod log;
 pub mod mipro;
