@@ -464,6 +464,27 @@ async fn a_call_whose_request_and_hedges_all_hang_is_hedged_again() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_server_silent_past_the_read_timeout_is_asked_again_before_the_total_timeout() {
+    // One request at a time, so no hedge: only the read timeout can cut the
+    // wait on a server that took the request and says nothing.
+    let srv = SimServer::start(ServerOptions::default()).await.unwrap();
+    srv.push_fault(Fault::Hang(Duration::from_secs(60)));
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!(
+        "provider: openai, model: sim-task, base_url: '{}/v1', concurrency: 1, timeout_secs: 120, read_timeout_secs: 1, retry_backoff_ms: 10",
+        srv.url()
+    );
+    let client = LmClient::from_config(&config(dir.path(), &task, "  mode: off\n")).unwrap();
+    let t = Instant::now();
+    let answer = client.complete(Role::Task, request("silence")).await;
+    let took = t.elapsed();
+    assert_eq!(answer.unwrap().text, expected("silence"));
+    assert!(took < Duration::from_secs(30), "waited {took:?}");
+    assert_eq!(client.usage().roles["task"].retries, 1);
+    assert_eq!(srv.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_role_with_a_request_rate_limit_is_never_hedged() {
     let srv = SimServer::start(ServerOptions {
         latency: Duration::from_millis(5),

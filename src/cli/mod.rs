@@ -40,7 +40,7 @@ pub struct Cli {
     #[arg(long = "lm", global = true, value_name = "ROLE=SPEC")]
     pub lm: Vec<LmOverride>,
     /// Change one LM setting for this run: ROLE.KEY=VALUE, ROLE one of task, judge, proposer,
-    /// all; KEY one of concurrency, timeout_secs, max_retries, retry_backoff_ms, temperature,
+    /// all; KEY one of concurrency, timeout_secs, read_timeout_secs, max_retries, retry_backoff_ms, temperature,
     /// max_tokens, seed, rpm, tpm (e.g. --lm-set all.timeout_secs=600).
     #[arg(long = "lm-set", global = true, value_name = "ROLE.KEY=VALUE")]
     pub lm_set: Vec<promptc::lm::spec::LmSetting>,

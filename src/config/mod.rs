@@ -582,6 +582,7 @@ fn set_lm_value(lm: &mut LmConfig, key: &str, value: &str) -> Result<(), String>
     match key {
         "concurrency" => lm.concurrency = num(value)?,
         "timeout_secs" => lm.timeout_secs = num(value)?,
+        "read_timeout_secs" => lm.read_timeout_secs = Some(num(value)?),
         "max_retries" => lm.max_retries = num(value)?,
         "retry_backoff_ms" => lm.retry_backoff_ms = num(value)?,
         "temperature" => lm.temperature = Some(num(value)?),

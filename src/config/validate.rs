@@ -296,6 +296,12 @@ fn validate_lm(key: &str, lm: &LmConfig) -> Result<(), (String, String)> {
         1,
         MAX_TIMEOUT_SECS,
     )?;
+    opt_int(
+        &format!("{key}.read_timeout_secs"),
+        lm.read_timeout_secs,
+        1,
+        MAX_TIMEOUT_SECS,
+    )?;
     int_range(
         &format!("{key}.max_retries"),
         u64::from(lm.max_retries),

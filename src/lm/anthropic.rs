@@ -30,7 +30,7 @@ impl Anthropic {
         base_url: Option<&str>,
         key: Option<Secret>,
         key_env: &str,
-        timeout: std::time::Duration,
+        timeout: impl Into<crate::lm::settings::Timeouts>,
     ) -> Result<Anthropic, String> {
         let base = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
         // Accept both https://api.anthropic.com and https://api.anthropic.com/v1.
@@ -40,7 +40,7 @@ impl Anthropic {
             url: format!("{base}/v1/messages"),
             key,
             key_env: key_env.to_string(),
-            http: client(timeout)?,
+            http: client(timeout.into())?,
         })
     }
 }

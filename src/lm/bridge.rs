@@ -23,14 +23,14 @@ impl Bridge {
         url: &str,
         token: Option<Secret>,
         token_env: &str,
-        timeout: std::time::Duration,
+        timeout: impl Into<crate::lm::settings::Timeouts>,
     ) -> Result<Bridge, String> {
         Ok(Bridge {
             model: model.to_string(),
             url: url.to_string(),
             token,
             token_env: token_env.to_string(),
-            http: client(timeout)?,
+            http: client(timeout.into())?,
         })
     }
 }

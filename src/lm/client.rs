@@ -319,7 +319,7 @@ pub fn key_env(cfg: &LmConfig) -> Option<String> {
 
 /// Builds the provider of one role.
 pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
-    let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
+    let timeout = cfg.timeouts();
     let env = key_env(cfg);
     let key = env.as_deref().and_then(Secret::from_env);
     let setup = |e: String| LmError::Setup(format!("lms.{role}: {e}"));
@@ -362,7 +362,7 @@ pub fn provider(role: Role, cfg: &LmConfig) -> Result<Arc<dyn Lm>, LmError> {
                 .program
                 .as_deref()
                 .ok_or_else(|| setup("the command provider needs program".into()))?;
-            Arc::new(CommandLm::new(&cfg.model, program, timeout).map_err(setup)?)
+            Arc::new(CommandLm::new(&cfg.model, program, timeout.total).map_err(setup)?)
         }
     };
     Ok(lm)

@@ -7,14 +7,20 @@ use serde_json::Value;
 use crate::lm::CallError;
 use crate::lm::retry::parse_retry_after;
 use crate::lm::secret::redact;
+use crate::lm::settings::Timeouts;
 
 /// One shared client: connection pooling across calls of a role.
-pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub(crate) fn client(timeouts: Timeouts) -> Result<reqwest::Client, String> {
     // reqwest is built without a TLS crypto provider of its own; install ring once.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let timeout = timeouts.total;
+    let mut builder = reqwest::Client::builder()
         .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(30)))
+        .connect_timeout(timeout.min(Duration::from_secs(30)));
+    if let Some(read) = timeouts.read {
+        builder = builder.read_timeout(read);
+    }
+    builder
         .pool_max_idle_per_host(64)
         .user_agent(concat!("promptc/", env!("CARGO_PKG_VERSION")))
         .build()

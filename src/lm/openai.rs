@@ -31,7 +31,7 @@ impl OpenAi {
         base_url: Option<&str>,
         key: Option<Secret>,
         key_env: &str,
-        timeout: std::time::Duration,
+        timeout: impl Into<crate::lm::settings::Timeouts>,
     ) -> Result<OpenAi, String> {
         let base = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
         Ok(OpenAi {
@@ -40,7 +40,7 @@ impl OpenAi {
             props: base_url.map(|_| format!("{}/props", base.trim_end_matches("/v1"))),
             key,
             key_env: key_env.to_string(),
-            http: client(timeout)?,
+            http: client(timeout.into())?,
             hosted: base.starts_with(DEFAULT_BASE_URL),
         })
     }

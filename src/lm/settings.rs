@@ -3,6 +3,7 @@
 //! layer never imports the config.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -122,6 +123,14 @@ pub struct LmConfig {
     /// Per-call timeout.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// The longest the server may stay silent: before its answer begins, or
+    /// between parts of it (unset: only `timeout_secs`). A server answers a
+    /// request that is not streamed once the model has finished, so this
+    /// must allow for the longest generation; it is for a server that
+    /// accepts requests and sometimes never answers them, where waiting out
+    /// `timeout_secs` would hold up a whole batch of trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_timeout_secs: Option<u64>,
     /// Retries after the first attempt.
     #[serde(default = "default_retries")]
     pub max_retries: u32,
@@ -144,7 +153,34 @@ fn default_backoff() -> u64 {
     500
 }
 
+/// How long a provider waits for an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For the whole call.
+    pub total: Duration,
+    /// For the server to say something (before its answer begins, or
+    /// between parts of it), if limited apart from the total.
+    pub read: Option<Duration>,
+}
+
+impl From<Duration> for Timeouts {
+    /// The total timeout alone.
+    fn from(total: Duration) -> Timeouts {
+        Timeouts { total, read: None }
+    }
+}
+
 impl LmConfig {
+    /// The timeouts of a call.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            total: Duration::from_secs(self.timeout_secs.max(1)),
+            read: self
+                .read_timeout_secs
+                .map(|s| Duration::from_secs(s.max(1))),
+        }
+    }
+
     /// The offline simulator with default limits.
     pub fn sim() -> LmConfig {
         LmConfig {
@@ -160,6 +196,7 @@ impl LmConfig {
             max_tokens: None,
             seed: None,
             timeout_secs: default_timeout(),
+            read_timeout_secs: None,
             max_retries: default_retries(),
             retry_backoff_ms: default_backoff(),
         }

@@ -266,9 +266,10 @@ pub struct LmSetting {
 
 impl LmSetting {
     /// The keys a run may set.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 10] = [
         "concurrency",
         "timeout_secs",
+        "read_timeout_secs",
         "max_retries",
         "retry_backoff_ms",
         "temperature",
