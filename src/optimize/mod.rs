@@ -252,7 +252,9 @@ impl OwnPrompts {
 /// programs are compared on the same examples.
 pub struct Scorer<'a> {
     ctx: &'a Context<'a>,
-    memo: Mutex<HashMap<(String, String), ExampleScore>>,
+    /// Scores by program (a digest of its system prompt, the only part
+    /// that differs between a run's programs) and example id.
+    memo: Mutex<HashMap<([u8; 32], String), ExampleScore>>,
     lost: Mutex<std::collections::BTreeSet<String>>,
 }
 
@@ -282,7 +284,11 @@ impl<'a> Scorer<'a> {
         program: &Program,
         examples: &[Turn],
     ) -> Result<Vec<ExampleScore>, EvalError> {
-        let key = |ex: &Turn| (program.system.clone(), ex.id.0.clone());
+        // A digest, not the prompt itself: a lookup neither copies nor hashes
+        // a prompt of many kilobytes (a batch's end waited on hundreds).
+        let program_id: [u8; 32] =
+            <sha2::Sha256 as sha2::Digest>::digest(program.system.as_bytes()).into();
+        let key = |ex: &Turn| (program_id, ex.id.0.clone());
         let todo: Vec<Turn> = {
             let memo = self
                 .memo
