@@ -200,25 +200,39 @@ impl Evaluator<'_> {
                         if stop.load(Ordering::SeqCst) {
                             return (i, Err(LmError::Budget("stopped".into())), false);
                         }
-                        let mut r = self.one(program, ex).await;
-                        let mut retried = false;
-                        // The first few examples lost to a transient failure
-                        // (an unlucky run of a flaky endpoint's attempts) are
-                        // asked again at once: kept for the end, each would
-                        // hold the evaluation open for its own round trips.
-                        if r.as_ref().is_err_and(transient)
-                            && inline_retries.fetch_add(1, Ordering::SeqCst) < inline_allowed
-                        {
-                            retried = true;
-                            r = self.one(program, ex).await;
-                        }
-                        if let Err(e) = &r {
+                        // A failure counts against the errors allowed at
+                        // once, so an outage stops the evaluation as soon
+                        // as ever; a retry that then succeeds takes it back.
+                        let counts = |e: &LmError| {
                             let budget = matches!(e, LmError::Budget(_));
                             if budget
                                 || e.ends_the_run()
                                 || errors_seen.fetch_add(1, Ordering::SeqCst) + 1 > allowed
                             {
                                 stop.store(true, Ordering::SeqCst);
+                            }
+                        };
+                        let mut r = self.one(program, ex).await;
+                        let mut retried = false;
+                        if let Err(e) = &r {
+                            counts(e);
+                        }
+                        // The first few examples lost to a transient failure
+                        // (an unlucky run of a flaky endpoint's attempts) are
+                        // asked again at once: kept for the end, each would
+                        // hold the evaluation open for its own round trips.
+                        if r.as_ref().is_err_and(transient)
+                            && !stop.load(Ordering::SeqCst)
+                            && inline_retries.fetch_add(1, Ordering::SeqCst) < inline_allowed
+                        {
+                            retried = true;
+                            r = self.one(program, ex).await;
+                            match &r {
+                                Ok(_) => {
+                                    errors_seen.fetch_sub(1, Ordering::SeqCst);
+                                }
+                                Err(e) if !transient(e) => stop.store(true, Ordering::SeqCst),
+                                Err(_) => {}
                             }
                         }
                         progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
