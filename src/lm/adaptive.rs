@@ -79,7 +79,9 @@ struct State {
     /// before background work, and within each first steps before last
     /// steps (see [`Queue::index`]); each queue first come first served. A
     /// place is handed over by sending on the waiter's channel.
-    waiting: [VecDeque<oneshot::Sender<()>>; 4],
+    waiting: [VecDeque<(u64, oneshot::Sender<()>)>; 4],
+    /// The id of the next waiter (to find it again when it is promoted).
+    next_waiter: u64,
     /// Incremented at each cut; a permit from an older round cannot cut again.
     round: u64,
     /// The best latency seen so far (seconds) for requests of each size
@@ -123,6 +125,23 @@ impl Queue {
     /// A foreground request in arrival order.
     pub const NORMAL: Queue = Queue::Normal { background: false };
 
+    /// Whether it is one of the background queues.
+    pub fn is_background(self) -> bool {
+        matches!(
+            self,
+            Queue::Normal { background: true } | Queue::LastStep { background: true }
+        )
+    }
+
+    /// The same queue for foreground work.
+    fn in_foreground(self) -> Queue {
+        match self {
+            Queue::Normal { .. } => Queue::NORMAL,
+            Queue::LastStep { .. } => Queue::LastStep { background: false },
+            Queue::Front => Queue::Front,
+        }
+    }
+
     /// The index of the queue in `State::waiting`, served in order.
     fn index(self) -> usize {
         match self {
@@ -162,6 +181,7 @@ impl Gate {
                 ceiling,
                 in_flight: 0,
                 waiting: Default::default(),
+                next_waiter: 0,
                 round: 0,
                 best: [None; SIZE_CLASSES],
                 ratio: 1.0,
@@ -219,32 +239,69 @@ impl Gate {
     /// requests in a repeatable order (a server's prompt cache then holds the
     /// same thing in every run).
     pub async fn acquire(self: &Arc<Self>, queue: Queue) -> GatePermit {
-        let rx = {
+        self.acquire_promotable(queue, None).await
+    }
+
+    /// [`Gate::acquire`]; a background waiter moves to the back of the
+    /// foreground queue when `promote` is notified (a foreground caller now
+    /// waits for its answer: it must not wait behind background work).
+    pub async fn acquire_promotable(
+        self: &Arc<Self>,
+        queue: Queue,
+        promote: Option<&tokio::sync::Notify>,
+    ) -> GatePermit {
+        let (rx, id) = {
             let mut s = self.lock();
             if s.waiting.iter().all(VecDeque::is_empty) && s.in_flight < whole(s.limit) {
                 s.in_flight += 1;
                 return self.permit(s.round);
             }
             let (tx, rx) = oneshot::channel();
+            let id = s.next_waiter;
+            s.next_waiter += 1;
             match queue {
-                Queue::Front => s.waiting[0].push_front(tx),
-                other => s.waiting[other.index()].push_back(tx),
+                Queue::Front => s.waiting[0].push_front((id, tx)),
+                other => s.waiting[other.index()].push_back((id, tx)),
             }
-            rx
+            (rx, id)
         };
         let mut waiter = Waiter {
             gate: self.clone(),
             rx: Some(rx),
         };
-        let handed = match waiter.rx.as_mut() {
-            Some(rx) => rx.await.is_ok(),
-            None => false,
+        let mut promote = promote.filter(|_| queue.is_background());
+        let handed = loop {
+            let Some(rx) = waiter.rx.as_mut() else {
+                break false;
+            };
+            match promote {
+                Some(p) => tokio::select! {
+                    r = rx => break r.is_ok(),
+                    _ = p.notified() => {
+                        self.promote(id, queue);
+                        promote = None;
+                    }
+                },
+                None => break rx.await.is_ok(),
+            }
         };
         waiter.rx = None;
         // The sender lives in the gate, which outlives this call.
         debug_assert!(handed);
         let round = self.lock().round;
         self.permit(round)
+    }
+
+    /// Moves waiter `id` from `queue` (a background one) to the back of its
+    /// foreground counterpart; nothing if it already has its place.
+    fn promote(&self, id: u64, queue: Queue) {
+        let mut s = self.lock();
+        let from = queue.index();
+        if let Some(at) = s.waiting[from].iter().position(|(w, _)| *w == id)
+            && let Some(entry) = s.waiting[from].remove(at)
+        {
+            s.waiting[queue.in_foreground().index()].push_back(entry);
+        }
     }
 
     fn permit(self: &Arc<Self>, round: u64) -> GatePermit {
@@ -260,7 +317,7 @@ impl Gate {
     fn release(&self, s: &mut State) {
         s.in_flight = s.in_flight.saturating_sub(1);
         while s.in_flight < whole(s.limit) {
-            let Some(tx) = s.waiting.iter_mut().find_map(VecDeque::pop_front) else {
+            let Some((_, tx)) = s.waiting.iter_mut().find_map(VecDeque::pop_front) else {
                 break;
             };
             // A waiter that gave up is skipped; its place goes to the next.
@@ -622,6 +679,49 @@ mod tests {
                 "background task",
                 "background judge"
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_promoted_background_waiter_waits_with_the_foreground_from_then_on() {
+        let g = Gate::new("t", 1);
+        let first = g.acquire(Queue::NORMAL).await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let promote = Arc::new(tokio::sync::Notify::new());
+        let spawn =
+            |name: &'static str, queue: Queue, promote: Option<Arc<tokio::sync::Notify>>| {
+                let (g, order) = (g.clone(), order.clone());
+                tokio::spawn(async move {
+                    let p = g.acquire_promotable(queue, promote.as_deref()).await;
+                    order.lock().unwrap().push(name);
+                    p.finish(Signal::Other);
+                })
+            };
+        let mut tasks = vec![
+            spawn(
+                "background",
+                Queue::Normal { background: true },
+                Some(promote.clone()),
+            ),
+            spawn("other background", Queue::Normal { background: true }, None),
+        ];
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tasks.push(spawn("task 1", Queue::NORMAL, None));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        promote.notify_one();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tasks.push(spawn("task 2", Queue::NORMAL, None));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        first.finish(Signal::Other);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .expect("every waiter got a place")
+                .unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["task 1", "background", "task 2", "other background"]
         );
     }
 }

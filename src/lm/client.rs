@@ -305,7 +305,13 @@ pub struct LmClient {
 
 /// The answer to a request being asked: the text, or `None` when it failed
 /// (a waiter then asks for itself, and reports its own error).
-type Asked = tokio::sync::OnceCell<Option<String>>;
+#[derive(Default)]
+struct Asked {
+    answer: tokio::sync::OnceCell<Option<String>>,
+    /// Notified when a foreground caller waits for this answer: a request
+    /// still waiting behind background work then waits with the foreground.
+    promote: tokio::sync::Notify,
+}
 
 /// The environment variable a provider's key is read from.
 pub fn key_env(cfg: &LmConfig) -> Option<String> {
@@ -519,7 +525,7 @@ impl LmClient {
             }
             return self.ask_once(role, rc, &req, key, label).await;
         }
-        self.ask(role, rc, &req, &key, label).await
+        self.ask(role, rc, &req, &key, label, None).await
     }
 
     /// Asks `req` unless an identical request is being asked now; then waits
@@ -534,12 +540,24 @@ impl LmClient {
     ) -> Result<LmResponse, LmError> {
         let cell = {
             let mut asking = self.asking.lock().unwrap_or_else(|e| e.into_inner());
-            asking.entry(key.clone()).or_default().clone()
+            let asked = asking.get(&key).cloned();
+            match asked {
+                Some(asked) => {
+                    if BACKGROUND.try_with(|_| ()).is_err() {
+                        asked.promote.notify_one();
+                    }
+                    asked
+                }
+                None => asking.entry(key.clone()).or_default().clone(),
+            }
         };
         let mut mine: Option<Result<LmResponse, LmError>> = None;
         let shared = cell
+            .answer
             .get_or_init(|| async {
-                let r = self.ask(role, rc, req, &key, label.clone()).await;
+                let r = self
+                    .ask(role, rc, req, &key, label.clone(), Some(&cell.promote))
+                    .await;
                 let text = r.as_ref().ok().map(|x| x.text.clone());
                 mine = Some(r);
                 text
@@ -558,7 +576,7 @@ impl LmClient {
                 self.budget.record(role, Event::CacheHit);
                 Ok(LmResponse { text, cached: true })
             }
-            None => self.ask(role, rc, req, &key, label).await,
+            None => self.ask(role, rc, req, &key, label, None).await,
         }
     }
 
@@ -570,11 +588,12 @@ impl LmClient {
         req: &LmRequest,
         key: &str,
         label: String,
+        promote: Option<&tokio::sync::Notify>,
     ) -> Result<LmResponse, LmError> {
         self.budget.try_start().map_err(LmError::Budget)?;
         let (answer, batched) = match self.batched(rc, req, key).await {
             Some(c) => (Ok(c), true),
-            None => (self.call_with_retries(rc, req).await, false),
+            None => (self.call_with_retries(rc, req, promote).await, false),
         };
         let completion = match answer {
             // Redacted at the source: nothing downstream (scores, proposals,
@@ -626,6 +645,7 @@ impl LmClient {
         &self,
         rc: &RoleClient,
         req: &LmRequest,
+        promote: Option<&tokio::sync::Notify>,
     ) -> Result<Completion, (String, bool)> {
         let attempts = rc.cfg.max_retries.saturating_add(1);
         let timeout = Duration::from_secs(rc.cfg.timeout_secs.max(1));
@@ -655,7 +675,7 @@ impl LmClient {
                         Role::Judge => Queue::LastStep { background },
                         Role::Task | Role::Proposer => Queue::Normal { background },
                     };
-                    Some(g.acquire(queue).await)
+                    Some(g.acquire_promotable(queue, promote).await)
                 }
                 None => None,
             };
