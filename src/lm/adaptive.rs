@@ -636,12 +636,45 @@ mod tests {
         assert!(s.in_flight == 0 && s.waiting.iter().all(VecDeque::is_empty));
     }
 
+    type Order = Arc<Mutex<Vec<&'static str>>>;
+
+    /// A waiter for a place in `queue` that records its name when served.
+    fn waiter(
+        g: &Arc<Gate>,
+        order: &Order,
+        name: &'static str,
+        queue: Queue,
+        promote: Option<Arc<tokio::sync::Notify>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (g, order) = (g.clone(), order.clone());
+        tokio::spawn(async move {
+            let p = g.acquire_promotable(queue, promote.as_deref()).await;
+            order.lock().unwrap().push(name);
+            p.finish(Signal::Other);
+        })
+    }
+
+    /// Frees the place `first` holds and waits until every waiter is served.
+    async fn serve_all(first: GatePermit, tasks: Vec<tokio::task::JoinHandle<()>>) {
+        first.finish(Signal::Other);
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(2), t)
+                .await
+                .expect("every waiter got a place")
+                .unwrap();
+        }
+    }
+
+    /// Lets a spawned waiter take its place in the queue before the next comes.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
     #[tokio::test]
     async fn last_steps_wait_behind_first_steps_background_behind_all_and_a_retry_goes_first() {
         let g = Gate::new("t", 1);
         let first = g.acquire(Queue::NORMAL).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let mut tasks = Vec::new();
+        let order = Order::default();
         let (fore, back) = (false, true);
         let queues = [
             ("background judge", Queue::LastStep { background: back }),
@@ -652,22 +685,12 @@ mod tests {
             ("task 2", Queue::Normal { background: fore }),
             ("retry", Queue::Front),
         ];
+        let mut tasks = Vec::new();
         for (name, queue) in queues {
-            let (g, order) = (g.clone(), order.clone());
-            tasks.push(tokio::spawn(async move {
-                let p = g.acquire(queue).await;
-                order.lock().unwrap().push(name);
-                p.finish(Signal::Other);
-            }));
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tasks.push(waiter(&g, &order, name, queue, None));
+            settle().await;
         }
-        first.finish(Signal::Other);
-        for t in tasks {
-            tokio::time::timeout(Duration::from_secs(2), t)
-                .await
-                .expect("every waiter got a place")
-                .unwrap();
-        }
+        serve_all(first, tasks).await;
         assert_eq!(
             *order.lock().unwrap(),
             vec![
@@ -686,39 +709,21 @@ mod tests {
     async fn a_promoted_background_waiter_waits_with_the_foreground_from_then_on() {
         let g = Gate::new("t", 1);
         let first = g.acquire(Queue::NORMAL).await;
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Order::default();
         let promote = Arc::new(tokio::sync::Notify::new());
-        let spawn =
-            |name: &'static str, queue: Queue, promote: Option<Arc<tokio::sync::Notify>>| {
-                let (g, order) = (g.clone(), order.clone());
-                tokio::spawn(async move {
-                    let p = g.acquire_promotable(queue, promote.as_deref()).await;
-                    order.lock().unwrap().push(name);
-                    p.finish(Signal::Other);
-                })
-            };
+        let back = Queue::Normal { background: true };
         let mut tasks = vec![
-            spawn(
-                "background",
-                Queue::Normal { background: true },
-                Some(promote.clone()),
-            ),
-            spawn("other background", Queue::Normal { background: true }, None),
+            waiter(&g, &order, "background", back, Some(promote.clone())),
+            waiter(&g, &order, "other background", back, None),
         ];
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        tasks.push(spawn("task 1", Queue::NORMAL, None));
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        settle().await;
+        tasks.push(waiter(&g, &order, "task 1", Queue::NORMAL, None));
+        settle().await;
         promote.notify_one();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        tasks.push(spawn("task 2", Queue::NORMAL, None));
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        first.finish(Signal::Other);
-        for t in tasks {
-            tokio::time::timeout(Duration::from_secs(2), t)
-                .await
-                .expect("every waiter got a place")
-                .unwrap();
-        }
+        settle().await;
+        tasks.push(waiter(&g, &order, "task 2", Queue::NORMAL, None));
+        settle().await;
+        serve_all(first, tasks).await;
         assert_eq!(
             *order.lock().unwrap(),
             vec!["task 1", "background", "task 2", "other background"]

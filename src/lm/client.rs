@@ -124,6 +124,11 @@ pub async fn in_background<F: std::future::Future>(work: F) -> F::Output {
     BACKGROUND.scope((), work).await
 }
 
+/// Whether the calling task's work is background work.
+fn is_background() -> bool {
+    BACKGROUND.try_with(|_| ()).is_ok()
+}
+
 /// The most hedges of one attempt out at once beside the first request.
 const MAX_HEDGES: u32 = 2;
 /// The most requests one attempt sends, hedges and replacements of failed
@@ -303,10 +308,11 @@ pub struct LmClient {
     batching: std::sync::atomic::AtomicBool,
 }
 
-/// The answer to a request being asked: the text, or `None` when it failed
-/// (a waiter then asks for itself, and reports its own error).
+/// A request being asked, as those waiting for the same answer share it.
 #[derive(Default)]
 struct Asked {
+    /// The text, or `None` when it failed (a waiter then asks for itself,
+    /// and reports its own error).
     answer: tokio::sync::OnceCell<Option<String>>,
     /// Notified when a foreground caller waits for this answer: a request
     /// still waiting behind background work then waits with the foreground.
@@ -543,7 +549,7 @@ impl LmClient {
             let asked = asking.get(&key).cloned();
             match asked {
                 Some(asked) => {
-                    if BACKGROUND.try_with(|_| ()).is_err() {
+                    if !is_background() {
                         asked.promote.notify_one();
                     }
                     asked
@@ -670,7 +676,7 @@ impl LmClient {
                     g.start_with(rc.lm.slots()).await;
                     // A judge's call ends its example's chain: calls that
                     // start chains go first (see `Queue::LastStep`).
-                    let background = BACKGROUND.try_with(|_| ()).is_ok();
+                    let background = is_background();
                     let queue = match rc.role {
                         Role::Judge => Queue::LastStep { background },
                         Role::Task | Role::Proposer => Queue::Normal { background },

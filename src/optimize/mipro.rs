@@ -58,9 +58,8 @@ fn budget(e: EvalError) -> Result<String, OptimizeError> {
     }
 }
 
-/// Files finished full evaluations: a score into `full`; a spent budget
-/// stops the search; today's program failing ends the run (there is nothing
-/// to compare with).
+/// Files finished background full evaluations: a score into `full`; a
+/// spent budget stops the search.
 fn absorb(
     done: Vec<Done>,
     full: &mut HashMap<Combo, f64>,
@@ -70,13 +69,6 @@ fn absorb(
         match result {
             Ok(v) => {
                 full.insert(combo, v);
-            }
-            Err(e) if combo == (0, 0) => {
-                return Err(budget(e).map(|r| {
-                    OptimizeError::Log(format!(
-                        "budget exhausted before the baseline was scored: {r}"
-                    ))
-                })?);
             }
             Err(e) => {
                 let reason = budget(e)?;
@@ -515,7 +507,17 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut bg = Background::default();
     let mut full: HashMap<Combo, f64> = HashMap::new();
     let mut stopped = None;
-    absorb(vec![((0, base_idx), baseline)], &mut full, &mut stopped)?;
+    let baseline = match baseline {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(budget(e).map(|r| {
+                OptimizeError::Log(format!(
+                    "budget exhausted before the baseline was scored: {r}"
+                ))
+            })?);
+        }
+    };
+    full.insert((0, base_idx), baseline);
     // The combinations whose full scores compete, in the order they were
     // chosen: the winner is the first of the best, whatever finished first.
     let mut order: Vec<Combo> = vec![(0, base_idx)];
@@ -575,12 +577,8 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     // at once on the spent budget).
     bg.finish().await;
     absorb(bg.take(), &mut full, &mut stopped)?;
-    let Some(best) = best_of(&order, &full) else {
-        return Err(OptimizeError::Log(
-            "internal: today's program has no full score".into(),
-        ));
-    };
-    let baseline = full.get(&(0, base_idx)).copied().unwrap_or(best.1);
+    // Today's score is in `full`, so there is always a best.
+    let best = best_of(&order, &full).unwrap_or(((0, base_idx), baseline));
     report(trials, best.1, "searching");
     let lost = scorer.lost();
     let (baseline, best) = if !lost.is_empty() && stopped.is_none() {
