@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod parse;
 pub mod reader;
 pub mod record;
+mod scan;
 pub mod settings;
 pub mod split;
 pub mod stats;

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::signature::Signature;
 use crate::traces::record::{TraceId, Turn};
+use crate::traces::scan::{Fallback, Scan, Scanner};
 use crate::traces::settings::FieldMap;
 
 /// What a line turned out to be.
@@ -214,7 +215,7 @@ impl<'a> LineParser<'a> {
     /// Whether a line is of this signature (a line that names none is).
     fn is_ours<'l>(
         &self,
-        get: &impl Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+        get: &impl Fn(usize) -> Result<Option<Cow<'l, str>>, String>,
     ) -> Result<bool, String> {
         let Some(raw) = get(F_SIGNATURE)? else {
             return Ok(true);
@@ -229,7 +230,7 @@ impl<'a> LineParser<'a> {
     }
 
     /// A logged id.
-    fn id<'l>(&self, raw: Cow<'l, RawValue>) -> Result<Cow<'l, str>, String> {
+    fn id<'l>(&self, raw: Cow<'l, str>) -> Result<Cow<'l, str>, String> {
         cow_scalar(raw).filter(|s| !s.is_empty()).ok_or_else(|| {
             format!(
                 "field `id` ({}) must be a non-empty string or number",
@@ -277,7 +278,7 @@ impl<'a> LineParser<'a> {
     /// The thread, workspace, time and status of a line.
     fn scalars<'l>(
         &self,
-        get: &impl Fn(usize) -> Result<Option<Cow<'l, RawValue>>, String>,
+        get: &impl Fn(usize) -> Result<Option<Cow<'l, str>>, String>,
     ) -> Result<Scalars<'l>, String> {
         let field_name = |field: usize| &self.pointers[field];
         let thread = match get(F_THREAD)? {
@@ -390,18 +391,13 @@ impl<'a> LineParser<'a> {
         Ok((clean, output_map))
     }
 
-    #[allow(clippy::type_complexity)]
-    fn parse<'l>(
-        &self,
-        line: &'l [u8],
-        full: bool,
-    ) -> Result<
-        Option<(
-            HeadRef<'l>,
-            Option<(Map<String, Value>, Map<String, Value>, Map<String, Value>)>,
-        )>,
-        String,
-    > {
+    fn parse<'l>(&self, line: &'l [u8], full: bool) -> Parsed<'l> {
+        // The scanner reads what statistics need; a full turn builds values.
+        self.parse_with(line, full, !full)
+    }
+
+    /// [`Self::parse`], with the scanner's fast path tried first when `fast`.
+    fn parse_with<'l>(&self, line: &'l [u8], full: bool, fast: bool) -> Parsed<'l> {
         let text = decode(line)?;
         let input_seed = InputSeed {
             names: &self.input_names,
@@ -413,11 +409,31 @@ impl<'a> LineParser<'a> {
             is_enum: &self.output_is_enum,
             full,
         };
+        let fast = if fast {
+            self.capture_fast(text)
+        } else {
+            Err(Fallback)
+        };
+        let captured = match fast {
+            Ok(captured) => captured,
+            Err(Fallback) => self.capture(text, &input_seed, &output_seed)?,
+        };
+        self.assemble(text, captured, &input_seed, &output_seed, full)
+    }
+
+    /// The serde_json pass over a line: the named top-level values, and the
+    /// inline inputs and outputs visited.
+    fn capture<'l>(
+        &self,
+        text: &'l str,
+        input_seed: &InputSeed<'_>,
+        output_seed: &OutputSeed<'_>,
+    ) -> Result<Captured<'l>, String> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let captured = TopLevel {
+        TopLevel {
             keys: &self.top_keys,
-            inputs: self.inline_inputs.as_deref().map(|k| (k, &input_seed)),
-            outputs: self.inline_outputs.as_deref().map(|k| (k, &output_seed)),
+            inputs: self.inline_inputs.as_deref().map(|k| (k, input_seed)),
+            outputs: self.inline_outputs.as_deref().map(|k| (k, output_seed)),
         }
         .deserialize(&mut de)
         .and_then(|c| de.end().map(|_| c))
@@ -429,9 +445,105 @@ impl<'a> LineParser<'a> {
             } else {
                 json_reason(e)
             }
-        })?;
+        })
+    }
 
-        let get = |field: usize| -> Result<Option<Cow<'l, RawValue>>, String> {
+    /// The statistics pass's fast path over a line (see [`super::scan`]):
+    /// exactly what [`Self::capture`] gives, or [`Fallback`] for any line the
+    /// scanner cannot vouch for (serde_json then parses it and says why it
+    /// is bad). Statistics read a few short fields; the rest is only checked.
+    fn capture_fast<'l>(&self, text: &'l str) -> Scan<Captured<'l>> {
+        let mut s = Scanner::new(text)?;
+        s.begin_object()?;
+        let mut out = Captured {
+            slots: [None; FIELD_COUNT],
+            inputs: self.inline_inputs.as_ref().map(|_| InputSummary::Absent),
+            outputs: self.inline_outputs.as_ref().map(|_| OutputSummary::Absent),
+        };
+        let mut first = true;
+        while let Some(key) = s.next_key(first)? {
+            first = false;
+            if self.inline_inputs.as_deref() == Some(key) {
+                out.inputs = Some(self.inputs_fast(&mut s)?);
+            } else if self.inline_outputs.as_deref() == Some(key) {
+                out.outputs = Some(self.outputs_fast(&mut s)?);
+            } else if let Some(i) = self.top_keys.iter().position(|k| k == key) {
+                let value = s.value()?;
+                out.slots[i] = if value == "null" { None } else { Some(value) };
+            } else {
+                s.value()?;
+            }
+        }
+        s.finish()?;
+        Ok(out)
+    }
+
+    /// [`InputSeed`]'s summary in statistics mode, from the scanner.
+    fn inputs_fast<'l>(&self, s: &mut Scanner<'l>) -> Scan<InputSummary<'l>> {
+        if s.peek() != Some(b'{') {
+            // null is absent; another type is left to serde_json, which also
+            // checks a number's range where the scanner does not.
+            return match s.value()? {
+                "null" => Ok(InputSummary::Absent),
+                _ => Err(Fallback),
+            };
+        }
+        s.begin_object()?;
+        let (mut present, mut persona, mut first) = (0u64, None, true);
+        while let Some(key) = s.next_key(first)? {
+            first = false;
+            if let Some(i) = self.input_names.iter().position(|n| *n == key)
+                && i < 64
+            {
+                present |= 1 << i;
+            }
+            let value = s.value()?;
+            if self.persona_field == Some(key) {
+                persona = persona_of(value);
+            }
+        }
+        Ok(InputSummary::Object {
+            present,
+            persona,
+            map: None,
+        })
+    }
+
+    /// [`OutputSeed`]'s summary in statistics mode, from the scanner.
+    fn outputs_fast(&self, s: &mut Scanner<'_>) -> Scan<OutputSummary> {
+        if s.peek() != Some(b'{') {
+            return match s.value()? {
+                "null" => Ok(OutputSummary::Absent),
+                _ => Err(Fallback),
+            };
+        }
+        s.begin_object()?;
+        let mut values: Vec<Option<Value>> = vec![None; self.output_names.len()];
+        let mut first = true;
+        while let Some(key) = s.next_key(first)? {
+            first = false;
+            let value = s.value()?;
+            if let Some(i) = self.output_names.iter().position(|n| *n == key) {
+                values[i] = Some(if self.output_is_enum[i] {
+                    serde_json::from_str(value).map_err(|_| Fallback)?
+                } else {
+                    Value::Null
+                });
+            }
+        }
+        Ok(OutputSummary::Object(values))
+    }
+
+    /// The turn (and in full mode its body) from a line's captured values.
+    fn assemble<'l>(
+        &self,
+        text: &'l str,
+        captured: Captured<'l>,
+        input_seed: &InputSeed<'_>,
+        output_seed: &OutputSeed<'_>,
+        full: bool,
+    ) -> Parsed<'l> {
+        let get = |field: usize| -> Result<Option<Cow<'l, str>>, String> {
             let (top, rest) = &self.fields[field];
             let Some(idx) = self.top_keys.iter().position(|k| k == top) else {
                 return Ok(None);
@@ -442,12 +554,10 @@ impl<'a> LineParser<'a> {
             if rest.is_empty() {
                 return Ok(Some(Cow::Borrowed(raw)));
             }
-            let v: Value = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+            let v: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
             match v.pointer(rest) {
                 None | Some(Value::Null) => Ok(None),
-                Some(inner) => Ok(Some(Cow::Owned(
-                    serde_json::value::to_raw_value(inner).map_err(|e| e.to_string())?,
-                ))),
+                Some(inner) => Ok(Some(Cow::Owned(inner.to_string()))),
             }
         };
         let field_name = |field: usize| &self.pointers[field];
@@ -468,7 +578,7 @@ impl<'a> LineParser<'a> {
             None => {
                 let raw = get(F_INPUTS)?
                     .ok_or_else(|| format!("missing field `inputs` ({})", field_name(F_INPUTS)))?;
-                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let mut de = serde_json::Deserializer::from_str(&raw);
                 input_seed
                     .deserialize(&mut de)
                     .map_err(|e| e.to_string())?
@@ -483,7 +593,7 @@ impl<'a> LineParser<'a> {
                 let raw = get(F_OUTPUTS)?.ok_or_else(|| {
                     format!("missing field `outputs` ({})", field_name(F_OUTPUTS))
                 })?;
-                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let mut de = serde_json::Deserializer::from_str(&raw);
                 output_seed
                     .deserialize(&mut de)
                     .map_err(|e| e.to_string())?
@@ -514,7 +624,7 @@ impl<'a> LineParser<'a> {
         let body = if full {
             let feedback = match get(F_FEEDBACK)? {
                 None => Map::new(),
-                Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Some(raw) => match serde_json::from_str::<Value>(&raw) {
                     Ok(Value::Object(o)) => o,
                     _ => {
                         return Err(format!(
@@ -531,6 +641,17 @@ impl<'a> LineParser<'a> {
         Ok(Some((head, body)))
     }
 }
+
+/// A parsed line: the head, and in full mode the inputs, outputs and
+/// feedback; `None` for another signature's line; or why the line is bad.
+#[allow(clippy::type_complexity)]
+type Parsed<'l> = Result<
+    Option<(
+        HeadRef<'l>,
+        Option<(Map<String, Value>, Map<String, Value>, Map<String, Value>)>,
+    )>,
+    String,
+>;
 
 /// The scalar fields of a line.
 struct Scalars<'l> {
@@ -574,33 +695,31 @@ fn decode(line: &[u8]) -> Result<&str, String> {
     Ok(text)
 }
 
-/// [`scalar_string`] keeping the borrow when the raw value is borrowed.
-fn cow_scalar(raw: Cow<'_, RawValue>) -> Option<Cow<'_, str>> {
+/// [`scalar_string`] keeping the borrow when the JSON text is borrowed.
+fn cow_scalar(raw: Cow<'_, str>) -> Option<Cow<'_, str>> {
     match raw {
         Cow::Borrowed(r) => scalar_string(r),
         Cow::Owned(b) => scalar_string(&b).map(|c| Cow::Owned(c.into_owned())),
     }
 }
 
-/// A JSON string's value, borrowed when it has no escapes (the common case:
-/// serde's own `Cow<str>` would allocate every time).
-fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let s = raw.get();
-    let inner = s.strip_prefix('"')?.strip_suffix('"')?;
+/// A JSON string's value from its JSON text, borrowed when it has no
+/// escapes (the common case: serde's own `Cow<str>` would allocate every time).
+fn json_str(raw: &str) -> Option<Cow<'_, str>> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
     if memchr::memchr(b'\\', inner.as_bytes()).is_none() {
         Some(Cow::Borrowed(inner))
     } else {
-        serde_json::from_str::<String>(s).ok().map(Cow::Owned)
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
     }
 }
 
 /// A string, or a number rendered as one (ids and threads are often numeric).
-fn scalar_string(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let s = raw.get();
-    if s.starts_with('"') {
+fn scalar_string(raw: &str) -> Option<Cow<'_, str>> {
+    if raw.starts_with('"') {
         json_str(raw)
-    } else if s.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-        Some(Cow::Borrowed(s))
+    } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        Some(Cow::Borrowed(raw))
     } else {
         None
     }
@@ -645,7 +764,8 @@ struct TopLevel<'k, 's> {
 }
 
 struct Captured<'de> {
-    slots: [Option<&'de RawValue>; FIELD_COUNT],
+    /// Per captured key, its value's JSON text (null is absent).
+    slots: [Option<&'de str>; FIELD_COUNT],
     inputs: Option<InputSummary<'de>>,
     outputs: Option<OutputSummary>,
 }
@@ -680,7 +800,11 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
                 out.outputs = Some(map.next_value_seed(seed)?);
             } else if let Some(i) = self.keys.iter().position(|k| *k == *key) {
                 let raw: &'de RawValue = map.next_value()?;
-                out.slots[i] = if raw.get() == "null" { None } else { Some(raw) };
+                out.slots[i] = if raw.get() == "null" {
+                    None
+                } else {
+                    Some(raw.get())
+                };
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -820,13 +944,7 @@ impl<'de> Visitor<'de> for &InputSeed<'_> {
             let is_persona = self.persona == Some(&*key);
             if is_persona && values.is_none() {
                 let raw: &'de RawValue = map.next_value()?;
-                persona = match json_str(raw) {
-                    Some(s) => Some(s),
-                    None if raw.get() == "null" => None,
-                    None => serde_json::from_str::<Value>(raw.get())
-                        .ok()
-                        .map(|v| Cow::Owned(v.to_string())),
-                };
+                persona = persona_of(raw.get());
             } else if is_persona || values.is_some() {
                 let v: Value = map.next_value()?;
                 if is_persona {
@@ -848,6 +966,18 @@ impl<'de> Visitor<'de> for &InputSeed<'_> {
             persona,
             map: values,
         })
+    }
+}
+
+/// The persona read from its raw value: a string's value, nothing for null,
+/// any other value's JSON text.
+fn persona_of(raw: &str) -> Option<Cow<'_, str>> {
+    match json_str(raw) {
+        Some(s) => Some(s),
+        None if raw == "null" => None,
+        None => serde_json::from_str::<Value>(raw)
+            .ok()
+            .map(|v| Cow::Owned(v.to_string())),
     }
 }
 
@@ -889,5 +1019,74 @@ impl<'de> Visitor<'de> for &OutputSeed<'_> {
             }
         }
         Ok(OutputSummary::Object(values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traces::settings::FieldMap;
+
+    fn example() -> (Signature, Vec<String>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gossip");
+        let sig = Signature::load(&root.join("signature.yaml")).unwrap();
+        let text = std::fs::read_to_string(root.join("traces/2026-09.jsonl")).unwrap();
+        (sig, text.lines().map(str::to_string).collect())
+    }
+
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// The scanner is what statistics use: on the example's lines it must not
+    /// fall back, or `traces stats` would be as slow as before.
+    #[test]
+    fn the_scanner_reads_every_example_line_itself() {
+        let (sig, lines) = example();
+        let parser = LineParser::new(&sig, &FieldMap::default(), Some("persona"));
+        for line in &lines {
+            let text = decode(line.as_bytes()).unwrap();
+            assert!(parser.capture_fast(text).is_ok(), "fell back on {line}");
+        }
+    }
+
+    /// The scanner's head and serde_json's agree on every mutated line: the
+    /// same turn, the same other-signature answer, the same reason for a bad
+    /// line. The mutations use JSON's own punctuation, so most stay close to
+    /// valid and reach deep into the scanner.
+    #[test]
+    fn the_scanner_and_serde_json_give_the_same_head_on_mutated_lines() {
+        let (sig, lines) = example();
+        let parser = LineParser::new(&sig, &FieldMap::default(), Some("persona"));
+        let alphabet = b"{}[]\",:\\ \t0123456789-+.eEunlltrfas/\x01";
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let (mut fast_turns, mut bad) = (0, 0);
+        for i in 0..6000 {
+            let mut line = lines[i % lines.len()].clone().into_bytes();
+            for _ in 0..1 + xorshift(&mut state) % 3 {
+                let pos = (xorshift(&mut state) as usize) % line.len().max(1);
+                let byte = alphabet[(xorshift(&mut state) % alphabet.len() as u64) as usize];
+                match xorshift(&mut state) % 3 {
+                    0 => line[pos] = byte,
+                    1 => line.insert(pos, byte),
+                    _ => {
+                        line.remove(pos);
+                    }
+                }
+            }
+            let fast = format!("{:?}", parser.parse_with(&line, false, true));
+            let slow = format!("{:?}", parser.parse_with(&line, false, false));
+            assert_eq!(fast, slow, "on {}", String::from_utf8_lossy(&line));
+            let scanned = decode(&line).is_ok_and(|t| parser.capture_fast(t).is_ok());
+            fast_turns += usize::from(scanned && fast.starts_with("Ok(Some"));
+            bad += usize::from(fast.starts_with("Err"));
+        }
+        assert!(
+            fast_turns > 1000 && bad > 1000,
+            "{fast_turns} scanned turns, {bad} bad"
+        );
     }
 }

@@ -1,0 +1,417 @@
+//! A validating scan of one JSON text, for the parts of a trace line that
+//! `traces stats` never reads.
+//!
+//! Most of a trace line is values statistics skip (the inputs' contents, the
+//! answer's text). serde_json skips a string eight bytes at a time and a
+//! value one token at a time through its visitor machinery; this scanner
+//! checks the whole line for control bytes once, then finds each string's end
+//! with `memchr2` (32 bytes at a time where the CPU has AVX2).
+//!
+//! It only answers "valid, and this is where the value ends", never why a text
+//! is invalid: whatever it does not vouch for is [`Fallback`], and the caller
+//! parses that line with serde_json, whose error is the one reported. So the
+//! scanner must never accept a text serde_json rejects; it may refuse texts
+//! serde_json accepts (a tab between tokens, an escaped key, deep nesting):
+//! those lines only take the slower path.
+
+/// The scan cannot vouch for the text: parse it with serde_json instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fallback;
+
+/// A scan step's result.
+pub type Scan<T> = Result<T, Fallback>;
+
+/// Nesting the scanner follows before it falls back; below serde_json's
+/// limit of 128 (less the two levels a trace line's fields sit in), so a
+/// value the scanner accepts is one serde_json can also build.
+const MAX_DEPTH: u32 = 100;
+
+/// A cursor over one JSON text without control bytes.
+pub struct Scanner<'t> {
+    text: &'t str,
+    pos: usize,
+}
+
+impl<'t> Scanner<'t> {
+    /// A scanner over `text`; falls back when any byte is below 0x20. JSON
+    /// allows such a byte only as whitespace between tokens, and without
+    /// them a string's end is simply its next unescaped quote.
+    pub fn new(text: &'t str) -> Scan<Self> {
+        if has_control_byte(text.as_bytes()) {
+            return Err(Fallback);
+        }
+        Ok(Scanner { text, pos: 0 })
+    }
+
+    fn bytes(&self) -> &'t [u8] {
+        self.text.as_bytes()
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.pos = spaces(self.bytes(), self.pos);
+        self.bytes().get(self.pos).copied()
+    }
+
+    fn expect(&mut self, byte: u8) -> Scan<()> {
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(Fallback)
+        }
+    }
+
+    /// The end of the text: nothing but whitespace may follow.
+    pub fn finish(mut self) -> Scan<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(Fallback),
+        }
+    }
+
+    /// Enters an object (its `{`).
+    pub fn begin_object(&mut self) -> Scan<()> {
+        self.expect(b'{')
+    }
+
+    /// The next key of the object being read, its `:` consumed, or `None`
+    /// once its `}` is. `first`: no key of this object has been read yet.
+    /// A key with escapes falls back (it would need decoding to compare).
+    pub fn next_key(&mut self, first: bool) -> Scan<Option<&'t str>> {
+        let bytes = self.bytes();
+        let Some(start) = entry(bytes, self.pos, first)? else {
+            self.pos = closed(bytes, self.pos)?;
+            return Ok(None);
+        };
+        let (end, escaped) = string_end(bytes, start)?;
+        if escaped {
+            return Err(Fallback);
+        }
+        let key = self.text.get(start..end - 1).ok_or(Fallback)?;
+        self.pos = colon(bytes, end)?;
+        Ok(Some(key))
+    }
+
+    /// Skips one value and returns its text (no surrounding whitespace).
+    pub fn value(&mut self) -> Scan<&'t str> {
+        let start = spaces(self.bytes(), self.pos);
+        self.pos = skip(self.bytes(), start, 0)?;
+        self.text.get(start..self.pos).ok_or(Fallback)
+    }
+}
+
+// The scan proper: free functions over the bytes and a position, so the
+// position stays in a register (a method updating `self.pos` stores it to
+// memory at every step); each returns the position after what it read.
+
+/// Past spaces (the only whitespace byte a scanned text can hold).
+#[inline]
+fn spaces(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at) == Some(&b' ') {
+        at += 1;
+    }
+    at
+}
+
+/// At an object's next entry (after `{` or the previous value): the position
+/// after the key's opening quote, or `None` when a `}` comes instead.
+#[inline]
+fn entry(bytes: &[u8], at: usize, first: bool) -> Scan<Option<usize>> {
+    let at = spaces(bytes, at);
+    let at = match bytes.get(at) {
+        Some(b'}') => return Ok(None),
+        Some(b',') if !first => spaces(bytes, at + 1),
+        Some(b'"') if first => at,
+        _ => return Err(Fallback),
+    };
+    match bytes.get(at) {
+        Some(b'"') => Ok(Some(at + 1)),
+        _ => Err(Fallback),
+    }
+}
+
+/// Past the `}` that `entry` found.
+#[inline]
+fn closed(bytes: &[u8], at: usize) -> Scan<usize> {
+    let at = spaces(bytes, at);
+    match bytes.get(at) {
+        Some(b'}') => Ok(at + 1),
+        _ => Err(Fallback),
+    }
+}
+
+/// Past the `:` after a key.
+#[inline]
+fn colon(bytes: &[u8], at: usize) -> Scan<usize> {
+    let at = spaces(bytes, at);
+    match bytes.get(at) {
+        Some(b':') => Ok(at + 1),
+        _ => Err(Fallback),
+    }
+}
+
+/// Past one value starting at `at` (no whitespace before it).
+fn skip(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
+    match bytes.get(at).copied().ok_or(Fallback)? {
+        b'"' => string_end(bytes, at + 1).map(|(end, _)| end),
+        b'{' if depth < MAX_DEPTH => {
+            let mut at = at + 1;
+            let mut first = true;
+            while let Some(key) = entry(bytes, at, first)? {
+                first = false;
+                let (end, _) = string_end(bytes, key)?;
+                at = colon(bytes, end)?;
+                at = skip(bytes, spaces(bytes, at), depth + 1)?;
+            }
+            closed(bytes, at)
+        }
+        b'[' if depth < MAX_DEPTH => {
+            let mut at = spaces(bytes, at + 1);
+            if bytes.get(at) == Some(&b']') {
+                return Ok(at + 1);
+            }
+            loop {
+                at = spaces(bytes, skip(bytes, at, depth + 1)?);
+                match bytes.get(at) {
+                    Some(b',') => at = spaces(bytes, at + 1),
+                    Some(b']') => return Ok(at + 1),
+                    _ => return Err(Fallback),
+                }
+            }
+        }
+        b't' => literal(bytes, at, b"true"),
+        b'f' => literal(bytes, at, b"false"),
+        b'n' => literal(bytes, at, b"null"),
+        b'-' | b'0'..=b'9' => number(bytes, at),
+        _ => Err(Fallback),
+    }
+}
+
+fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Scan<usize> {
+    if bytes.get(at..at + word.len()) == Some(word) {
+        Ok(at + word.len())
+    } else {
+        Err(Fallback)
+    }
+}
+
+/// JSON's number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn number(bytes: &[u8], mut at: usize) -> Scan<usize> {
+    if bytes.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    match bytes.get(at) {
+        // One leading zero only: `01` is not a number.
+        Some(b'0') if !matches!(bytes.get(at + 1), Some(b'0'..=b'9')) => at += 1,
+        Some(b'1'..=b'9') => at = digits(bytes, at + 1),
+        _ => return Err(Fallback),
+    }
+    if bytes.get(at) == Some(&b'.') {
+        let end = digits(bytes, at + 1);
+        if end == at + 1 {
+            return Err(Fallback);
+        }
+        at = end;
+    }
+    if let Some(b'e' | b'E') = bytes.get(at) {
+        at += 1;
+        if let Some(b'+' | b'-') = bytes.get(at) {
+            at += 1;
+        }
+        let end = digits(bytes, at);
+        if end == at {
+            return Err(Fallback);
+        }
+        at = end;
+    }
+    Ok(at)
+}
+
+fn digits(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(b'0'..=b'9') = bytes.get(at) {
+        at += 1;
+    }
+    at
+}
+
+/// Past a string's closing quote, from just after its opening one; and
+/// whether the string has escapes.
+#[inline]
+fn string_end(bytes: &[u8], mut at: usize) -> Scan<(usize, bool)> {
+    let mut escaped = false;
+    loop {
+        at = quote_or_backslash(bytes, at).ok_or(Fallback)?;
+        if bytes.get(at) == Some(&b'"') {
+            return Ok((at + 1, escaped));
+        }
+        escaped = true;
+        match bytes.get(at + 1) {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => at += 2,
+            Some(b'u') => {
+                let hex = bytes.get(at + 2..at + 6).ok_or(Fallback)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(Fallback);
+                }
+                at += 6;
+            }
+            _ => return Err(Fallback),
+        }
+    }
+}
+
+/// The index of the first `"` or `\\` at or after `from`. Eight bytes at a
+/// time in a word (strings in trace lines are short, about 20 bytes on
+/// average, where a SIMD search's setup costs more than it saves).
+fn quote_or_backslash(bytes: &[u8], mut from: usize) -> Option<usize> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGHS: u64 = ONES * 0x80;
+    while let Some(chunk) = bytes.get(from..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let quote = word ^ (ONES * u64::from(b'"'));
+        let slash = word ^ (ONES * u64::from(b'\\'));
+        // A byte of `quote` or `slash` is zero where the word has the byte;
+        // the lowest flagged byte is exact (borrows only flag higher ones).
+        let found =
+            ((quote.wrapping_sub(ONES) & !quote) | (slash.wrapping_sub(ONES) & !slash)) & HIGHS;
+        if found != 0 {
+            return Some(from + (found.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    let rest = bytes.get(from..)?;
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|i| from + i)
+}
+
+/// Whether any byte is below 0x20: the line's smallest byte, as a fold
+/// without an early exit so the compiler vectorises it (a line is a few
+/// kilobytes; stopping early would save nothing on the lines that matter).
+fn has_control_byte(bytes: &[u8]) -> bool {
+    bytes.iter().fold(u8::MAX, |least, &b| least.min(b)) < 0x20
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::IgnoredAny;
+
+    fn scans(text: &str) -> bool {
+        let Ok(mut s) = Scanner::new(text) else {
+            return false;
+        };
+        s.value().is_ok() && s.finish().is_ok()
+    }
+
+    fn serde_accepts(text: &str) -> bool {
+        serde_json::from_str::<IgnoredAny>(text).is_ok()
+    }
+
+    #[test]
+    fn accepts_the_values_of_a_trace_line() {
+        for text in [
+            r#"{"a":[1,-0.5e+3,true,false,null,"x\"y\\u00e9\u00e9",{}],"b":{"c":[]}}"#,
+            r#" [ 0 , 1E9 , -12.25 , "" , { "k" : "v" } ] "#,
+            r#""é — ünïcode 💬""#,
+        ] {
+            assert!(scans(text), "{text}");
+            assert!(serde_accepts(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        for text in [
+            "",
+            "01",
+            "-",
+            "1.",
+            "1e",
+            "1e+",
+            ".5",
+            "+1",
+            "tru",
+            "nul",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:2}",
+            "[1 2]",
+            "\"abc",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "\"\\u12\"",
+            "{",
+            "[",
+            "]",
+            "{\"a\":}",
+            "\"a\"\"b\"",
+            "1 2",
+            "\"tab\there\"",
+            "[\"a\"]]",
+        ] {
+            assert!(!serde_accepts(text), "serde_json accepts {text:?}");
+            assert!(!scans(text), "the scanner accepts {text:?}");
+        }
+    }
+
+    /// Every short text over JSON's punctuation that the scanner accepts,
+    /// serde_json accepts too; and the scanner does accept most of what
+    /// serde_json does (it is not a scanner that refuses everything).
+    #[test]
+    fn never_accepts_more_than_serde_json_on_generated_texts() {
+        let alphabet: &[u8] = b"{}[]\",:\\ 01-9.eE+tuflnrsa";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut both, mut serde_only) = (0u32, 0u32);
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 9) as usize;
+            let text: String = (0..len)
+                .map(|i| {
+                    alphabet[((state >> (i * 5 + 8)) % alphabet.len() as u64) as usize] as char
+                })
+                .collect();
+            let (ours, theirs) = (scans(&text), serde_accepts(&text));
+            assert!(
+                !ours || theirs,
+                "the scanner accepts {text:?}, serde_json does not"
+            );
+            both += u32::from(ours && theirs);
+            serde_only += u32::from(theirs && !ours);
+        }
+        assert!(
+            both > 1000,
+            "only {both} generated texts were valid for both"
+        );
+        assert!(serde_only * 20 < both, "{serde_only} refused of {both}");
+    }
+
+    #[test]
+    fn keys_come_plain_and_escaped_keys_fall_back() {
+        let mut s = Scanner::new(r#"{"id": "x1", "n" : 2}"#).unwrap();
+        s.begin_object().unwrap();
+        assert_eq!(s.next_key(true), Ok(Some("id")));
+        assert_eq!(s.value(), Ok("\"x1\""));
+        assert_eq!(s.next_key(false), Ok(Some("n")));
+        assert_eq!(s.value(), Ok("2"));
+        assert_eq!(s.next_key(false), Ok(None));
+        assert!(s.finish().is_ok());
+
+        let mut s = Scanner::new(r#"{"i\u0064": 1}"#).unwrap();
+        s.begin_object().unwrap();
+        assert_eq!(s.next_key(true), Err(Fallback));
+    }
+
+    #[test]
+    fn control_bytes_and_deep_nesting_fall_back() {
+        assert!(Scanner::new("{\"a\":\t1}").is_err());
+        let deep = format!("{}{}", "[".repeat(120), "]".repeat(120));
+        assert!(serde_accepts(&deep));
+        assert!(!scans(&deep));
+        let ok = format!("{}{}", "[".repeat(90), "]".repeat(90));
+        assert!(scans(&ok));
+    }
+}
