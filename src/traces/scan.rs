@@ -161,8 +161,7 @@ fn skip(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
             while let Some(key) = entry(bytes, at, first)? {
                 first = false;
                 let (end, _) = string_end(bytes, key)?;
-                at = colon(bytes, end)?;
-                at = skip(bytes, spaces(bytes, at), depth + 1)?;
+                at = value_end(bytes, spaces(bytes, colon(bytes, end)?), depth + 1)?;
             }
             closed(bytes, at)
         }
@@ -172,7 +171,7 @@ fn skip(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
                 return Ok(at + 1);
             }
             loop {
-                at = spaces(bytes, skip(bytes, at, depth + 1)?);
+                at = spaces(bytes, value_end(bytes, at, depth + 1)?);
                 match bytes.get(at) {
                     Some(b',') => at = spaces(bytes, at + 1),
                     Some(b']') => return Ok(at + 1),
@@ -185,6 +184,16 @@ fn skip(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
         b'n' => literal(bytes, at, b"null"),
         b'-' | b'0'..=b'9' => number(bytes, at),
         _ => Err(Fallback),
+    }
+}
+
+/// [`skip`] with the commonest value, a string, read without the call.
+#[inline]
+fn value_end(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
+    if bytes.get(at) == Some(&b'"') {
+        string_end(bytes, at + 1).map(|(end, _)| end)
+    } else {
+        skip(bytes, at, depth)
     }
 }
 
