@@ -601,10 +601,12 @@ impl<'a> LineParser<'a> {
             first = false;
             let value = s.value()?;
             if let Some(i) = self.output_lookup.find(name_tag(key), key) {
-                values[i] = Some(if self.output_is_enum[i] {
-                    serde_json::from_str(value).map_err(|_| Fallback)?
-                } else {
+                values[i] = Some(if !self.output_is_enum[i] {
                     Value::Null
+                } else if let Some(text) = json_str(value) {
+                    Value::String(text.into_owned())
+                } else {
+                    serde_json::from_str(value).map_err(|_| Fallback)?
                 });
             }
         }
