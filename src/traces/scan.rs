@@ -338,7 +338,7 @@ fn quote_or_backslash_swar(bytes: &[u8], mut from: usize) -> Option<usize> {
 /// Byte equality of short slices, inline: `==` on slices calls `memcmp`,
 /// which costs more than the comparison for a word of a few bytes.
 #[inline]
-pub fn same(a: &[u8], b: &[u8]) -> bool {
+fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
