@@ -619,18 +619,11 @@ mod tests {
                 order.lock().unwrap().push(k);
                 p.finish(Signal::Other);
             }));
-            // Each waiter is in the queue before the next one comes.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            settle().await;
         }
         tasks.remove(2).abort();
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        first.finish(Signal::Other);
-        for t in tasks {
-            tokio::time::timeout(Duration::from_secs(2), t)
-                .await
-                .expect("every waiter got a place")
-                .unwrap();
-        }
+        settle().await;
+        serve_all(first, tasks).await;
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 3, 4]);
         let s = g.lock();
         assert!(s.in_flight == 0 && s.waiting.iter().all(VecDeque::is_empty));

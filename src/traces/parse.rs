@@ -502,12 +502,12 @@ impl<'a> LineParser<'a> {
             is_enum: &self.output_is_enum,
             full,
         };
-        let fast = if fast {
+        let scanned = if fast {
             self.capture_fast(text)
         } else {
             Err(Fallback)
         };
-        let captured = match fast {
+        let captured = match scanned {
             Ok(captured) => captured,
             Err(Fallback) => self.capture(text, &input_seed, &output_seed)?,
         };
@@ -1066,8 +1066,8 @@ impl<'de> Visitor<'de> for &InputSeed<'_> {
     }
 }
 
-/// The persona read from its raw value: a string's value, nothing for null,
-/// any other value's JSON text.
+/// The persona from its value's JSON text: a string's value, nothing for
+/// null, any other value's JSON text (compact).
 fn persona_of(raw: &str) -> Option<Cow<'_, str>> {
     match json_str(raw) {
         Some(s) => Some(s),
