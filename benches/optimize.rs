@@ -11,6 +11,7 @@
 //!     PROMPTC_BENCH_ROUNDS=3 cargo bench --bench optimize   # median of 3
 //!     PROMPTC_BENCH_PARALLEL_TRIALS=1 cargo bench --bench optimize   # one trial at a time
 //!     PROMPTC_BENCH_ONLY=2,4 cargo bench --bench optimize   # these settings only
+//!     PROMPTC_BENCH_SEED=3 cargo bench --bench optimize   # another search seed
 //!
 //! Beside each setting it prints how full the pipe was: the server's mean
 //! requests in flight over each tenth of the run.
@@ -182,6 +183,12 @@ async fn one(setting: Setting) -> Run {
     {
         ctx.config.optimizer.parallel_trials = n;
     }
+    if let Some(n) = std::env::var("PROMPTC_BENCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        ctx.config.optimizer.seed = n;
+    }
     let args = OptimizeArgs {
         out: Some(dir.path().join("run")),
         ..Default::default()
@@ -205,6 +212,10 @@ async fn one(setting: Setting) -> Run {
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.await;
     let samples = samples.lock().unwrap().clone();
+    if let Ok(path) = std::env::var("PROMPTC_BENCH_TRACE") {
+        let text: Vec<String> = samples.iter().map(|x| x.to_string()).collect();
+        let _ = std::fs::write(path, text.join("\n"));
+    }
     let tenths: Vec<String> = samples
         .chunks(samples.len().div_ceil(10).max(1))
         .map(|c| format!("{:.1}", c.iter().sum::<u64>() as f64 / c.len() as f64))

@@ -145,11 +145,12 @@ pub struct OptimizerConfig {
     pub minibatch_size: u32,
     /// A full val evaluation every this many trials.
     pub full_eval_every: u32,
-    /// Trials proposed together and scored at once (MIPRO): each proposal
-    /// counts the batch's earlier ones as already scored badly (a "constant
-    /// liar"), so the batch spreads out; the full evaluation due after a
-    /// batch runs beside the next one. 1 is the one-at-a-time search. The
-    /// result depends on this number and the seed, never on timing.
+    /// The most trials in flight at once (MIPRO): a trial is proposed as
+    /// the earliest in flight is scored, counting those still in flight as
+    /// already scored badly (a "constant liar") so they spread out, while
+    /// the trials in flight ask at most four evaluations' worth of new
+    /// questions between them. 1 is the one-at-a-time search. The result
+    /// depends on this number, the seed and the scores, never on timing.
     pub parallel_trials: u32,
     /// Bootstrapped demos per set.
     pub max_bootstrapped_demos: u32,

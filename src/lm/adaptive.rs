@@ -27,7 +27,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use tokio::sync::{OnceCell, oneshot};
 
@@ -75,11 +75,10 @@ struct State {
     limit: f64,
     ceiling: u32,
     in_flight: u32,
-    /// Requests waiting for a place: demand beyond the limit. Foreground
-    /// before background work, and within each first steps before last
-    /// steps (see [`Queue::index`]); each queue first come first served. A
-    /// place is handed over by sending on the waiter's channel.
-    waiting: [VecDeque<(u64, oneshot::Sender<()>)>; 4],
+    /// Requests waiting for a place: demand beyond the limit, served in
+    /// the order of their [`Place`]s. A place is handed over by sending on
+    /// the waiter's channel.
+    waiting: BTreeMap<Place, oneshot::Sender<()>>,
     /// The id of the next waiter (to find it again when it is promoted).
     next_waiter: u64,
     /// Incremented at each cut; a permit from an older round cannot cut again.
@@ -102,7 +101,7 @@ struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Queue {
     /// Ahead of every waiter: the retry of a request that already waited its
-    /// turn once (a batch of trials waits on its slowest call, and a retry
+    /// turn once (a trial waits on its slowest call, and a retry
     /// sent to the back of the queue is that call).
     Front,
     /// In the order requests came, foreground or background.
@@ -110,7 +109,7 @@ pub enum Queue {
         /// Background work: behind all foreground work.
         background: bool,
     },
-    /// Behind every `Normal` waiter of its ground: a request that ends its
+    /// Behind every `Normal` waiter of its ground and rank: a request that ends its
     /// example's chain of calls (a judge's). An evaluation is many chains
     /// (the task's call, then the judges'); starting chains first leaves
     /// only last steps for its end, which fill every place, where first come
@@ -133,25 +132,25 @@ impl Queue {
         )
     }
 
-    /// The same queue for foreground work.
-    fn in_foreground(self) -> Queue {
+    /// Where a waiter of this queue with `rank`, arriving as the `id`th,
+    /// stands among the others.
+    fn place(self, rank: u64, id: u64) -> Place {
         match self {
-            Queue::Normal { .. } => Queue::NORMAL,
-            Queue::LastStep { .. } => Queue::LastStep { background: false },
-            Queue::Front => Queue::Front,
-        }
-    }
-
-    /// The index of the queue in `State::waiting`, served in order.
-    fn index(self) -> usize {
-        match self {
-            Queue::Front | Queue::Normal { background: false } => 0,
-            Queue::LastStep { background: false } => 1,
-            Queue::Normal { background: true } => 2,
-            Queue::LastStep { background: true } => 3,
+            // The newest retry first, as before ranks existed.
+            Queue::Front => Place(0, 0, 0, u64::MAX - id),
+            Queue::Normal { background } => Place(1 + u8::from(background), rank, 0, id),
+            Queue::LastStep { background } => Place(1 + u8::from(background), rank, 1, id),
         }
     }
 }
+
+/// A waiter's place in line, compared field by field: retries, then
+/// foreground, then background work; within each, lower ranks first (a
+/// caller's earlier piece of work, see [`Gate::acquire_ranked`]); within a
+/// rank, first steps before last steps (see [`Queue::LastStep`]); then first
+/// come first served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Place(u8, u64, u8, u64);
 
 /// The in-flight limit of one endpoint.
 pub struct Gate {
@@ -239,31 +238,34 @@ impl Gate {
     /// requests in a repeatable order (a server's prompt cache then holds the
     /// same thing in every run).
     pub async fn acquire(self: &Arc<Self>, queue: Queue) -> GatePermit {
-        self.acquire_promotable(queue, None).await
+        self.acquire_ranked(queue, 0, None).await
     }
 
-    /// [`Gate::acquire`]; a background waiter moves to the back of the
-    /// foreground queue when `promote` is notified (a foreground caller now
-    /// waits for its answer: it must not wait behind background work).
-    pub async fn acquire_promotable(
+    /// [`Gate::acquire`] for a caller's piece of work of `rank`: among
+    /// waiters of the same ground, lower ranks are served first, whatever
+    /// their step. Pieces of work that run at once but are needed in turn
+    /// (an optimizer's trials in flight, each proposed when an earlier one
+    /// is scored) then finish in turn, instead of all at the end. A
+    /// background waiter moves to the back of the foreground when `promote`
+    /// is notified (a foreground caller now waits for its answer: it must not
+    /// wait behind background work).
+    pub async fn acquire_ranked(
         self: &Arc<Self>,
         queue: Queue,
+        rank: u64,
         promote: Option<&tokio::sync::Notify>,
     ) -> GatePermit {
-        let (rx, id) = {
+        let (rx, place) = {
             let mut s = self.lock();
-            if s.waiting.iter().all(VecDeque::is_empty) && s.in_flight < whole(s.limit) {
+            if s.waiting.is_empty() && s.in_flight < whole(s.limit) {
                 s.in_flight += 1;
                 return self.permit(s.round);
             }
             let (tx, rx) = oneshot::channel();
-            let id = s.next_waiter;
+            let place = queue.place(rank, s.next_waiter);
             s.next_waiter += 1;
-            match queue {
-                Queue::Front => s.waiting[0].push_front((id, tx)),
-                other => s.waiting[other.index()].push_back((id, tx)),
-            }
-            (rx, id)
+            s.waiting.insert(place, tx);
+            (rx, place)
         };
         let mut waiter = Waiter {
             gate: self.clone(),
@@ -278,7 +280,7 @@ impl Gate {
                 Some(p) => tokio::select! {
                     r = rx => break r.is_ok(),
                     _ = p.notified() => {
-                        self.promote(id, queue);
+                        self.promote(place);
                         promote = None;
                     }
                 },
@@ -292,15 +294,15 @@ impl Gate {
         self.permit(round)
     }
 
-    /// Moves waiter `id` from `queue` (a background one) to the back of its
-    /// foreground counterpart; nothing if it already has its place.
-    fn promote(&self, id: u64, queue: Queue) {
+    /// Moves the background waiter at `place` to the back of its rank and
+    /// step in the foreground; nothing if it already has its place.
+    fn promote(&self, place: Place) {
         let mut s = self.lock();
-        let from = queue.index();
-        if let Some(at) = s.waiting[from].iter().position(|(w, _)| *w == id)
-            && let Some(entry) = s.waiting[from].remove(at)
-        {
-            s.waiting[queue.in_foreground().index()].push_back(entry);
+        if let Some(tx) = s.waiting.remove(&place) {
+            let Place(_, rank, step, _) = place;
+            let id = s.next_waiter;
+            s.next_waiter += 1;
+            s.waiting.insert(Place(1, rank, step, id), tx);
         }
     }
 
@@ -317,7 +319,7 @@ impl Gate {
     fn release(&self, s: &mut State) {
         s.in_flight = s.in_flight.saturating_sub(1);
         while s.in_flight < whole(s.limit) {
-            let Some((_, tx)) = s.waiting.iter_mut().find_map(VecDeque::pop_front) else {
+            let Some((_, tx)) = s.waiting.pop_first() else {
                 break;
             };
             // A waiter that gave up is skipped; its place goes to the next.
@@ -382,8 +384,7 @@ impl State {
         }
         // Only demand beyond the limit is evidence that more would help: the
         // limit fully used, or requests waiting for a place.
-        let busy =
-            self.in_flight >= whole(self.limit) || self.waiting.iter().any(|q| !q.is_empty());
+        let busy = self.in_flight >= whole(self.limit) || !self.waiting.is_empty();
         if busy && self.limit < f64::from(self.ceiling) {
             self.limit = (self.limit + 1.0 / self.limit).min(f64::from(self.ceiling));
         }
@@ -626,7 +627,7 @@ mod tests {
         serve_all(first, tasks).await;
         assert_eq!(*order.lock().unwrap(), vec![0, 1, 3, 4]);
         let s = g.lock();
-        assert!(s.in_flight == 0 && s.waiting.iter().all(VecDeque::is_empty));
+        assert!(s.in_flight == 0 && s.waiting.is_empty());
     }
 
     type Order = Arc<Mutex<Vec<&'static str>>>;
@@ -639,9 +640,21 @@ mod tests {
         queue: Queue,
         promote: Option<Arc<tokio::sync::Notify>>,
     ) -> tokio::task::JoinHandle<()> {
+        ranked_waiter(g, order, name, queue, 0, promote)
+    }
+
+    /// [`waiter`] for a piece of work of `rank`.
+    fn ranked_waiter(
+        g: &Arc<Gate>,
+        order: &Order,
+        name: &'static str,
+        queue: Queue,
+        rank: u64,
+        promote: Option<Arc<tokio::sync::Notify>>,
+    ) -> tokio::task::JoinHandle<()> {
         let (g, order) = (g.clone(), order.clone());
         tokio::spawn(async move {
-            let p = g.acquire_promotable(queue, promote.as_deref()).await;
+            let p = g.acquire_ranked(queue, rank, promote.as_deref()).await;
             order.lock().unwrap().push(name);
             p.finish(Signal::Other);
         })
@@ -694,6 +707,41 @@ mod tests {
                 "judge 2",
                 "background task",
                 "background judge"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_earlier_ranks_calls_go_first_whatever_their_step_and_background_stays_behind() {
+        // Trials in flight together: trial 1's judges must not wait behind
+        // trial 2's tasks, or every trial finishes at the same late time.
+        let g = Gate::new("t", 1);
+        let first = g.acquire(Queue::NORMAL).await;
+        let order = Order::default();
+        let (fore, back) = (false, true);
+        let queues = [
+            ("background, rank 1", Queue::Normal { background: back }, 1),
+            ("trial 2 task", Queue::Normal { background: fore }, 2),
+            ("trial 1 judge", Queue::LastStep { background: fore }, 1),
+            ("trial 2 judge", Queue::LastStep { background: fore }, 2),
+            ("trial 1 task", Queue::Normal { background: fore }, 1),
+            ("unranked judge", Queue::LastStep { background: fore }, 0),
+        ];
+        let mut tasks = Vec::new();
+        for (name, queue, rank) in queues {
+            tasks.push(ranked_waiter(&g, &order, name, queue, rank, None));
+            settle().await;
+        }
+        serve_all(first, tasks).await;
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![
+                "unranked judge",
+                "trial 1 task",
+                "trial 1 judge",
+                "trial 2 task",
+                "trial 2 judge",
+                "background, rank 1"
             ]
         );
     }

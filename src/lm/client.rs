@@ -113,6 +113,18 @@ const ENDPOINT_MIN_SAMPLES: usize = 4;
 tokio::task_local! {
     /// Set while a caller's work is background work (see [`in_background`]).
     static BACKGROUND: ();
+    /// The rank of the caller's piece of work (see [`in_rank`]).
+    static RANK: u64;
+}
+
+/// Runs `work` as the caller's piece of work of `rank`: where its LM calls
+/// wait for a place in an endpoint's in-flight limit, they go before the
+/// waiting calls of higher ranks of the same ground (foreground or
+/// background). Work outside any rank has rank 0. An optimizer with several
+/// trials in flight ranks each by its number, so they finish in turn and the
+/// next is proposed while the others keep every place busy.
+pub async fn in_rank<F: std::future::Future>(rank: u64, work: F) -> F::Output {
+    RANK.scope(rank, work).await
 }
 
 /// Runs `work` as background work: where its LM calls wait for a place in
@@ -681,7 +693,8 @@ impl LmClient {
                         Role::Judge => Queue::LastStep { background },
                         Role::Task | Role::Proposer => Queue::Normal { background },
                     };
-                    Some(g.acquire_promotable(queue, promote).await)
+                    let rank = RANK.try_with(|r| *r).unwrap_or(0);
+                    Some(g.acquire_ranked(queue, rank, promote).await)
                 }
                 None => None,
             };

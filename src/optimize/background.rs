@@ -1,13 +1,13 @@
 //! Full evaluations that run beside the search instead of between its
-//! batches.
+//! trials.
 //!
-//! A batch of trials cannot be planned before the previous one is scored,
-//! so each batch ends with a tail of its last calls and a gap while the next
-//! is planned. A full evaluation's result is only needed to choose the
-//! winner at the end (and which combination to evaluate fully next only
-//! needs to know which were chosen), so full evaluations run through those
-//! tails and gaps, behind the batches' own calls, and their results are
-//! collected as they come in. The winner is chosen from the results in the
+//! A trial cannot be proposed before the trials it learns from are scored,
+//! so the search has moments with few calls to make (its start, the last
+//! calls of a trial, its end). A full evaluation's result is only needed to
+//! choose the winner at the end (and which combination to evaluate fully
+//! next only needs to know which were chosen), so full evaluations run
+//! through those moments, behind the trials' own calls, and their results are
+//! //! collected as they come in. The winner is chosen from the results in the
 //! order the combinations were chosen, never the order they finished in: a
 //! run chooses the same pack whatever the timing.
 

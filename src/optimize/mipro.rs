@@ -2,7 +2,11 @@
 //! over (instruction, demo set) with minibatch scoring and periodic full
 //! evaluation of the most promising untested combination.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use futures::StreamExt;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesOrdered;
 
 use serde_json::{Map, Value};
 
@@ -14,6 +18,7 @@ use super::{
     run_prompt,
 };
 use crate::eval::EvalError;
+use crate::lm::client::in_rank;
 use crate::pack::Demo;
 use crate::traces::Turn;
 
@@ -360,8 +365,8 @@ async fn rescore(
     Ok((baseline, best))
 }
 
-/// One trial of a batch: its point, its examples, and its logged score when
-/// a resumed run has it.
+/// One trial: its point, its examples, and its logged score when a resumed
+/// run has it.
 struct Planned {
     trial: usize,
     point: Vec<usize>,
@@ -369,104 +374,78 @@ struct Planned {
     replayed: Option<f64>,
 }
 
-/// The proposals of trials `range`, made together: each counts the batch's
-/// earlier proposals as scored at the worst score so far (a constant liar),
-/// so a batch spreads over the space instead of proposing one point five
-/// times. Seeded per trial as the one-at-a-time search is, and the same on
-/// a resumed run: a logged trial's point is the one proposed then.
-fn plan_batch(
+/// Trial `t`'s proposal, made while the trials before it that are not in
+/// `history` are still being scored: those (`pending`, their points) count
+/// as scored at the worst score so far (a constant liar), so trials in flight
+/// together spread over the space instead of proposing one point five times.
+///
+/// Which trials are in `history` when trial `t` is planned depends only on
+/// the trials' scores and examples, never on which call came back first (see
+/// the window in [`run`]), so a proposal depends on the seed and the scores;
+/// a resumed run proposes the same points, and a logged trial's point is the
+/// one proposed then.
+fn plan_trial(
     ctx: &Context<'_>,
     tpe: &Tpe,
     history: &[(Vec<usize>, f64)],
+    pending: &[Vec<usize>],
     minibatch: bool,
-    range: std::ops::Range<usize>,
-) -> Vec<Planned> {
+    t: usize,
+) -> Planned {
+    // The examples have a stream of their own, so a replayed trial's are
+    // known without its proposal (the window counts its questions).
+    let batch = trial_batch(
+        ctx,
+        minibatch,
+        &mut rng(ctx.settings.seed, "trial-examples", t as u64),
+    );
+    if let Some((i, d, score)) = replayed_trial(ctx, t) {
+        return Planned {
+            trial: t,
+            point: vec![i, d],
+            batch,
+            replayed: Some(score),
+        };
+    }
     let liar = history
         .iter()
         .map(|(_, v)| *v)
         .reduce(f64::min)
         .unwrap_or(0.0);
     let mut lied = history.to_vec();
-    range
-        .map(|t| {
-            let planned = match replayed_trial(ctx, t) {
-                Some((i, d, score)) => Planned {
-                    trial: t,
-                    point: vec![i, d],
-                    batch: Vec::new(),
-                    replayed: Some(score),
-                },
-                None => {
-                    let mut r = rng(ctx.settings.seed, "trial", t as u64);
-                    let point = tpe.suggest(&lied, &mut r);
-                    let batch = trial_batch(ctx, minibatch, &mut r);
-                    Planned {
-                        trial: t,
-                        point,
-                        batch,
-                        replayed: None,
-                    }
-                }
-            };
-            lied.push((planned.point.clone(), liar));
-            planned
-        })
-        .collect()
+    lied.extend(pending.iter().map(|p| (p.clone(), liar)));
+    let point = tpe.suggest(&lied, &mut rng(ctx.settings.seed, "trial", t as u64));
+    Planned {
+        trial: t,
+        point,
+        batch,
+        replayed: None,
+    }
 }
 
-/// Scores a batch's trials at once: each distinct program once on the union
-/// of its trials' examples (so two trials of one program never ask the same
-/// question twice), then every trial's mean from those scores.
-async fn score_batch(
+/// Scores a trial (or gives its logged score back). Trials in flight at once
+/// share the scorer, which asks each question once whichever trial asks it.
+async fn score_trial(
     scorer: &Scorer<'_>,
     candidates: &[String],
     sets: &[Vec<Demo>],
-    plan: &[Planned],
-) -> Vec<Result<f64, EvalError>> {
-    let mut groups: Vec<((usize, usize), Vec<Turn>)> = Vec::new();
-    for p in plan.iter().filter(|p| p.replayed.is_none()) {
-        let key = (p.point[0], p.point[1]);
-        let at = match groups.iter().position(|(k, _)| *k == key) {
-            Some(at) => at,
-            None => {
-                groups.push((key, Vec::new()));
-                groups.len() - 1
-            }
-        };
-        for ex in &p.batch {
-            if !groups[at].1.iter().any(|e| e.id == ex.id) {
-                groups[at].1.push(ex.clone());
-            }
+    planned: Planned,
+) -> (Planned, Result<f64, EvalError>) {
+    let result = match planned.replayed {
+        Some(score) => Ok(score),
+        None => {
+            let (i, d) = (planned.point[0], planned.point[1]);
+            let program = scorer.program(&candidates[i], &sets[d]);
+            // Earlier trials first: the next trial is proposed when the
+            // earliest in flight is scored.
+            in_rank(
+                planned.trial as u64 + 1,
+                scorer.mean(&program, &planned.batch),
+            )
+            .await
         }
-    }
-    let program = |(i, d): (usize, usize)| scorer.program(&candidates[i], &sets[d]);
-    let mut failed: Vec<((usize, usize), EvalError)> = Vec::new();
-    let results = futures::future::join_all(groups.iter().map(|(key, examples)| async move {
-        scorer.scores(&program(*key), examples).await.map(|_| ())
-    }))
-    .await;
-    for ((key, _), r) in groups.iter().zip(results) {
-        if let Err(e) = r {
-            failed.push((*key, e));
-        }
-    }
-    // Trials in order, up to the first that failed: the search stops there.
-    let mut out = Vec::with_capacity(plan.len());
-    for p in plan {
-        let key = (p.point[0], p.point[1]);
-        let r = match (p.replayed, failed.iter().position(|(k, _)| *k == key)) {
-            (Some(score), _) => Ok(score),
-            (None, Some(at)) => Err(failed.remove(at).1),
-            // Every example is memoized now: no new call.
-            (None, None) => scorer.mean(&program(key), &p.batch).await,
-        };
-        let stop = r.is_err();
-        out.push(r);
-        if stop {
-            break;
-        }
-    }
-    out
+    };
+    (planned, result)
 }
 
 /// The whole MIPRO run.
@@ -526,53 +505,102 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut history: Vec<(Vec<usize>, f64)> = Vec::new();
     let mut by_combo: HashMap<Combo, Vec<f64>> = HashMap::new();
     let mut trials = 0;
-    let mut t0 = 0;
-    while t0 < s.num_trials && stopped.is_none() {
-        absorb(bg.take(), &mut full, &mut stopped)?;
-        let shown = best_of(&order, &full).map_or(0.0, |(_, v)| v);
-        report(t0, shown, "searching");
-        let t1 = (t0 + s.parallel_trials.max(1)).min(s.num_trials);
-        let plan = plan_batch(ctx, &tpe, &history, minibatch, t0..t1);
-        let scored = bg
-            .beside(score_batch(&scorer, &candidates, &sets, &plan))
-            .await;
-        for (planned, result) in plan.into_iter().zip(scored) {
-            let (t, i, d) = (planned.trial, planned.point[0], planned.point[1]);
-            let score = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    stopped = Some(budget(e)?);
-                    break;
-                }
-            };
-            if planned.replayed.is_none()
-                && let Ok(mut log) = ctx.log.lock()
-            {
-                log.write(&Entry::Trial {
-                    trial: t,
-                    instruction: i,
-                    demos: d,
-                    score,
-                    examples: planned.batch.len(),
-                    full: !minibatch,
-                });
-            }
-            trials += 1;
-            history.push((vec![i, d], score));
-            by_combo.entry((i, d)).or_default().push(score);
-            if !minibatch {
-                full.insert((i, d), score);
-                order.push((i, d));
-            } else if ((t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials)
-                && let Some(c) = next_full(&by_combo, &full, bg.chosen())
-            {
-                let program = scorer.program(&candidates[c.0], &sets[c.1]);
-                bg.start(c, true, full_eval(ctx, &scorer, program, c));
-                order.push(c);
-            }
+    // Trials are planned one by one as the earliest in flight comes in
+    // (at most `window` in flight, asking at most `questions` new questions
+    // between them), so the endpoint never waits for the slowest call of a
+    // group of trials before the next is proposed. Every decision is made
+    // when a trial comes in, in trial order, on counts that do not depend on
+    // timing: the same seed and scores plan the same trials.
+    let window = s.parallel_trials.max(1);
+    let mut running: FuturesOrdered<LocalBoxFuture<'_, (Planned, Result<f64, EvalError>)>> =
+        FuturesOrdered::new();
+    let mut pending: VecDeque<Vec<usize>> = VecDeque::new();
+    let mut next = 0;
+    // New questions the trials in flight may ask between them: about four
+    // evaluations' worth, so the next trial is already asking while the
+    // earliest in flight finishes its last calls. Trials that ask nothing
+    // new (combinations and examples already asked) cost no place and are
+    // planned as the window allows.
+    let questions = 4 * ctx.concurrency.max(1);
+    let mut asked: HashSet<(Combo, String)> = ctx
+        .val
+        .iter()
+        .map(|ex| ((0, base_idx), ex.id.0.clone()))
+        .collect();
+    let mut asks: VecDeque<usize> = VecDeque::new();
+    let mut outstanding = 0;
+    loop {
+        while stopped.is_none()
+            && next < s.num_trials
+            && pending.len() < window
+            && (pending.is_empty() || outstanding < questions)
+        {
+            let planned = plan_trial(
+                ctx,
+                &tpe,
+                &history,
+                pending.make_contiguous(),
+                minibatch,
+                next,
+            );
+            let combo = (planned.point[0], planned.point[1]);
+            let new = planned
+                .batch
+                .iter()
+                .filter(|ex| asked.insert((combo, ex.id.0.clone())))
+                .count();
+            outstanding += new;
+            asks.push_back(new);
+            pending.push_back(planned.point.clone());
+            running.push_back(Box::pin(score_trial(&scorer, &candidates, &sets, planned)));
+            next += 1;
         }
-        t0 = t1;
+        // In trial order, whatever order they finished in.
+        let Some((planned, result)) = bg.beside(running.next()).await else {
+            break;
+        };
+        pending.pop_front();
+        outstanding -= asks.pop_front().unwrap_or(0);
+        absorb(bg.take(), &mut full, &mut stopped)?;
+        let (t, i, d) = (planned.trial, planned.point[0], planned.point[1]);
+        let score = match result {
+            Ok(v) => v,
+            Err(e) => {
+                // The trials after it are dropped unscored (and unlogged).
+                stopped = Some(budget(e)?);
+                break;
+            }
+        };
+        if planned.replayed.is_none()
+            && let Ok(mut log) = ctx.log.lock()
+        {
+            log.write(&Entry::Trial {
+                trial: t,
+                instruction: i,
+                demos: d,
+                score,
+                examples: planned.batch.len(),
+                full: !minibatch,
+            });
+        }
+        trials += 1;
+        history.push((vec![i, d], score));
+        by_combo.entry((i, d)).or_default().push(score);
+        if !minibatch {
+            full.insert((i, d), score);
+            order.push((i, d));
+        } else if ((t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials)
+            && let Some(c) = next_full(&by_combo, &full, bg.chosen())
+        {
+            let program = scorer.program(&candidates[c.0], &sets[c.1]);
+            bg.start(c, true, full_eval(ctx, &scorer, program, c));
+            asked.extend(ctx.val.iter().map(|ex| (c, ex.id.0.clone())));
+            order.push(c);
+        }
+        let shown = best_of(&order, &full).map_or(0.0, |(_, v)| v);
+        report(t + 1, shown, "searching");
     }
+    drop(running);
     // The full evaluations still under way (those of a stopped search fail
     // at once on the spent budget).
     bg.finish().await;

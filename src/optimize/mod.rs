@@ -11,9 +11,9 @@ pub mod gepa;
 pub mod log;
 pub mod mipro;
 pub mod optimizer;
+pub mod scorer;
 pub mod tpe;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -23,16 +23,17 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::{OptimizerConfig, OptimizerName};
-use crate::eval::{EvalError, EvalReport, Evaluator, Program};
+use crate::eval::{EvalError, Program};
 use crate::lm::{LmClient, LmError, Role};
-use crate::metric::{ExampleScore, Metric};
+use crate::metric::Metric;
 use crate::pack::{Demo, Pack};
-use crate::program::{Adapter, Prediction, predict_as, render_system_as, render_value};
+use crate::program::{Adapter, Prediction, predict_as, render_value};
 use crate::signature::Signature;
 use crate::traces::Turn;
 
 pub use log::TrialLog;
 pub use optimizer::{CallPlan, Gepa, Mipro, Optimizer, PlanSizes, by_name};
+pub use scorer::Scorer;
 
 /// The knobs of one run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -241,143 +242,6 @@ impl OwnPrompts {
             propose: get("propose_instruction")?,
             reflect: get("reflect")?,
         })
-    }
-}
-
-/// Scores programs, remembering every example score of the run so that a
-/// full evaluation reuses what minibatches already measured.
-///
-/// An example lost to LM errors (after the evaluator's one more try) for any
-/// program is left out of every program's scores from then on, so that
-/// programs are compared on the same examples.
-pub struct Scorer<'a> {
-    ctx: &'a Context<'a>,
-    /// Scores by program (a digest of its system prompt, the only part
-    /// that differs between a run's programs) and example id.
-    memo: Mutex<HashMap<([u8; 32], String), ExampleScore>>,
-    lost: Mutex<std::collections::BTreeSet<String>>,
-}
-
-impl<'a> Scorer<'a> {
-    /// A scorer for a run.
-    pub fn new(ctx: &'a Context<'a>) -> Scorer<'a> {
-        Scorer {
-            ctx,
-            memo: Mutex::new(HashMap::new()),
-            lost: Mutex::new(std::collections::BTreeSet::new()),
-        }
-    }
-
-    /// The program of an instruction and demos.
-    pub fn program(&self, instructions: &str, demos: &[Demo]) -> Program {
-        Program {
-            signature: self.ctx.signature.clone(),
-            system: render_system_as(self.ctx.adapter, self.ctx.signature, instructions, demos),
-            persona_systems: Default::default(),
-            adapter: self.ctx.adapter,
-        }
-    }
-
-    /// Per-example scores of a program on examples, in order.
-    pub async fn scores(
-        &self,
-        program: &Program,
-        examples: &[Turn],
-    ) -> Result<Vec<ExampleScore>, EvalError> {
-        // A digest, not the prompt itself: a lookup neither copies nor hashes
-        // a prompt of many kilobytes (a batch's end waited on hundreds).
-        let program_id: [u8; 32] =
-            <sha2::Sha256 as sha2::Digest>::digest(program.system.as_bytes()).into();
-        let key = |ex: &Turn| (program_id, ex.id.0.clone());
-        let todo: Vec<Turn> = {
-            let memo = self
-                .memo
-                .lock()
-                .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
-            let lost = self
-                .lost
-                .lock()
-                .map_err(|_| EvalError::Internal("the lost-example lock is poisoned".into()))?;
-            examples
-                .iter()
-                .filter(|ex| !memo.contains_key(&key(ex)) && !lost.contains(&ex.id.0))
-                .cloned()
-                .collect()
-        };
-        if !todo.is_empty() {
-            let ev = Evaluator {
-                lm: self.ctx.lm,
-                metric: self.ctx.metric,
-                concurrency: self.ctx.concurrency,
-                max_errors: self.ctx.max_errors,
-                max_error_share: self.ctx.max_error_share,
-                task_samples: 1,
-            };
-            let report: EvalReport = match ev.evaluate(program, &todo, &|_, _| {}).await {
-                Ok(r) => r,
-                // A handful of examples not yet memoized that all failed are
-                // lost examples, not a failed run; `mean` refuses a score
-                // when nothing at all is left.
-                Err(EvalError::AllFailed { .. }) => EvalReport::default(),
-                Err(e) => return Err(e),
-            };
-            let mut memo = self
-                .memo
-                .lock()
-                .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
-            let scored: std::collections::HashSet<&str> =
-                report.examples.iter().map(|s| s.id.as_str()).collect();
-            if let Ok(mut lost) = self.lost.lock() {
-                lost.extend(
-                    todo.iter()
-                        .filter(|e| !scored.contains(e.id.0.as_str()))
-                        .map(|e| e.id.0.clone()),
-                );
-            }
-            for s in report.examples {
-                if let Some(ex) = todo.iter().find(|e| e.id.0 == s.id) {
-                    memo.insert(key(ex), s);
-                }
-            }
-        }
-        let memo = self
-            .memo
-            .lock()
-            .map_err(|_| EvalError::Internal("the score memo lock is poisoned".into()))?;
-        let lost = self
-            .lost
-            .lock()
-            .map_err(|_| EvalError::Internal("the lost-example lock is poisoned".into()))?;
-        // Examples lost to (tolerated) LM errors are left out, for every program.
-        Ok(examples
-            .iter()
-            .filter(|ex| !lost.contains(&ex.id.0))
-            .filter_map(|ex| memo.get(&key(ex)).cloned())
-            .collect())
-    }
-
-    /// The examples lost so far (left out of every program's scores).
-    pub fn lost(&self) -> Vec<String> {
-        self.lost
-            .lock()
-            .map(|l| l.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// Mean score on 0..100.
-    pub async fn mean(&self, program: &Program, examples: &[Turn]) -> Result<f64, EvalError> {
-        let s = self.scores(program, examples).await?;
-        if s.is_empty() && !examples.is_empty() {
-            let lost = self.lost();
-            return Err(EvalError::AllFailed {
-                errors: lost.len(),
-                first: format!(
-                    "every example was lost to LM errors (first lost: {})",
-                    lost.first().map(String::as_str).unwrap_or("?")
-                ),
-            });
-        }
-        Ok(s.iter().map(|x| x.score).sum::<f64>() / s.len().max(1) as f64)
     }
 }
 
