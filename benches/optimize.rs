@@ -12,6 +12,7 @@
 //!     PROMPTC_BENCH_PARALLEL_TRIALS=1 cargo bench --bench optimize   # one trial at a time
 //!     PROMPTC_BENCH_ONLY=2,4 cargo bench --bench optimize   # these settings only
 //!     PROMPTC_BENCH_SEED=3 cargo bench --bench optimize   # another search seed
+//!     PROMPTC_BENCH_TRACE=occ.txt cargo bench --bench optimize   # every in-flight sample
 //!
 //! Beside each setting it prints how full the pipe was: the server's mean
 //! requests in flight over each tenth of the run.
