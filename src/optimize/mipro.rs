@@ -2,7 +2,7 @@
 //! over (instruction, demo set) with minibatch scoring and periodic full
 //! evaluation of the most promising untested combination.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::background::{Background, Combo, Done, best_of};
 use super::log::Entry;
 use super::tpe::Tpe;
+use super::window::Window;
 use super::{
     Context, OptimizeError, Outcome, Progress, Scorer, demo, describe, examples_json, rng,
     run_prompt,
@@ -505,53 +506,20 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut history: Vec<(Vec<usize>, f64)> = Vec::new();
     let mut by_combo: HashMap<Combo, Vec<f64>> = HashMap::new();
     let mut trials = 0;
-    // Trials are planned one by one as the earliest in flight comes in
-    // (at most `window` in flight, asking at most `questions` new questions
-    // between them), so the endpoint never waits for the slowest call of a
-    // group of trials before the next is proposed. Every decision is made
-    // when a trial comes in, in trial order, on counts that do not depend on
-    // timing: the same seed and scores plan the same trials.
-    let window = s.parallel_trials.max(1);
+    // Trials are planned one by one as the earliest in flight comes in (see
+    // `Window`), so the endpoint never waits for the slowest call of a group
+    // of trials before the next is proposed. New questions in flight: about
+    // four evaluations' worth, so the next trial is already asking while the
+    // earliest in flight finishes its last calls.
+    let mut window = Window::new(s.parallel_trials, 4 * ctx.concurrency.max(1));
+    window.ask((0, base_idx), ctx.val);
     let mut running: FuturesOrdered<LocalBoxFuture<'_, (Planned, Result<f64, EvalError>)>> =
         FuturesOrdered::new();
-    let mut pending: VecDeque<Vec<usize>> = VecDeque::new();
     let mut next = 0;
-    // New questions the trials in flight may ask between them: about four
-    // evaluations' worth, so the next trial is already asking while the
-    // earliest in flight finishes its last calls. Trials that ask nothing
-    // new (combinations and examples already asked) cost no place and are
-    // planned as the window allows.
-    let questions = 4 * ctx.concurrency.max(1);
-    let mut asked: HashSet<(Combo, String)> = ctx
-        .val
-        .iter()
-        .map(|ex| ((0, base_idx), ex.id.0.clone()))
-        .collect();
-    let mut asks: VecDeque<usize> = VecDeque::new();
-    let mut outstanding = 0;
     loop {
-        while stopped.is_none()
-            && next < s.num_trials
-            && pending.len() < window
-            && (pending.is_empty() || outstanding < questions)
-        {
-            let planned = plan_trial(
-                ctx,
-                &tpe,
-                &history,
-                pending.make_contiguous(),
-                minibatch,
-                next,
-            );
-            let combo = (planned.point[0], planned.point[1]);
-            let new = planned
-                .batch
-                .iter()
-                .filter(|ex| asked.insert((combo, ex.id.0.clone())))
-                .count();
-            outstanding += new;
-            asks.push_back(new);
-            pending.push_back(planned.point.clone());
+        while stopped.is_none() && next < s.num_trials && window.open() {
+            let planned = plan_trial(ctx, &tpe, &history, &window.points(), minibatch, next);
+            window.start(planned.point.clone(), &planned.batch);
             running.push_back(Box::pin(score_trial(&scorer, &candidates, &sets, planned)));
             next += 1;
         }
@@ -559,8 +527,7 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         let Some((planned, result)) = bg.beside(running.next()).await else {
             break;
         };
-        pending.pop_front();
-        outstanding -= asks.pop_front().unwrap_or(0);
+        window.came_in();
         absorb(bg.take(), &mut full, &mut stopped)?;
         let (t, i, d) = (planned.trial, planned.point[0], planned.point[1]);
         let score = match result {
@@ -594,7 +561,7 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         {
             let program = scorer.program(&candidates[c.0], &sets[c.1]);
             bg.start(c, true, full_eval(ctx, &scorer, program, c));
-            asked.extend(ctx.val.iter().map(|ex| (c, ex.id.0.clone())));
+            window.ask(c, ctx.val);
             order.push(c);
         }
         let shown = best_of(&order, &full).map_or(0.0, |(_, v)| v);

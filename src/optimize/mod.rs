@@ -13,6 +13,7 @@ pub mod mipro;
 pub mod optimizer;
 pub mod scorer;
 pub mod tpe;
+pub mod window;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
