@@ -189,12 +189,14 @@ impl Signature {
     /// Checks an output value against the field's enum, returning the
     /// canonical spelling. Near-misses in case, spacing and punctuation
     /// ("Dissent on evidence") map to the canonical value.
-    pub fn canonical_output(&self, field: &str, value: &str) -> Result<String, String> {
+    /// Borrows: statistics check every logged answer this way, and almost all
+    /// are canonical already.
+    pub fn canonical_output<'a>(&'a self, field: &str, value: &'a str) -> Result<&'a str, String> {
         let Some(spec) = self.outputs.get(field) else {
             return Err(format!("`{field}` is not an output of `{}`", self.name));
         };
         match &spec.enum_values {
-            None => Ok(value.to_string()),
+            None => Ok(value),
             Some(values) => match_enum(values, value).ok_or_else(|| {
                 format!(
                     "`{}` is not one of {} ({field})",
@@ -207,13 +209,16 @@ impl Signature {
 }
 
 /// Finds `value` among `values` after normalisation; returns the canonical value.
-pub fn match_enum(values: &[String], value: &str) -> Option<String> {
+pub fn match_enum<'v>(values: &'v [String], value: &str) -> Option<&'v str> {
     // Almost every logged value is already canonical; skip the allocations then.
     if let Some(v) = values.iter().find(|v| v.as_str() == value) {
-        return Some(v.clone());
+        return Some(v);
     }
     let key = normalize_enum(value);
-    values.iter().find(|v| normalize_enum(v) == key).cloned()
+    values
+        .iter()
+        .find(|v| normalize_enum(v) == key)
+        .map(String::as_str)
 }
 
 /// Lower-cases and folds every run of non-alphanumerics into one `-`, so that

@@ -48,7 +48,7 @@ pub fn parse_completion(sig: &Signature, text: &str) -> Result<Map<String, Value
             (Some(values), v) => {
                 let s = render_value(Some(v));
                 match match_enum(values, &s) {
-                    Some(canon) => Value::String(canon),
+                    Some(canon) => Value::String(canon.to_string()),
                     None => {
                         return Err(ParseError::BadEnum(format!(
                             "`{name}` is `{}`, which is not one of {}",

@@ -219,36 +219,42 @@ pub fn import(
         files,
         max,
         |batch| {
-            batch
+            // Errors say where as `file:line`, then `#span` and the reason;
+            // only the merge knows the line's number in its file.
+            let lines = batch
                 .lines()
-                .map(|(no, raw)| {
-                    let where_ = format!("{}:{no}", files[batch.file].display());
+                .map(|(at, raw)| {
                     let crate::traces::reader::RawLine::Line(bytes) = raw else {
-                        return vec![Err(format!(
-                            "{where_}: longer than traces.max_line_bytes ({max})"
-                        ))];
+                        return (
+                            at,
+                            vec![Err(format!(": longer than traces.max_line_bytes ({max})"))],
+                        );
                     };
-                    match reader.convert(bytes) {
-                        Err(reason) => vec![Err(format!("{where_}: {reason}"))],
+                    let records = match reader.convert(bytes) {
+                        Err(reason) => vec![Err(format!(": {reason}"))],
                         Ok(spans) => spans
                             .into_iter()
-                            .map(|(i, r)| {
-                                checked(&parser, r).map_err(|e| format!("{where_}#{i}: {e}"))
-                            })
+                            .map(|(i, r)| checked(&parser, r).map_err(|e| format!("#{i}: {e}")))
                             .collect(),
-                    }
+                    };
+                    (at, records)
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (batch.file, lines)
         },
-        |lines| {
-            for r in lines.into_iter().flatten() {
-                match r {
-                    Ok(line) => {
-                        text.push_str(&line);
-                        text.push('\n');
-                        written += 1;
+        |(file, lines), first| {
+            for (at, records) in lines {
+                for r in records {
+                    match r {
+                        Ok(line) => {
+                            text.push_str(&line);
+                            text.push('\n');
+                            written += 1;
+                        }
+                        Err(e) => {
+                            bad.push(format!("{}:{}{e}", files[file].display(), first.number(at)))
+                        }
                     }
-                    Err(e) => bad.push(e),
                 }
             }
         },

@@ -57,11 +57,13 @@ impl Dataset {
                     })
                     .collect::<Vec<_>>()
             },
-            |results| {
-                for (file, no, kind) in results {
+            |results, first| {
+                for (file, at, kind) in results {
                     report.lines += 1;
                     match kind {
-                        LineKind::Bad(reason) => report.push_bad(&files[file], no, reason),
+                        LineKind::Bad(reason) => {
+                            report.push_bad(&files[file], first.number(at), reason)
+                        }
                         LineKind::OtherSignature => report.other_signature += 1,
                         LineKind::Turn(turn) => {
                             if !seen.insert(turn.id.0.clone()) {

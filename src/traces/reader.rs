@@ -6,6 +6,7 @@
 //! newline, and skips an over-long line without buffering it: memory stays
 //! bounded by a few blocks plus `max_line_bytes`, whatever the file.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
@@ -20,34 +21,64 @@ pub enum RawLine<'a> {
     TooLong(u64),
 }
 
+/// A line's place in its batch, 0 for the batch's first. Only the merge, which
+/// sees batches in file order, knows which line of the file that is: the
+/// reader does not count lines (a pass over every byte), the workers' walk
+/// over them does. See [`FirstLine::number`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InBatch(u64);
+
+/// The 1-based number in its file of a batch's first line, handed to the merge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstLine(u64);
+
+impl FirstLine {
+    /// The file's 1-based number of a line of this batch.
+    pub fn number(self, line: InBatch) -> u64 {
+        self.0 + line.0
+    }
+}
+
 /// A run of consecutive lines of one file, owned so a worker can parse it.
 pub struct Batch {
     /// Index of the file in the list given to [`run_batches`].
     pub file: usize,
     kind: BatchKind,
     max: usize,
+    /// The lines a walk of [`Batch::lines`] to its end found.
+    walked: Cell<Option<u64>>,
 }
 
 enum BatchKind {
     /// Whole lines, each ending in `\n` except perhaps the file's last.
-    Block { data: Vec<u8>, first_line: u64 },
+    Block { data: Vec<u8> },
     /// One line that was skipped for its length.
-    TooLong { line: u64, len: u64 },
+    TooLong { len: u64 },
 }
 
 impl Batch {
-    /// The lines with their 1-based numbers.
-    pub fn lines(&self) -> Box<dyn Iterator<Item = (u64, RawLine<'_>)> + '_> {
+    fn new(file: usize, kind: BatchKind, max: usize) -> Batch {
+        Batch {
+            file,
+            kind,
+            max,
+            walked: Cell::new(None),
+        }
+    }
+
+    /// The lines with their places in the batch.
+    pub fn lines(&self) -> Box<dyn Iterator<Item = (InBatch, RawLine<'_>)> + '_> {
         match &self.kind {
-            BatchKind::TooLong { line, len } => {
-                Box::new(std::iter::once((*line, RawLine::TooLong(*len))))
+            BatchKind::TooLong { len } => {
+                Box::new(std::iter::once((InBatch(0), RawLine::TooLong(*len))))
             }
-            BatchKind::Block { data, first_line } => {
+            BatchKind::Block { data } => {
                 let max = self.max;
                 let mut start = 0usize;
-                let mut no = *first_line;
+                let mut no = 0u64;
                 Box::new(std::iter::from_fn(move || {
                     if start >= data.len() {
+                        self.walked.set(Some(no));
                         return None;
                     }
                     let end =
@@ -56,7 +87,7 @@ impl Batch {
                     start = end + 1;
                     no += 1;
                     Some((
-                        no - 1,
+                        InBatch(no - 1),
                         if line.len() > max {
                             RawLine::TooLong(line.len() as u64)
                         } else {
@@ -65,6 +96,18 @@ impl Batch {
                     ))
                 }))
             }
+        }
+    }
+
+    /// How many lines the batch holds: counted by the worker's walk when it
+    /// went to the end, else here.
+    fn line_count(&self) -> u64 {
+        match &self.kind {
+            BatchKind::TooLong { .. } => 1,
+            BatchKind::Block { data } => self.walked.get().unwrap_or_else(|| {
+                memchr::memchr_iter(b'\n', data).count() as u64
+                    + u64::from(!data.is_empty() && !data.ends_with(b"\n"))
+            }),
         }
     }
 }
@@ -82,7 +125,8 @@ pub struct ReadError {
 const BATCH_BYTES: usize = 1 << 20;
 
 /// Reads `files` in order, parses batches with `work` on worker threads, and
-/// hands each result to `merge` in file and line order.
+/// hands each result to `merge` in file and line order, with the number of
+/// the batch's first line in its file.
 ///
 /// Memory stays bounded: at most a few batches are in flight at once.
 pub fn run_batches<P, W, M>(
@@ -94,14 +138,14 @@ pub fn run_batches<P, W, M>(
 where
     P: Send,
     W: Fn(&Batch) -> P + Sync,
-    M: FnMut(P),
+    M: FnMut(P, FirstLine),
 {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
     let (batch_tx, batch_rx) = crossbeam_channel::bounded::<(u64, Batch)>(workers);
-    let (result_tx, result_rx) = crossbeam_channel::bounded::<(u64, P)>(workers * 2);
+    let (result_tx, result_rx) = crossbeam_channel::bounded::<(u64, Done<P>)>(workers * 2);
     // Parsed blocks' buffers go back to the reader: a fresh megabyte per
     // block would be mapped, faulted in and unmapped each time.
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(workers * 4);
@@ -113,12 +157,16 @@ where
             let work = &work;
             scope.spawn(move || {
                 for (seq, batch) in rx {
-                    let result = work(&batch);
+                    let done = Done {
+                        result: work(&batch),
+                        file: batch.file,
+                        lines: batch.line_count(),
+                    };
                     if let BatchKind::Block { mut data, .. } = batch.kind {
                         data.clear();
                         let _ = free.try_send(data);
                     }
-                    if tx.send((seq, result)).is_err() {
+                    if tx.send((seq, done)).is_err() {
                         break;
                     }
                 }
@@ -142,11 +190,16 @@ where
         });
 
         let mut next = 0u64;
-        let mut pending: BTreeMap<u64, P> = BTreeMap::new();
-        for (seq, result) in result_rx {
-            pending.insert(seq, result);
-            while let Some(r) = pending.remove(&next) {
-                merge(r);
+        let mut pending: BTreeMap<u64, Done<P>> = BTreeMap::new();
+        let (mut file, mut first_line) = (usize::MAX, 1u64);
+        for (seq, done) in result_rx {
+            pending.insert(seq, done);
+            while let Some(done) = pending.remove(&next) {
+                if done.file != file {
+                    (file, first_line) = (done.file, 1);
+                }
+                merge(done.result, FirstLine(first_line));
+                first_line += done.lines;
                 next += 1;
             }
         }
@@ -157,6 +210,13 @@ where
             })
         })
     })
+}
+
+/// A worker's result for one batch, with what the merge needs to number it.
+struct Done<P> {
+    result: P,
+    file: usize,
+    lines: u64,
 }
 
 fn read_file_batches(
@@ -172,7 +232,6 @@ fn read_file_batches(
     };
     let mut file = File::open(path).map_err(err)?;
     let mut carry: Vec<u8> = Vec::new();
-    let mut next_line = 1u64;
     let mut eof = false;
     while !eof {
         let mut data = free.try_recv().unwrap_or_default();
@@ -190,17 +249,13 @@ fn read_file_batches(
             None if data.len() > max_line_bytes => {
                 // One line already longer than the limit: measure it, never hold it.
                 let len = data.len() as u64 + skip_line(&mut file, &mut eof).map_err(err)?;
-                if !send(Batch {
-                    file: file_idx,
-                    kind: BatchKind::TooLong {
-                        line: next_line,
-                        len,
-                    },
-                    max: max_line_bytes,
-                }) {
+                if !send(Batch::new(
+                    file_idx,
+                    BatchKind::TooLong { len },
+                    max_line_bytes,
+                )) {
                     return Ok(());
                 }
-                next_line += 1;
                 continue;
             }
             None => {
@@ -212,31 +267,21 @@ fn read_file_batches(
         if data.is_empty() {
             continue;
         }
-        let lines =
-            memchr::memchr_iter(b'\n', &data).count() as u64 + u64::from(!data.ends_with(b"\n"));
-        let batch = Batch {
-            file: file_idx,
-            kind: BatchKind::Block {
-                data,
-                first_line: next_line,
-            },
-            max: max_line_bytes,
-        };
-        next_line += lines;
-        if !send(batch) {
+        if !send(Batch::new(
+            file_idx,
+            BatchKind::Block { data },
+            max_line_bytes,
+        )) {
             return Ok(());
         }
     }
     if !carry.is_empty() {
         // The last line had no newline.
-        send(Batch {
-            file: file_idx,
-            kind: BatchKind::Block {
-                data: carry,
-                first_line: next_line,
-            },
-            max: max_line_bytes,
-        });
+        send(Batch::new(
+            file_idx,
+            BatchKind::Block { data: carry },
+            max_line_bytes,
+        ));
     }
     Ok(())
 }
@@ -280,13 +325,18 @@ mod tests {
             max,
             |b| {
                 b.lines()
-                    .map(|(no, l)| match l {
-                        RawLine::Line(x) => format!("{no}:{}", String::from_utf8_lossy(x)),
-                        RawLine::TooLong(n) => format!("{no}:too long {n}"),
+                    .map(|(at, l)| match l {
+                        RawLine::Line(x) => (at, String::from_utf8_lossy(x).into_owned()),
+                        RawLine::TooLong(n) => (at, format!("too long {n}")),
                     })
                     .collect::<Vec<_>>()
             },
-            |v| out.extend(v),
+            |v, first| {
+                out.extend(
+                    v.into_iter()
+                        .map(|(at, s)| format!("{}:{s}", first.number(at))),
+                )
+            },
         )
         .unwrap();
         out
@@ -343,27 +393,41 @@ mod tests {
             &files,
             1024,
             |b| {
-                b.lines()
-                    .map(|(no, l)| match l {
+                let lines = b
+                    .lines()
+                    .map(|(at, l)| match l {
                         RawLine::Line(x) => {
                             let s = String::from_utf8_lossy(x);
-                            format!(
-                                "{}:{no}:{}",
-                                b.file,
-                                s.split('-').take(2).collect::<Vec<_>>().join("-")
-                            )
+                            (at, s.split('-').take(2).collect::<Vec<_>>().join("-"))
                         }
                         RawLine::TooLong(_) => unreachable!(),
                     })
-                    .collect::<Vec<_>>()
+                    // Some walks stop short: the merge must number the next batch all the same.
+                    .take(if b.file == 1 { 1000 } else { usize::MAX })
+                    .collect::<Vec<_>>();
+                (b.file, lines)
             },
-            |v| seen.extend(v),
+            |(file, v), first| {
+                seen.extend(
+                    v.into_iter()
+                        .map(|(at, s)| format!("{file}:{}:{s}", first.number(at))),
+                )
+            },
         )
         .unwrap();
-        assert_eq!(seen.len(), 1_200_000);
-        for (i, s) in seen.iter().enumerate() {
-            let (f, n) = (i / 400_000, i % 400_000);
-            assert_eq!(s, &format!("{f}:{}:{f}-{n}", n + 1));
+        // Every line kept carries its own number; files 0 and 2 are whole, in order.
+        let mut kept = [0u64; 3];
+        for s in &seen {
+            let [f, no, text]: [&str; 3] = s.splitn(3, ':').collect::<Vec<_>>().try_into().unwrap();
+            let (f, no): (usize, u64) = (f.parse().unwrap(), no.parse().unwrap());
+            assert_eq!(text, format!("{f}-{}", no - 1), "{s}");
+            kept[f] += 1;
+            if f != 1 {
+                assert_eq!(no, kept[f], "{s}");
+            }
         }
+        assert_eq!(kept[0], 400_000);
+        assert_eq!(kept[2], 400_000);
+        assert!(kept[1] < 400_000, "file 1's walks stopped short");
     }
 }

@@ -253,7 +253,7 @@ fn digits(bytes: &[u8], mut at: usize) -> usize {
 
 /// Past a string's closing quote, from just after its opening one; and
 /// whether the string has escapes.
-#[inline]
+#[inline(always)]
 fn string_end(bytes: &[u8], mut at: usize) -> Scan<(usize, bool)> {
     let mut escaped = false;
     loop {

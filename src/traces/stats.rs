@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::signature::Signature;
 use crate::traces::parse::{LineKind, LineParser};
-use crate::traces::reader::{Batch, RawLine, run_batches};
+use crate::traces::reader::{Batch, InBatch, RawLine, run_batches};
 use crate::traces::settings::{FieldMap, GateConfig, SplitConfig};
 use crate::traces::split::fresh_thread_set;
 use crate::traces::{BadLine, MAX_REPORTED_BAD_LINES, TraceError, bad_line_reason};
@@ -205,7 +205,7 @@ struct BatchAgg {
     file: usize,
     lines: u64,
     other_signature: u64,
-    bad: Vec<(u64, String)>,
+    bad: Vec<(InBatch, String)>,
     threads: Vec<String>,
     workspaces: Vec<String>,
     personas: Vec<String>,
@@ -336,11 +336,11 @@ pub fn compute(files: &[PathBuf], input: &StatsInput<'_>) -> Result<TraceStats, 
         files,
         max,
         |batch| head_batch(&parser, batch, max, input.expand),
-        |agg| {
+        |agg, first| {
             report.lines += agg.lines;
             report.other_signature += agg.other_signature;
-            for (no, reason) in agg.bad {
-                report.push_bad(&files[agg.file], no, reason);
+            for (at, reason) in agg.bad {
+                report.push_bad(&files[agg.file], first.number(at), reason);
             }
             let t_map = resolve(&agg.threads, &mut thread_ix, &mut || {
                 threads.push(ThreadAgg::default())
