@@ -100,7 +100,7 @@ impl<'t> Scanner<'t> {
     /// Skips one value and returns its text (no surrounding whitespace).
     pub fn value(&mut self) -> Scan<&'t str> {
         let start = spaces(self.bytes(), self.pos);
-        self.pos = skip(self.bytes(), start, 0)?;
+        self.pos = skip(self.bytes(), start)?;
         self.text.get(start..self.pos).ok_or(Fallback)
     }
 }
@@ -156,49 +156,75 @@ fn colon(bytes: &[u8], at: usize) -> Scan<usize> {
 }
 
 /// Past one value starting at `at` (no whitespace before it).
-fn skip(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
-    match bytes.get(at).copied().ok_or(Fallback)? {
-        b'"' => string_end(bytes, at + 1).map(|(end, _)| end),
-        b'{' if depth < MAX_DEPTH => {
-            let mut at = at + 1;
-            let mut first = true;
-            while let Some(key) = entry(bytes, at, first)? {
-                first = false;
-                let (end, _) = string_end(bytes, key)?;
-                at = value_end(bytes, spaces(bytes, colon(bytes, end)?), depth + 1)?;
-            }
-            closed(bytes, at)
-        }
-        b'[' if depth < MAX_DEPTH => {
-            let mut at = spaces(bytes, at + 1);
-            if bytes.get(at) == Some(&b']') {
-                return Ok(at + 1);
-            }
-            loop {
-                at = spaces(bytes, value_end(bytes, at, depth + 1)?);
-                match bytes.get(at) {
-                    Some(b',') => at = spaces(bytes, at + 1),
-                    Some(b']') => return Ok(at + 1),
-                    _ => return Err(Fallback),
+///
+/// One loop with the open containers on a bit stack (a set bit is an
+/// object), not a call per value: a trace line's inputs are mostly small
+/// values in nested objects and arrays, and a call each cost more than
+/// reading most of them.
+fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
+    // Bit `d` of `objects` says whether the container at depth `d + 1` is an object.
+    let (mut objects, mut depth) = (0u128, 0u32);
+    loop {
+        // At the start of a value.
+        match bytes.get(at).copied().ok_or(Fallback)? {
+            b'"' => at = string_end(bytes, at + 1)?.0,
+            open @ (b'{' | b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(Fallback);
+                }
+                let object = open == b'{';
+                at = spaces(bytes, at + 1);
+                if bytes.get(at) == Some(if object { &b'}' } else { &b']' }) {
+                    at += 1;
+                } else {
+                    objects = (objects << 1) | u128::from(object);
+                    depth += 1;
+                    if object {
+                        at = key_and_colon(bytes, at)?;
+                    }
+                    continue;
                 }
             }
+            b't' => at = literal(bytes, at, b"true")?,
+            b'f' => at = literal(bytes, at, b"false")?,
+            b'n' => at = literal(bytes, at, b"null")?,
+            b'-' | b'0'..=b'9' => at = number(bytes, at)?,
+            _ => return Err(Fallback),
         }
-        b't' => literal(bytes, at, b"true"),
-        b'f' => literal(bytes, at, b"false"),
-        b'n' => literal(bytes, at, b"null"),
-        b'-' | b'0'..=b'9' => number(bytes, at),
-        _ => Err(Fallback),
+        // After a value: close containers until one goes on with a `,`.
+        loop {
+            if depth == 0 {
+                return Ok(at);
+            }
+            let object = objects & 1 == 1;
+            at = spaces(bytes, at);
+            match bytes.get(at) {
+                Some(b',') => {
+                    at = spaces(bytes, at + 1);
+                    if object {
+                        at = key_and_colon(bytes, at)?;
+                    }
+                    break;
+                }
+                Some(b'}') if object => {}
+                Some(b']') if !object => {}
+                _ => return Err(Fallback),
+            }
+            at += 1;
+            objects >>= 1;
+            depth -= 1;
+        }
     }
 }
 
-/// [`skip`] with the commonest value, a string, read without the call.
-#[inline]
-fn value_end(bytes: &[u8], at: usize, depth: u32) -> Scan<usize> {
-    if bytes.get(at) == Some(&b'"') {
-        string_end(bytes, at + 1).map(|(end, _)| end)
-    } else {
-        skip(bytes, at, depth)
+/// From a key's opening quote to the start of its value.
+#[inline(always)]
+fn key_and_colon(bytes: &[u8], at: usize) -> Scan<usize> {
+    if bytes.get(at) != Some(&b'"') {
+        return Err(Fallback);
     }
+    let (end, _) = string_end(bytes, at + 1)?;
+    Ok(spaces(bytes, colon(bytes, end)?))
 }
 
 fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Scan<usize> {
