@@ -224,13 +224,13 @@ pub fn import(
             let lines = batch
                 .lines()
                 .map(|(at, raw)| {
-                    let crate::traces::reader::RawLine::Line(bytes) = raw else {
+                    let crate::traces::reader::RawLine::Line(line) = raw else {
                         return (
                             at,
                             vec![Err(format!(": longer than traces.max_line_bytes ({max})"))],
                         );
                     };
-                    let records = match reader.convert(bytes) {
+                    let records = match reader.convert(line.bytes) {
                         Err(reason) => vec![Err(format!(": {reason}"))],
                         Ok(spans) => spans
                             .into_iter()

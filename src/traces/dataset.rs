@@ -45,9 +45,9 @@ impl Dataset {
                     .lines()
                     .flat_map(|(no, line)| {
                         let kinds = match (line, expand) {
-                            (RawLine::Line(bytes), None) => vec![parser.turn(bytes)],
-                            (RawLine::Line(bytes), Some(x)) => {
-                                crate::traces::expanded(x, bytes, |l| parser.turn(l))
+                            (RawLine::Line(line), None) => vec![parser.turn(line.bytes)],
+                            (RawLine::Line(line), Some(x)) => {
+                                crate::traces::expanded(x, line.bytes, |l| parser.turn(l))
                             }
                             (RawLine::TooLong(n), _) => {
                                 vec![LineKind::Bad(bad_line_reason(n, max_line_bytes))]

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::signature::Signature;
+use crate::traces::reader::Line;
 use crate::traces::record::{TraceId, Turn};
 use crate::traces::scan::{Fallback, Scan, Scanner};
 use crate::traces::settings::FieldMap;
@@ -284,6 +285,16 @@ impl<'a> LineParser<'a> {
         }
     }
 
+    /// [`Self::head_ref`] over a line the reader found no control byte in
+    /// when it says so.
+    pub fn head_ref_line<'l>(&self, line: Line<'l>) -> LineKind<HeadRef<'l>> {
+        match self.parse_with(line.bytes, false, true, line.control_free) {
+            Ok(Some((head, _))) => LineKind::Turn(head),
+            Ok(None) => LineKind::OtherSignature,
+            Err(reason) => LineKind::Bad(reason),
+        }
+    }
+
     /// Parses a line into a full turn (inputs and outputs materialised).
     pub fn turn(&self, line: &[u8]) -> LineKind<Turn> {
         match self.parse(line, true) {
@@ -488,11 +499,18 @@ impl<'a> LineParser<'a> {
 
     fn parse<'l>(&self, line: &'l [u8], full: bool) -> Parsed<'l> {
         // The scanner reads what statistics need; a full turn builds values.
-        self.parse_with(line, full, !full)
+        self.parse_with(line, full, !full, false)
     }
 
-    /// [`Self::parse`], with the scanner's fast path tried first when `fast`.
-    fn parse_with<'l>(&self, line: &'l [u8], full: bool, fast: bool) -> Parsed<'l> {
+    /// [`Self::parse`], with the scanner's fast path tried first when `fast`;
+    /// `control_free`: the reader found no byte below 0x20 in the line.
+    fn parse_with<'l>(
+        &self,
+        line: &'l [u8],
+        full: bool,
+        fast: bool,
+        control_free: bool,
+    ) -> Parsed<'l> {
         let text = decode(line)?;
         let input_seed = InputSeed {
             names: &self.input_names,
@@ -505,7 +523,7 @@ impl<'a> LineParser<'a> {
             full,
         };
         let scanned = if fast {
-            self.capture_fast(text)
+            self.capture_fast(text, control_free)
         } else {
             Err(Fallback)
         };
@@ -547,8 +565,12 @@ impl<'a> LineParser<'a> {
     /// exactly what [`Self::capture`] gives, or [`Fallback`] for any line the
     /// scanner cannot vouch for (serde_json then parses it and says why it
     /// is bad). Statistics read a few short fields; the rest is only checked.
-    fn capture_fast<'l>(&self, text: &'l str) -> Scan<Captured<'l>> {
-        let mut s = Scanner::new(text)?;
+    fn capture_fast<'l>(&self, text: &'l str, control_free: bool) -> Scan<Captured<'l>> {
+        let mut s = if control_free {
+            Scanner::control_free(text)
+        } else {
+            Scanner::new(text)?
+        };
         s.begin_object()?;
         let mut out = Captured {
             slots: [None; FIELD_COUNT],
@@ -1178,7 +1200,10 @@ mod tests {
         let parser = LineParser::new(&sig, &FieldMap::default(), Some("persona"));
         for line in &lines {
             let text = decode(line.as_bytes()).unwrap();
-            assert!(parser.capture_fast(text).is_ok(), "fell back on {line}");
+            assert!(
+                parser.capture_fast(text, false).is_ok(),
+                "fell back on {line}"
+            );
         }
     }
 
@@ -1206,10 +1231,10 @@ mod tests {
                     }
                 }
             }
-            let fast = format!("{:?}", parser.parse_with(&line, false, true));
-            let slow = format!("{:?}", parser.parse_with(&line, false, false));
+            let fast = format!("{:?}", parser.parse_with(&line, false, true, false));
+            let slow = format!("{:?}", parser.parse_with(&line, false, false, false));
             assert_eq!(fast, slow, "on {}", String::from_utf8_lossy(&line));
-            let scanned = decode(&line).is_ok_and(|t| parser.capture_fast(t).is_ok());
+            let scanned = decode(&line).is_ok_and(|t| parser.capture_fast(t, false).is_ok());
             fast_turns += usize::from(scanned && fast.starts_with("Ok(Some"));
             bad += usize::from(fast.starts_with("Err"));
         }

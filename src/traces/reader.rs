@@ -12,13 +12,25 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use crate::traces::scan::first_control_byte;
+
 /// One physical line of a file.
 #[derive(Debug)]
 pub enum RawLine<'a> {
-    /// The line's bytes, without `\n` (a trailing `\r` is left for the parser to strip).
-    Line(&'a [u8]),
+    /// The line, without `\n` (a trailing `\r` is left for the parser to strip).
+    Line(Line<'a>),
     /// The line was longer than the limit; this is its full length in bytes.
     TooLong(u64),
+}
+
+/// A line's bytes, and what finding its end learned about them.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// The bytes, without `\n`.
+    pub bytes: &'a [u8],
+    /// No byte is below 0x20: the line's end was found as its first control
+    /// byte, so the parser's scanner need not look for one again.
+    pub control_free: bool,
 }
 
 /// A line's place in its batch, 0 for the batch's first. Only the merge, which
@@ -81,17 +93,28 @@ impl Batch {
                         self.walked.set(Some(no));
                         return None;
                     }
-                    let end =
-                        memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-                    let line = &data[start..end];
+                    // One pass finds the line's end and whether it holds a
+                    // control byte: its first is usually the newline.
+                    let (end, control_free) = match first_control_byte(data, start) {
+                        Some(i) if data[i] == b'\n' => (i, true),
+                        Some(i) => (
+                            memchr::memchr(b'\n', &data[i..]).map_or(data.len(), |j| i + j),
+                            false,
+                        ),
+                        None => (data.len(), true),
+                    };
+                    let bytes = &data[start..end];
                     start = end + 1;
                     no += 1;
                     Some((
                         InBatch(no - 1),
-                        if line.len() > max {
-                            RawLine::TooLong(line.len() as u64)
+                        if bytes.len() > max {
+                            RawLine::TooLong(bytes.len() as u64)
                         } else {
-                            RawLine::Line(line)
+                            RawLine::Line(Line {
+                                bytes,
+                                control_free,
+                            })
                         },
                     ))
                 }))
@@ -326,7 +349,11 @@ mod tests {
             |b| {
                 b.lines()
                     .map(|(at, l)| match l {
-                        RawLine::Line(x) => (at, String::from_utf8_lossy(x).into_owned()),
+                        RawLine::Line(x) => {
+                            // The flag is exact: set when and only when no byte is below 0x20.
+                            assert_eq!(x.control_free, !x.bytes.iter().any(|&b| b < 0x20));
+                            (at, String::from_utf8_lossy(x.bytes).into_owned())
+                        }
                         RawLine::TooLong(n) => (at, format!("too long {n}")),
                     })
                     .collect::<Vec<_>>()
@@ -397,7 +424,7 @@ mod tests {
                     .lines()
                     .map(|(at, l)| match l {
                         RawLine::Line(x) => {
-                            let s = String::from_utf8_lossy(x);
+                            let s = String::from_utf8_lossy(x.bytes);
                             (at, s.split('-').take(2).collect::<Vec<_>>().join("-"))
                         }
                         RawLine::TooLong(_) => unreachable!(),

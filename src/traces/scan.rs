@@ -47,6 +47,14 @@ impl<'t> Scanner<'t> {
         Ok(Scanner { text, pos: 0 })
     }
 
+    /// A scanner over `text` that the caller found no byte below 0x20 in
+    /// (see [`first_control_byte`]). A text that has one anyway is never
+    /// unsafe, only misread: a string could then end past a raw newline.
+    pub fn control_free(text: &'t str) -> Self {
+        debug_assert!(!has_control_byte(text.as_bytes()));
+        Scanner { text, pos: 0 }
+    }
+
     fn bytes(&self) -> &'t [u8] {
         self.text.as_bytes()
     }
@@ -302,6 +310,22 @@ fn string_end(bytes: &[u8], mut at: usize) -> Scan<(usize, bool)> {
     }
 }
 
+/// The index of the first byte below 0x20 at or after `from`. In a block of
+/// JSON lines that is the line's newline, unless the line has a control byte
+/// of its own: the reader finds each line's end with it, and learns in the
+/// same pass that the scanner need not check the line again.
+#[inline]
+pub fn first_control_byte(bytes: &[u8], from: usize) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return sse2::first_control_byte(bytes, from);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    return bytes
+        .get(from..)?
+        .iter()
+        .position(|&b| b < 0x20)
+        .map(|i| from + i);
+}
+
 /// The index of the first `"` or `\` at or after `from`: sixteen bytes at
 /// a time with SSE2 (every x86-64 CPU has it), a word at a time elsewhere.
 #[inline]
@@ -315,8 +339,37 @@ fn quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
     };
+
+    /// [`super::first_control_byte`] thirty-two bytes at a time (two loads
+    /// per step: lines are kilobytes); the last few bytes one by one.
+    #[inline]
+    pub fn first_control_byte(bytes: &[u8], mut from: usize) -> Option<usize> {
+        while let Some(chunk) = bytes.get(from..).and_then(<[u8]>::first_chunk::<32>) {
+            // SAFETY: as in `quote_or_backslash`: SSE2 is enabled for this
+            // module, and each load reads 16 of the 32 bytes `chunk` borrows.
+            let found = unsafe {
+                let limit = _mm_set1_epi8(0x1F);
+                let a = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+                let b = _mm_loadu_si128(chunk.as_ptr().add(16).cast::<__m128i>());
+                // A byte is at most 0x1F when the unsigned minimum with 0x1F is itself.
+                let low_a = _mm_cmpeq_epi8(_mm_min_epu8(a, limit), a);
+                let low_b = _mm_cmpeq_epi8(_mm_min_epu8(b, limit), b);
+                (_mm_movemask_epi8(low_a) as u32) | ((_mm_movemask_epi8(low_b) as u32) << 16)
+            };
+            if found != 0 {
+                return Some(from + found.trailing_zeros() as usize);
+            }
+            from += 32;
+        }
+        bytes
+            .get(from..)?
+            .iter()
+            .position(|&b| b < 0x20)
+            .map(|i| from + i)
+    }
 
     /// [`super::quote_or_backslash`] sixteen bytes at a time; the last few
     /// bytes of the text by words.
@@ -497,6 +550,31 @@ mod tests {
                     .map(|i| from + i);
                 assert_eq!(quote_or_backslash(text, from), want, "{end} {from}");
                 assert_eq!(quote_or_backslash_swar(text, from), want, "{end} {from}");
+            }
+        }
+    }
+
+    /// The reader's line-end finder finds the first byte below 0x20 at every
+    /// offset, also in a text's last bytes, and never a byte at 0x20 or above
+    /// (0x80 and up included: SSE2 compares bytes as signed).
+    #[test]
+    fn the_first_control_byte_is_found_at_every_offset() {
+        let text: Vec<u8> = (0..150u32)
+            .map(|i| match i % 41 {
+                0 => b'\n',
+                13 => 0x1F,
+                27 => b'\t',
+                _ => [b' ', b'a', 0x80, 0xFF, 0x7F][(i % 5) as usize],
+            })
+            .collect();
+        for end in [0, 1, 15, 16, 31, 32, 33, 64, 149, 150] {
+            let text = &text[..end];
+            for from in 0..=end {
+                let want = text[from..]
+                    .iter()
+                    .position(|&b| b < 0x20)
+                    .map(|i| from + i);
+                assert_eq!(first_control_byte(text, from), want, "{end} {from}");
             }
         }
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::signature::Signature;
 use crate::traces::parse::{LineKind, LineParser};
-use crate::traces::reader::{Batch, InBatch, RawLine, run_batches};
+use crate::traces::reader::{Batch, InBatch, Line, RawLine, run_batches};
 use crate::traces::settings::{FieldMap, GateConfig, SplitConfig};
 use crate::traces::split::fresh_thread_set;
 use crate::traces::{BadLine, MAX_REPORTED_BAD_LINES, TraceError, bad_line_reason};
@@ -273,8 +273,8 @@ fn head_batch(
     for (no, line) in batch.lines() {
         agg.lines += 1;
         let kind = match (line, expand) {
-            (RawLine::Line(bytes), None) => parser.head_ref(bytes),
-            (RawLine::Line(bytes), Some(x)) => {
+            (RawLine::Line(line), None) => parser.head_ref_line(line),
+            (RawLine::Line(Line { bytes, .. }), Some(x)) => {
                 // Another tool's record: its lines are built here, so their heads are owned.
                 for kind in crate::traces::expanded(x, bytes, |l| parser.head(l)) {
                     match kind {
