@@ -142,7 +142,7 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
     assert!((at("batch") - at("live") / 2.0).abs() < 1e-9, "{c}");
     assert!((at("batch_and_prompt_cache") - at("prompt_cache") / 2.0).abs() < 1e-9);
     // The optimizer's plan prices its task and judge calls from val's tokens
-    // per example; it never batches, and says the proposer is not priced.
+    // per example, and its proposer calls as rendered; it never batches.
     let opt = promptc_in(
         &repo,
         &[
@@ -170,9 +170,50 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
         &["--lm", "all=openai:m", "plan", "--optimizer", "mipro"],
     );
     assert!(
-        human.stdout.contains("proposer calls not priced"),
+        human.stdout.contains("proposer calls included")
+            && human
+                .stdout
+                .contains("estimated at the length of today's instructions"),
         "{}",
         human.stdout
+    );
+
+    // Each proposer answer at lms.proposer.max_tokens when set: a thousand
+    // tokens more each cost the output price per call, exactly.
+    let with_max = |max: u32| {
+        let run = promptc_in(
+            &repo,
+            &[
+                "--lm",
+                "all=openai:m",
+                "--lm-set",
+                &format!("proposer.max_tokens={max}"),
+                "plan",
+                "--optimizer",
+                "mipro",
+                "--json",
+            ],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.json()
+    };
+    let (one, more) = (with_max(1), with_max(1001));
+    assert_eq!(one["proposer_priced"], "answers at lms.proposer.max_tokens");
+    let proposer_calls = one["lm_calls"]["proposer"].as_u64().unwrap() as f64;
+    assert!(proposer_calls > 0.0, "{one}");
+    let live_of = |j: &serde_json::Value| j["cost_usd"].as_f64().unwrap();
+    let extra = live_of(&more) - live_of(&one);
+    assert!(
+        (extra - proposer_calls * 1000.0 * 8.0 / 1e6).abs() < 1e-9,
+        "{extra} for {proposer_calls} calls"
+    );
+    // Batches halve the task and judge calls, never the proposer's: what
+    // `batch` does not halve is the proposer's share, its prompts included.
+    let by = &one["cost_usd_by_pricing"];
+    let proposer_dollars = 2.0 * by["batch"].as_f64().unwrap() - live_of(&one);
+    assert!(
+        proposer_dollars > proposer_calls * 8.0 / 1e6 + proposer_calls * 200.0 * 2.0 / 1e6,
+        "the proposer's prompts are priced: {proposer_dollars}"
     );
 }
 

@@ -233,7 +233,7 @@ fn base_pack(ctx: &Context) -> anyhow::Result<(crate::pack::LoadedPack, PromptPa
 }
 
 /// promptc's own prompts, with the config's replacements.
-fn own_prompts(ctx: &Context) -> anyhow::Result<OwnPrompts> {
+pub fn own_prompts(ctx: &Context) -> anyhow::Result<OwnPrompts> {
     let replacements = ctx
         .config
         .optimizer

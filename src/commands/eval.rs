@@ -168,9 +168,15 @@ pub fn plan_optimizer(
             },
         );
     // Dollars of the task and judge calls: val's tokens per example times
-    // the examples scored. The proposer's prompts depend on what it is shown
-    // and are not priced.
+    // the examples scored; and of the proposer's calls as far as they are
+    // known before the run (see `proposer_tokens`).
     let program = crate::eval::Program::from_pack(&base.pack);
+    let proposer_tokens = match (name, base.pack.prompt()) {
+        (crate::config::OptimizerName::Mipro, Some(prompt)) => {
+            Some(proposer_tokens(ctx, &s, &data.train, &prompt.instructions)?)
+        }
+        _ => None,
+    };
     let cost = match (&program, data.val.is_empty()) {
         (Some(program), false) => {
             let (t, jd) = estimate_tokens(program, &metric, &data.val);
@@ -181,7 +187,7 @@ pub fn plan_optimizer(
                 cache_write: per(t.cache_write),
                 output: per(t.output),
             };
-            pricings(ctx, scale(t), scale(jd))
+            pricings(ctx, scale(t), scale(jd), proposer_tokens.map(|(t, _)| t))
         }
         _ => Value::Null,
     };
@@ -189,6 +195,11 @@ pub fn plan_optimizer(
         "lm_calls": {"task": examples, "judge": examples * j, "proposer": proposer},
         "cost_usd": cost.get("live").cloned().unwrap_or(Value::Null),
         "cost_usd_by_pricing": cost,
+        "proposer_priced": match proposer_tokens {
+            Some((_, ProposerOutput::AtMost)) => "answers at lms.proposer.max_tokens",
+            Some((_, ProposerOutput::Estimated)) => "answers estimated at today's instructions' length",
+            None => "not priced",
+        },
         "optimizer": name,
         "smoke": smoke,
         "train": train,
@@ -201,8 +212,19 @@ pub fn plan_optimizer(
             .map(|c| format!("${c:.4}"))
             .unwrap_or_else(|| "unknown".into())
     };
+    let proposer_priced = match proposer_tokens {
+        Some((_, ProposerOutput::AtMost)) => {
+            "proposer calls included, their answers at lms.proposer.max_tokens each"
+        }
+        Some((_, ProposerOutput::Estimated)) => {
+            "proposer calls included, their answers estimated at the length of today's instructions (set lms.proposer.max_tokens for a bound)"
+        }
+        None => {
+            "proposer calls not priced (GEPA's reflections read scores not known before the run)"
+        }
+    };
     let h = format!(
-        "{name:?} on {} ({train} train / {val} val{}): at most {examples} task + {} judge + {proposer} proposer LM calls (cold cache)\n  task and judge calls at most {} live, {} with prompt caching (the optimizer calls live, never through batches); proposer calls not priced\n",
+        "{name:?} on {} ({train} train / {val} val{}): at most {examples} task + {} judge + {proposer} proposer LM calls (cold cache)\n  dollars (task and judge calls at most): {} live, {} with prompt caching (the optimizer calls live, never through batches); {proposer_priced}\n",
         ctx.name,
         if smoke { ", smoke" } else { "" },
         examples * j,
@@ -210,6 +232,50 @@ pub fn plan_optimizer(
         at("prompt_cache"),
     );
     Ok(Output::ok(json, h))
+}
+
+/// What a proposer answer's tokens are counted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProposerOutput {
+    /// `lms.proposer.max_tokens` each: a bound.
+    AtMost,
+    /// Today's instructions' length each: the proposer writes instructions
+    /// (and the summarizer a few observations), and nothing bounds them.
+    Estimated,
+}
+
+/// The tokens of a MIPRO run's proposer calls (the summaries and the
+/// proposals, rendered as the run will render them, with today's
+/// instructions standing in for each answer the prompts quote), and how
+/// their answers were counted.
+fn proposer_tokens(
+    ctx: &Context,
+    s: &crate::optimize::Settings,
+    train: &[crate::traces::Turn],
+    instructions: &str,
+) -> anyhow::Result<(Tokens, ProposerOutput)> {
+    let tokens = |s: &str| (s.len() as u64).div_ceil(4);
+    let prompts = crate::commands::optimize::own_prompts(ctx)?;
+    let calls = crate::optimize::mipro::planned_proposer_calls(
+        s,
+        &ctx.signature,
+        &prompts,
+        train,
+        instructions,
+        instructions,
+    );
+    let (per_answer, counted) = match ctx.config.lms.get(Role::Proposer).max_tokens {
+        Some(max) => (u64::from(max), ProposerOutput::AtMost),
+        None => (tokens(instructions), ProposerOutput::Estimated),
+    };
+    let mut t = Tokens::default();
+    for (program, inputs) in &calls {
+        for m in messages(&program.signature, &program.system, inputs) {
+            t.input += tokens(&m.content);
+        }
+        t.output += per_answer;
+    }
+    Ok((t, counted))
 }
 
 /// The tokens an evaluation of `program` on `examples` needs, task and
@@ -256,7 +322,7 @@ fn estimate_tokens(
 /// The dollars of these task and judge tokens under the configured prices:
 /// live, with the prompt cache, through batches, and both (`null` where a
 /// price is unknown).
-fn pricings(ctx: &Context, task: Tokens, judge: Tokens) -> Value {
+fn pricings(ctx: &Context, task: Tokens, judge: Tokens, proposer: Option<Tokens>) -> Value {
     let price = |role: Role| -> Option<crate::config::Price> {
         let lm = ctx.config.lms.get(role);
         if lm.provider == Provider::Sim {
@@ -277,7 +343,13 @@ fn pricings(ctx: &Context, task: Tokens, judge: Tokens) -> Value {
             };
             price(role).map(|p| p.cost(t, batched))
         };
-        Some(of(Role::Task, task)? + of(Role::Judge, judge)?)
+        // The proposer's calls never go through batches and share no
+        // cached prefix: priced live whatever the setting.
+        let proposer = match proposer {
+            Some(t) => price(Role::Proposer)?.cost(t, false),
+            None => 0.0,
+        };
+        Some(of(Role::Task, task)? + of(Role::Judge, judge)? + proposer)
     };
     json!({
         "live": dollars(false, false),
@@ -302,7 +374,7 @@ pub fn plan(
     let per_judge = metric.judge_calls_per_example();
     let n = examples.len();
     let (task, judge) = estimate_tokens(&program, &metric, &examples);
-    let costs = pricings(ctx, task, judge);
+    let costs = pricings(ctx, task, judge, None);
     let cost_usd = costs["live"].as_f64();
     let (task_in, task_out, judge_in, judge_out) =
         (task.input, task.output, judge.input, judge.output);

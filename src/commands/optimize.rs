@@ -4,7 +4,7 @@
 use crate::commands::{Context, Output};
 use crate::lm::LmClient;
 
-pub use crate::app::optimize::{OptimizeArgs, OptimizeRun, RunData, run_data};
+pub use crate::app::optimize::{OptimizeArgs, OptimizeRun, RunData, own_prompts, run_data};
 
 /// `optimize`.
 pub async fn optimize(ctx: &Context, args: &OptimizeArgs) -> anyhow::Result<Output> {

@@ -148,6 +148,90 @@ pub async fn demo_sets(
     Ok((sets, base_idx))
 }
 
+/// The train batches the dataset summary reads, in order: up to three of eight.
+fn summary_batches(seed: u64, train: &[Turn]) -> Vec<Vec<&Turn>> {
+    let mut shuffled: Vec<&Turn> = train.iter().collect();
+    rng(seed, "summary", 0).shuffle(&mut shuffled);
+    shuffled.chunks(8).take(3).map(<[&Turn]>::to_vec).collect()
+}
+
+/// The inputs of one summary call: a batch, and the observations so far.
+fn summary_inputs(description: &str, batch: &[&Turn], observations: &str) -> Map<String, Value> {
+    map(&[
+        ("program_description", description.to_string()),
+        ("examples", examples_json(batch, 400)),
+        ("previous_observations", observations.to_string()),
+    ])
+}
+
+/// The inputs of proposal `i`: the summary, up to three demos, today's
+/// instruction, and the proposal's own seeded tip.
+fn proposal_inputs(
+    seed: u64,
+    i: usize,
+    description: &str,
+    observations: &str,
+    demos: &[&Turn],
+    current_instruction: &str,
+) -> Map<String, Value> {
+    let (_, tip) = TIPS[rng(seed, "tip", i as u64).usize(..TIPS.len())];
+    map(&[
+        ("program_description", description.to_string()),
+        ("dataset_summary", observations.to_string()),
+        ("demos", examples_json(demos, 400)),
+        ("current_instruction", current_instruction.to_string()),
+        ("previous_attempts", String::new()),
+        ("tip", tip.to_string()),
+    ])
+}
+
+/// The proposer requests of a MIPRO run, as far as they are known before it
+/// runs, for pricing: each call's prompt program and inputs. The summaries
+/// read the same train batches the run will; each observation and the
+/// summary stand in as `observation` (the proposer's answers are not known
+/// yet), and train examples with their logged outputs stand in for the
+/// demos a proposal is shown (bootstrapped demos are train examples too).
+pub fn planned_proposer_calls<'p>(
+    s: &super::Settings,
+    sig: &crate::signature::Signature,
+    prompts: &'p super::OwnPrompts,
+    train: &[Turn],
+    current_instruction: &str,
+    observation: &str,
+) -> Vec<(&'p crate::eval::Program, Map<String, Value>)> {
+    if s.num_candidates <= 1 {
+        return Vec::new();
+    }
+    let description = describe(sig);
+    let mut calls = Vec::new();
+    let mut observations = String::new();
+    for batch in summary_batches(s.seed, train) {
+        calls.push((
+            &prompts.summarize,
+            summary_inputs(&description, &batch, &observations),
+        ));
+        if !observations.is_empty() {
+            observations.push('\n');
+        }
+        observations.push_str(observation);
+    }
+    let shown: Vec<&Turn> = train.iter().take(3).collect();
+    for i in 1..s.num_candidates {
+        calls.push((
+            &prompts.propose,
+            proposal_inputs(
+                s.seed,
+                i,
+                &description,
+                &observations,
+                &shown,
+                current_instruction,
+            ),
+        ));
+    }
+    calls
+}
+
 /// The dataset summary the proposer is grounded in, built over a few
 /// batches of train (each batch sees the observations so far). It needs no
 /// demo set, so it runs while the demos are bootstrapped.
@@ -158,14 +242,8 @@ pub async fn summarize(ctx: &Context<'_>) -> Result<String, OptimizeError> {
         return Ok(observations);
     }
     let description = describe(ctx.signature);
-    let mut shuffled: Vec<&Turn> = ctx.train.iter().collect();
-    rng(s.seed, "summary", 0).shuffle(&mut shuffled);
-    for (b, batch) in shuffled.chunks(8).take(3).enumerate() {
-        let inputs = map(&[
-            ("program_description", description.clone()),
-            ("examples", examples_json(batch, 400)),
-            ("previous_observations", observations.clone()),
-        ]);
+    for (b, batch) in summary_batches(s.seed, ctx.train).iter().enumerate() {
+        let inputs = summary_inputs(&description, batch, &observations);
         if let Some(out) = run_prompt(ctx.lm, &ctx.prompts.summarize, inputs, b as u32).await?
             && let Some(Value::String(o)) = out.get("observations")
         {
@@ -192,8 +270,6 @@ pub async fn propose(
         return Ok(candidates);
     }
     let calls = (1..s.num_candidates).map(|i| {
-        let mut r = rng(s.seed, "tip", i as u64);
-        let (_, tip) = TIPS[r.usize(..TIPS.len())];
         let shown: Vec<&Demo> = sets
             .iter()
             .filter(|set| !set.is_empty())
@@ -215,17 +291,14 @@ pub async fn propose(
                 feedback: Default::default(),
             })
             .collect();
-        let inputs = map(&[
-            ("program_description", description.clone()),
-            ("dataset_summary", observations.to_string()),
-            (
-                "demos",
-                examples_json(&demo_turns.iter().collect::<Vec<_>>(), 400),
-            ),
-            ("current_instruction", ctx.base_instructions.to_string()),
-            ("previous_attempts", String::new()),
-            ("tip", tip.to_string()),
-        ]);
+        let inputs = proposal_inputs(
+            s.seed,
+            i,
+            &description,
+            observations,
+            &demo_turns.iter().collect::<Vec<_>>(),
+            ctx.base_instructions,
+        );
         async move { run_prompt(ctx.lm, &ctx.prompts.propose, inputs, i as u32).await }
     });
     for out in futures::future::try_join_all(calls)
