@@ -180,7 +180,7 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
 
     // Each proposer answer at lms.proposer.max_tokens when set: a thousand
     // tokens more each cost the output price per call, exactly.
-    let with_max = |max: u32| {
+    let with_max = |optimizer: &str, max: u32| {
         let run = promptc_in(
             &repo,
             &[
@@ -190,14 +190,14 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
                 &format!("proposer.max_tokens={max}"),
                 "plan",
                 "--optimizer",
-                "mipro",
+                optimizer,
                 "--json",
             ],
         );
         assert_eq!(run.code, 0, "{}", run.stderr);
         run.json()
     };
-    let (one, more) = (with_max(1), with_max(1001));
+    let (one, more) = (with_max("mipro", 1), with_max("mipro", 1001));
     assert_eq!(one["proposer_priced"], "answers at lms.proposer.max_tokens");
     let proposer_calls = one["lm_calls"]["proposer"].as_u64().unwrap() as f64;
     assert!(proposer_calls > 0.0, "{one}");
@@ -214,6 +214,20 @@ fn plan_prices_a_run_live_with_prompt_caching_and_through_batches() {
     assert!(
         proposer_dollars > proposer_calls * 8.0 / 1e6 + proposer_calls * 200.0 * 2.0 / 1e6,
         "the proposer's prompts are priced: {proposer_dollars}"
+    );
+    // GEPA's reflections too, their feedback at its bound of 6,000
+    // characters (about 1,500 tokens) each.
+    let gepa = with_max("gepa", 1);
+    assert_eq!(
+        gepa["proposer_priced"],
+        "answers at lms.proposer.max_tokens"
+    );
+    let reflections = gepa["lm_calls"]["proposer"].as_f64().unwrap();
+    let by = &gepa["cost_usd_by_pricing"];
+    let reflection_dollars = 2.0 * by["batch"].as_f64().unwrap() - live_of(&gepa);
+    assert!(
+        reflection_dollars > reflections * 1500.0 * 2.0 / 1e6,
+        "{reflection_dollars} for {reflections} reflections"
     );
 }
 

@@ -171,11 +171,15 @@ pub fn plan_optimizer(
     // the examples scored; and of the proposer's calls as far as they are
     // known before the run (see `proposer_tokens`).
     let program = crate::eval::Program::from_pack(&base.pack);
-    let proposer_tokens = match (name, base.pack.prompt()) {
-        (crate::config::OptimizerName::Mipro, Some(prompt)) => {
-            Some(proposer_tokens(ctx, &s, &data.train, &prompt.instructions)?)
-        }
-        _ => None,
+    let proposer_tokens = match base.pack.prompt() {
+        Some(prompt) => Some(proposer_tokens(
+            ctx,
+            name,
+            &s,
+            &data.train,
+            &prompt.instructions,
+        )?),
+        None => None,
     };
     let cost = match (&program, data.val.is_empty()) {
         (Some(program), false) => {
@@ -220,7 +224,7 @@ pub fn plan_optimizer(
             "proposer calls included, their answers estimated at the length of today's instructions (set lms.proposer.max_tokens for a bound)"
         }
         None => {
-            "proposer calls not priced (GEPA's reflections read scores not known before the run)"
+            "proposer calls not priced (today's pack has no instructions to stand in for theirs)"
         }
     };
     let h = format!(
@@ -244,26 +248,36 @@ enum ProposerOutput {
     Estimated,
 }
 
-/// The tokens of a MIPRO run's proposer calls (the summaries and the
-/// proposals, rendered as the run will render them, with today's
-/// instructions standing in for each answer the prompts quote), and how
-/// their answers were counted.
+/// The tokens of a run's proposer calls, rendered as the run will render
+/// them with today's instructions standing in for each answer the prompts
+/// quote (MIPRO: the summaries and the proposals; GEPA: the reflections,
+/// their feedback at its bound), and how their answers were counted.
 fn proposer_tokens(
     ctx: &Context,
+    name: crate::config::OptimizerName,
     s: &crate::optimize::Settings,
     train: &[crate::traces::Turn],
     instructions: &str,
 ) -> anyhow::Result<(Tokens, ProposerOutput)> {
+    use crate::config::OptimizerName;
     let tokens = |s: &str| (s.len() as u64).div_ceil(4);
     let prompts = crate::commands::optimize::own_prompts(ctx)?;
-    let calls = crate::optimize::mipro::planned_proposer_calls(
-        s,
-        &ctx.signature,
-        &prompts,
-        train,
-        instructions,
-        instructions,
-    );
+    let calls = match name {
+        OptimizerName::Mipro => crate::optimize::mipro::planned_proposer_calls(
+            s,
+            &ctx.signature,
+            &prompts,
+            train,
+            instructions,
+            instructions,
+        ),
+        OptimizerName::Gepa => crate::optimize::gepa::planned_reflection_calls(
+            s,
+            &ctx.signature,
+            &prompts,
+            instructions,
+        ),
+    };
     let (per_answer, counted) = match ctx.config.lms.get(Role::Proposer).max_tokens {
         Some(max) => (u64::from(max), ProposerOutput::AtMost),
         None => (tokens(instructions), ProposerOutput::Estimated),

@@ -55,6 +55,34 @@ fn shorten(s: &str, n: usize) -> String {
     }
 }
 
+/// The inputs of one reflection.
+fn reflection_inputs(description: &str, instruction: &str, feedback: String) -> Map<String, Value> {
+    [
+        ("program_description", description.to_string()),
+        ("current_instruction", instruction.to_string()),
+        ("feedback", feedback),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Value::String(v)))
+    .collect()
+}
+
+/// The reflections of a GEPA run, for pricing before it runs: each with
+/// `instruction` standing in for its parent's and feedback at its bound
+/// (`MAX_FEEDBACK_CHARS`), so their prompts are priced at most.
+pub fn planned_reflection_calls<'p>(
+    s: &super::Settings,
+    sig: &crate::signature::Signature,
+    prompts: &'p super::OwnPrompts,
+    instruction: &str,
+) -> Vec<(&'p crate::eval::Program, Map<String, Value>)> {
+    let description = describe(sig);
+    let inputs = reflection_inputs(&description, instruction, "x".repeat(MAX_FEEDBACK_CHARS));
+    (0..s.num_trials)
+        .map(|_| (&prompts.reflect, inputs.clone()))
+        .collect()
+}
+
 /// The feedback a reflection sees, lowest scores first, bounded in size.
 fn feedback(batch: &[Turn], scores: &[ExampleScore]) -> String {
     let mut pairs: Vec<(&Turn, &ExampleScore)> = batch
@@ -170,14 +198,11 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         let step = async {
             let parent_prog = scorer.program(&pool[parent].instruction, demos);
             let parent_scores = scorer.scores(&parent_prog, &batch).await?;
-            let inputs: Map<String, Value> = [
-                ("program_description", description.clone()),
-                ("current_instruction", pool[parent].instruction.clone()),
-                ("feedback", feedback(&batch, &parent_scores)),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .collect();
+            let inputs = reflection_inputs(
+                &description,
+                &pool[parent].instruction,
+                feedback(&batch, &parent_scores),
+            );
             let child = run_prompt(ctx.lm, &ctx.prompts.reflect, inputs, it as u32)
                 .await
                 .map_err(EvalError::from_lm)?
