@@ -12,6 +12,12 @@
 //!     cargo bench --bench ingest                  # 1 GiB
 //!     PROMPTC_BENCH_GB=2 cargo bench --bench ingest
 //!
+//! Beside the walls it prints each side's CPU time per pass (all of
+//! promptc's threads; Python's `process_time`): on a shared machine another
+//! process slows promptc's two-core pass more than the one-core loop, and the
+//! CPU times say how much work each did whatever the machine was doing. The
+//! load average before and after says how busy it was.
+//!
 //! RSS is checked for growth by measuring the same pass on a quarter-size file
 //! first, in this process: peak RSS is a high-water mark, so if the full-size
 //! pass does not raise it much, memory does not grow with file size.
@@ -23,6 +29,28 @@ use std::time::Instant;
 
 use promptc::commands::{Context, Global};
 use promptc::traces::stats::compute;
+
+/// This process's CPU time so far (user + system, every thread), from
+/// `/proc/self/stat` in clock ticks of 10 ms (Linux's `CLK_TCK` of 100).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// The load average over the last minute.
+fn load_1min() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
 
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -69,14 +97,14 @@ fn generate(example_traces: &[PathBuf], out: &Path, bytes: u64) -> std::io::Resu
 
 const PY_LOOP: &str = r#"
 import json, sys, time
-t = time.perf_counter(); n = 0
+t = time.perf_counter(); c = time.process_time(); n = 0
 with open(sys.argv[1], "rb") as f:
     for line in f:
         json.loads(line); n += 1
-dt = time.perf_counter() - t
+dt = time.perf_counter() - t; dc = time.process_time() - c
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork+exec.
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({"lines": n, "secs": dt, "maxrss_kb": hwm}))
+print(json.dumps({"lines": n, "secs": dt, "cpu_secs": dc, "maxrss_kb": hwm}))
 "#;
 
 /// The example's lines as OTLP/JSON export requests of GenAI spans (four
@@ -143,8 +171,10 @@ fn generate_otlp(example_traces: &[PathBuf], out: &Path, bytes: u64) -> std::io:
     Ok(written)
 }
 
-/// The Python loop over `path`: (lines, seconds, peak RSS in KB), or why not.
-fn python_loop(path: &Path) -> Result<(serde_json::Value, f64, f64), String> {
+/// The Python loop over `path`: (lines, seconds, CPU seconds, peak RSS in
+/// KB), or why not.
+#[allow(clippy::type_complexity)]
+fn python_loop(path: &Path) -> Result<(serde_json::Value, f64, f64, f64), String> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(PY_LOOP)
@@ -161,6 +191,7 @@ fn python_loop(path: &Path) -> Result<(serde_json::Value, f64, f64), String> {
     Ok((
         v["lines"].clone(),
         v["secs"].as_f64().unwrap_or(f64::NAN),
+        v["cpu_secs"].as_f64().unwrap_or(f64::NAN),
         v["maxrss_kb"].as_f64().unwrap_or(0.0),
     ))
 }
@@ -204,9 +235,9 @@ fn main() {
 
     let run = |path: &Path| {
         let input = ctx.stats_input(None);
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_secs());
         let stats = compute(&[path.to_path_buf()], &input).expect("stats");
-        (t.elapsed().as_secs_f64(), stats)
+        (t.elapsed().as_secs_f64(), cpu_secs() - c, stats)
     };
     // Both contenders read from the page cache: read each file once first, so
     // neither pays for the disk (the generator may have been skipped).
@@ -215,7 +246,7 @@ fn main() {
         std::io::copy(&mut f, &mut std::io::sink()).expect("warm-up read");
     }
     let rss0 = peak_rss_kb();
-    let (secs_small, _) = run(&small);
+    let (secs_small, _, _) = run(&small);
     let rss_small = peak_rss_kb();
     // Both contenders several times, interleaved, on a machine that may be
     // shared: the best pass of each is the figure least disturbed by other
@@ -226,16 +257,20 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut our_cpu, mut their_cpu) = (Vec::new(), Vec::new());
+    let load_before = load_1min();
     let mut stats = None;
     let mut py_lines = serde_json::Value::Null;
     let mut py_rss = 0.0;
     for _ in 0..passes {
-        let (secs, s) = run(&big);
+        let (secs, cpu, s) = run(&big);
         ours.push(secs);
+        our_cpu.push(cpu);
         stats = Some(s);
         match python_loop(&big) {
-            Ok((lines, py_secs, rss)) => {
+            Ok((lines, py_secs, py_cpu, rss)) => {
                 theirs.push(py_secs);
+                their_cpu.push(py_cpu);
                 (py_lines, py_rss) = (lines, rss);
             }
             Err(e) => println!("{e}"),
@@ -274,6 +309,13 @@ fn main() {
             py_best / best,
             py_median / median
         );
+        let (cpu_best, _) = best_and_median(&our_cpu);
+        let (py_cpu_best, _) = best_and_median(&their_cpu);
+        println!(
+            "CPU time per pass, least of {passes}: promptc {cpu_best:.2} s (all threads), Python {py_cpu_best:.2} s: promptc does the work in {:.1}x less CPU; load average {load_before} before, {} after",
+            py_cpu_best / cpu_best,
+            load_1min()
+        );
     }
 
     // OpenTelemetry GenAI spans, read in place (`traces.format: otel`).
@@ -301,7 +343,7 @@ fn main() {
         (stats.clean_turns + stats.ingest.not_clean_turns) as f64 / secs,
     );
     match python_loop(&otlp) {
-        Ok((_, py_secs, _)) => {
+        Ok((_, py_secs, _, _)) => {
             let py_mbps = otlp_bytes as f64 / 1e6 / py_secs;
             println!(
                 "python json.loads loop over the OTLP file: {py_mbps:.0} MB/s; promptc's OTLP reader is {:.1}x it",
