@@ -1,5 +1,5 @@
-//! `promptc optimize`: the run itself is [`crate::app::optimize`]; this
-//! prints it.
+//! `promptc optimize`: the run itself is the application layer's
+//! (`app::optimize`, private; its types are re-exported here); this prints it.
 
 use crate::commands::{Context, Output};
 use crate::lm::LmClient;
