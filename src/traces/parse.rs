@@ -278,11 +278,10 @@ impl<'a> LineParser<'a> {
 
     /// Parses a line for statistics, borrowing strings from it.
     pub fn head_ref<'l>(&self, line: &'l [u8]) -> LineKind<HeadRef<'l>> {
-        match self.parse(line, false) {
-            Ok(Some((head, _))) => LineKind::Turn(head),
-            Ok(None) => LineKind::OtherSignature,
-            Err(reason) => LineKind::Bad(reason),
-        }
+        self.head_ref_line(Line {
+            bytes: line,
+            control_free: false,
+        })
     }
 
     /// [`Self::head_ref`] over a line the reader found no control byte in
