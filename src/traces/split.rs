@@ -145,12 +145,12 @@ pub fn split(
         .filter_map(|(_, s)| *s)
         .min();
 
-    let mut heldout = Vec::new();
+    let mut heldout: Vec<&Turn> = Vec::new();
     let mut pool: Vec<(&str, Vec<&Turn>)> = Vec::new();
     let mut excluded = 0usize;
     for (thread, ts) in by_thread {
         if fresh.contains(thread) {
-            heldout.extend(ts.into_iter().cloned());
+            heldout.extend(ts);
         } else {
             let kept: Vec<&Turn> = ts
                 .into_iter()
@@ -188,14 +188,15 @@ pub fn split(
     if pool.len() < 2 {
         return Err(SplitError::NoTrainingData(rule_words));
     }
-    pool.sort_by_key(|(thread, _)| rank(cfg.seed, "thread", thread));
+    // A digest per thread, not per comparison.
+    pool.sort_by_cached_key(|(thread, _)| rank(cfg.seed, "thread", thread));
     let n_val =
         (((pool.len() as f64) * cfg.val_fraction).round() as usize).clamp(1, pool.len() - 1);
     let mut val = Vec::new();
     let mut train = Vec::new();
     for (i, (_, ts)) in pool.into_iter().enumerate() {
         let dest = if i < n_val { &mut val } else { &mut train };
-        dest.extend(ts.into_iter().cloned());
+        dest.extend(ts);
     }
     Ok(Split {
         train: cap(train, cfg.max_train, cfg.seed, "train"),
@@ -208,16 +209,19 @@ pub fn split(
     })
 }
 
-/// Keeps at most `max` turns (a seeded sample), in time order.
-fn cap(mut turns: Vec<Turn>, max: Option<usize>, seed: u64, salt: &str) -> Vec<Turn> {
+/// Keeps at most `max` turns (a seeded sample), in time order, and copies
+/// only those: a turn carries its whole inputs, and a capped set of a large
+/// export keeps a small share of them.
+fn cap(mut turns: Vec<&Turn>, max: Option<usize>, seed: u64, salt: &str) -> Vec<Turn> {
     if let Some(max) = max
         && turns.len() > max
     {
-        turns.sort_by_key(|t| rank(seed, salt, &t.id.0));
+        // A digest per turn, not per comparison (a sort makes n log n).
+        turns.sort_by_cached_key(|t| rank(seed, salt, &t.id.0));
         turns.truncate(max);
     }
     turns.sort_by(|a, b| a.ts.cmp(&b.ts).then_with(|| a.id.cmp(&b.id)));
-    turns
+    turns.into_iter().cloned().collect()
 }
 
 #[cfg(test)]
