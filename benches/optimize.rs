@@ -116,6 +116,9 @@ struct Run {
     best: f64,
     /// The chosen pack's instructions and demo ids.
     winner: String,
+    /// How long the server held each request on average (the bound
+    /// assumes `LATENCY`).
+    held: Duration,
 }
 
 /// The fault mix, or `PROMPTC_BENCH_FAULTS=errors,hangs,garbage` (shares).
@@ -254,6 +257,7 @@ async fn one(setting: Setting) -> Run {
         base: out.json["baseline_val"].as_f64().unwrap_or(0.0),
         best: out.json["best_val"].as_f64().unwrap_or(0.0),
         winner: format!("{} | {}", pack["instructions"], demos.join(",")),
+        held: srv.mean_latency().unwrap_or_default(),
     }
 }
 
@@ -262,6 +266,7 @@ struct DspyRun {
     wall: f64,
     roles: [u64; 3],
     best: Option<f64>,
+    held: Duration,
 }
 
 /// The Python with DSPy installed, if there is one.
@@ -365,6 +370,7 @@ async fn dspy(python: &Path) -> Result<DspyRun, String> {
         wall: j["wall_secs"].as_f64().unwrap_or(0.0),
         roles,
         best: j["best_val"].as_f64(),
+        held: srv.mean_latency().unwrap_or_default(),
     })
 }
 
@@ -405,7 +411,7 @@ fn main() {
         let calls: u64 = d.roles.iter().sum();
         let bound = calls as f64 * LATENCY.as_secs_f64() / f64::from(CONCURRENCY);
         println!(
-            "  DSPy MIPROv2, 16 threads: wall {:.2}s; requests task {}, judge {}, proposer {} (total {calls}); bound {bound:.2}s; ratio {:.2}; best val {}",
+            "  DSPy MIPROv2, 16 threads: wall {:.2}s; requests task {}, judge {}, proposer {} (total {calls}); bound {bound:.2}s; ratio {:.2}; best val {}; the server held each request {:.2} ms on average",
             d.wall,
             d.roles[0],
             d.roles[1],
@@ -414,6 +420,7 @@ fn main() {
             d.best
                 .map(|b| format!("{b:.1} (judges only)"))
                 .unwrap_or_else(|| "?".into()),
+            d.held.as_secs_f64() * 1e3,
         );
     }
     // `PROMPTC_BENCH_ONLY=2,4`: only these settings (1-based).
@@ -430,7 +437,7 @@ fn main() {
         let r = runs[runs.len() / 2].clone();
         let bound = r.calls as f64 * LATENCY.as_secs_f64() / f64::from(CONCURRENCY);
         println!(
-            "  {}: wall {:.2}s; LM calls task {}, judge {}, proposer {} (total {}, {} retries); bound {bound:.2}s; ratio {:.2} (target <= 1.15); val {:.1} -> {:.1}",
+            "  {}: wall {:.2}s; LM calls task {}, judge {}, proposer {} (total {}, {} retries); bound {bound:.2}s; ratio {:.2} (target <= 1.15); val {:.1} -> {:.1}; the server held each request {:.2} ms on average",
             setting.name,
             r.wall,
             r.roles[0],
@@ -441,6 +448,7 @@ fn main() {
             r.wall / bound,
             r.base,
             r.best,
+            r.held.as_secs_f64() * 1e3,
         );
         if let Some(d) = &dspy_run {
             let dspy_calls: u64 = d.roles.iter().sum();
