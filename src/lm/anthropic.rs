@@ -40,7 +40,7 @@ impl Anthropic {
             url: format!("{base}/v1/messages"),
             key,
             key_env: key_env.to_string(),
-            http: client(timeout.into())?,
+            http: client(timeout.into(), base)?,
         })
     }
 }

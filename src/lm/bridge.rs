@@ -30,7 +30,7 @@ impl Bridge {
             url: url.to_string(),
             token,
             token_env: token_env.to_string(),
-            http: client(timeout.into())?,
+            http: client(timeout.into(), url)?,
         })
     }
 }

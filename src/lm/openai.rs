@@ -40,7 +40,7 @@ impl OpenAi {
             props: base_url.map(|_| format!("{}/props", base.trim_end_matches("/v1"))),
             key,
             key_env: key_env.to_string(),
-            http: client(timeout.into())?,
+            http: client(timeout.into(), base)?,
             hosted: base.starts_with(DEFAULT_BASE_URL),
         })
     }
