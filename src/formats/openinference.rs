@@ -21,7 +21,7 @@ use super::otlp::{self, Span};
 use super::{Answer, Call, Calls, Select, chat, json_in, text_of};
 
 /// The signature's calls in one OTLP/JSON export request.
-pub fn calls(req: &Value, sel: &Select<'_>) -> Result<Calls, String> {
+pub fn calls(req: &mut Value, sel: &Select<'_>) -> Result<Calls, String> {
     Ok(otlp::spans(req)?
         .iter()
         .enumerate()

@@ -60,19 +60,37 @@ impl Span<'_> {
 }
 
 /// Every span of an export request, in order; the error: it is not one.
-pub fn spans(req: &Value) -> Result<Vec<Span<'_>>, String> {
-    let resource_spans = req["resourceSpans"]
-        .as_array()
+///
+/// The attribute lists are taken out of the request (moved, not copied:
+/// they hold most of an export's bytes, the prompts and answers); the rest
+/// of each span is read in place through `raw`.
+pub fn spans(req: &mut Value) -> Result<Vec<Span<'_>>, String> {
+    let resource_spans = req
+        .get_mut("resourceSpans")
+        .and_then(Value::as_array_mut)
         .ok_or("not an OTLP/JSON request: no `resourceSpans` array")?;
+    // First the attributes, in the order the spans are read below.
+    let mut taken = Vec::new();
+    for rs in resource_spans.iter_mut() {
+        let resource = std::rc::Rc::new(take_attributes(&mut rs["resource"]["attributes"]));
+        for ss in rs["scopeSpans"].as_array_mut().into_iter().flatten() {
+            for span in ss["spans"].as_array_mut().into_iter().flatten() {
+                taken.push((resource.clone(), take_attributes(&mut span["attributes"])));
+            }
+        }
+    }
+    let mut taken = taken.into_iter();
     let mut out = Vec::new();
-    for rs in resource_spans {
-        let resource = std::rc::Rc::new(attributes(&rs["resource"]["attributes"]));
+    for rs in resource_spans.iter() {
         for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
             for span in ss["spans"].as_array().into_iter().flatten() {
+                let Some((resource, attrs)) = taken.next() else {
+                    break;
+                };
                 out.push(Span {
                     raw: span,
-                    attrs: attributes(&span["attributes"]),
-                    resource: resource.clone(),
+                    attrs,
+                    resource,
                 });
             }
         }
@@ -82,42 +100,62 @@ pub fn spans(req: &Value) -> Result<Vec<Span<'_>>, String> {
 
 /// An OTLP attribute list as a JSON object.
 pub fn attributes(list: &Value) -> Map<String, Value> {
-    list.as_array()
+    take_attributes(&mut list.clone())
+}
+
+/// An OTLP attribute list as a JSON object, its values moved out of `list`
+/// (left null).
+fn take_attributes(list: &mut Value) -> Map<String, Value> {
+    let Value::Array(items) = std::mem::take(list) else {
+        return Map::new();
+    };
+    items
         .into_iter()
-        .flatten()
-        .filter_map(|kv| Some((kv["key"].as_str()?.to_string(), any_value(&kv["value"]))))
+        .filter_map(|kv| {
+            let Value::Object(mut kv) = kv else {
+                return None;
+            };
+            let Some(Value::String(key)) = kv.remove("key") else {
+                return None;
+            };
+            Some((key, owned_any_value(kv.remove("value").unwrap_or_default())))
+        })
         .collect()
 }
 
-/// An OTLP `AnyValue` as plain JSON.
-pub fn any_value(v: &Value) -> Value {
-    if let Some(s) = v.get("stringValue") {
-        return s.clone();
+/// An OTLP `AnyValue` as plain JSON, taken apart instead of copied.
+fn owned_any_value(v: Value) -> Value {
+    let Value::Object(mut v) = v else {
+        return Value::Null;
+    };
+    if let Some(s) = v.remove("stringValue") {
+        return s;
     }
-    if let Some(i) = v.get("intValue") {
+    if let Some(i) = v.remove("intValue") {
         // int64 is a string in protobuf's JSON mapping; a number is accepted too.
         return match i {
-            Value::String(s) => s.parse::<i64>().map_or_else(|_| i.clone(), Value::from),
-            other => other.clone(),
+            Value::String(s) => s.parse::<i64>().map_or(Value::String(s), Value::from),
+            other => other,
         };
     }
     for k in ["doubleValue", "boolValue", "bytesValue"] {
-        if let Some(x) = v.get(k) {
-            return x.clone();
+        if let Some(x) = v.remove(k) {
+            return x;
         }
     }
-    if let Some(a) = v.get("arrayValue") {
-        return Value::Array(
-            a["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(any_value)
-                .collect(),
-        );
+    if let Some(mut a) = v.remove("arrayValue") {
+        return match a.get_mut("values").map(std::mem::take) {
+            Some(Value::Array(values)) => {
+                Value::Array(values.into_iter().map(owned_any_value).collect())
+            }
+            _ => Value::Array(Vec::new()),
+        };
     }
-    if let Some(kv) = v.get("kvlistValue") {
-        return Value::Object(attributes(&kv["values"]));
+    if let Some(mut kv) = v.remove("kvlistValue") {
+        return match kv.get_mut("values") {
+            Some(values) => Value::Object(take_attributes(values)),
+            None => Value::Object(Map::new()),
+        };
     }
     Value::Null
 }
