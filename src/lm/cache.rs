@@ -88,7 +88,30 @@ pub fn key(label: &str, req: &LmRequest) -> String {
         "seed": req.seed,
         "schema": req.response_schema,
     });
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    // The same bytes as `canonical.to_string()`, hashed as they are written
+    // (`to_string` goes through `fmt::Write` and a copy of a prompt of many
+    // kilobytes, on the path of every call).
+    let mut h = Hashing(Sha256::new());
+    if serde_json::to_writer(&mut h, &canonical).is_err() {
+        // Not reachable (a Value's keys are strings); hashing the text
+        // keeps the key the same if it ever is.
+        return hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+    }
+    hex::encode(h.0.finalize())
+}
+
+/// Bytes written into a digest.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Cache {
@@ -395,6 +418,17 @@ mod tests {
         let mut t = req("hi", 0);
         t.temperature = Some(0.7);
         assert_ne!(a, key("openai:m", &t));
+    }
+
+    /// Rows written before keep hitting: the key is the digest of the same
+    /// canonical text as ever (sorted keys, compact, escapes as serde_json
+    /// writes them), here computed outside promptc.
+    #[test]
+    fn a_key_is_the_digest_of_the_canonical_text_earlier_versions_wrote() {
+        assert_eq!(
+            key("openai:m", &req("hi \"there\"\nnaïve", 0)),
+            "3bbb40925b5f979db757802d1b7bf1d9889cfb76e59fbea983c20d00ed4d581a"
+        );
     }
 
     #[test]
