@@ -70,12 +70,22 @@ pub fn spans(req: &mut Value) -> Result<Vec<Span<'_>>, String> {
         .and_then(Value::as_array_mut)
         .ok_or("not an OTLP/JSON request: no `resourceSpans` array")?;
     // First the attributes, in the order the spans are read below.
+    // (`get_mut`, never `value[key]` on a mutable value: that panics on a
+    // value that is not an object, and the request is outside input.)
     let mut taken = Vec::new();
     for rs in resource_spans.iter_mut() {
-        let resource = std::rc::Rc::new(take_attributes(&mut rs["resource"]["attributes"]));
-        for ss in rs["scopeSpans"].as_array_mut().into_iter().flatten() {
-            for span in ss["spans"].as_array_mut().into_iter().flatten() {
-                taken.push((resource.clone(), take_attributes(&mut span["attributes"])));
+        let resource = rs
+            .get_mut("resource")
+            .and_then(|r| r.get_mut("attributes"))
+            .map(take_attributes)
+            .unwrap_or_default();
+        let resource = std::rc::Rc::new(resource);
+        let scopes = rs.get_mut("scopeSpans").and_then(Value::as_array_mut);
+        for ss in scopes.into_iter().flatten() {
+            let spans = ss.get_mut("spans").and_then(Value::as_array_mut);
+            for span in spans.into_iter().flatten() {
+                let attrs = span.get_mut("attributes").map(take_attributes);
+                taken.push((resource.clone(), attrs.unwrap_or_default()));
             }
         }
     }
@@ -207,4 +217,37 @@ pub fn evaluations(span: &Span<'_>) -> Map<String, Value> {
             Some((name, v))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A request is outside input: values of the wrong shape anywhere read
+    /// as nothing (never a panic), and the spans around them still count.
+    #[test]
+    fn misshapen_parts_of_a_request_read_as_nothing() {
+        let mut req = json!({"resourceSpans": [1, {"resource": 2, "scopeSpans": [3, {"spans": [
+            4,
+            {"attributes": 5},
+            {"attributes": [
+                {"key": "a", "value": {"intValue": "7"}},
+                6,
+                {"key": 1, "value": {"stringValue": "x"}},
+                {"key": "b", "value": {"arrayValue": {"values": [{"boolValue": true}, 8]}}},
+                {"key": "c", "value": {"kvlistValue": {"values": 9}}},
+                {"key": "d"}
+            ]}
+        ]}]}]});
+        let read = spans(&mut req).unwrap();
+        assert_eq!(read.len(), 3);
+        assert!(read[0].attrs.is_empty() && read[1].attrs.is_empty());
+        assert!(read[2].resource.is_empty());
+        assert_eq!(
+            Value::Object(read[2].attrs.clone()),
+            json!({"a": 7, "b": [true, null], "c": {}, "d": null})
+        );
+        assert!(spans(&mut json!({"resourceSpans": 1})).is_err());
+    }
 }
