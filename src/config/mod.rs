@@ -141,9 +141,15 @@ pub struct OptimizerConfig {
     pub num_trials: u32,
     /// Demo sets (including the zero-shot and labelled-only sets).
     pub num_demo_sets: u32,
-    /// Val examples scored per trial.
+    /// Val examples scored per trial: in a seeded order, the examples the
+    /// trial's combination was not yet asked first, so a combination tried
+    /// again is scored on more of val.
     pub minibatch_size: u32,
-    /// A full val evaluation every this many trials.
+    /// A full val evaluation every this many trials, of the best combination
+    /// by its trials' mean not yet evaluated fully. It is chosen from the
+    /// trials scored when the trial that ends the period is proposed, and
+    /// runs beside the trials after it; the last is chosen once every trial
+    /// is scored.
     pub full_eval_every: u32,
     /// The most trials in flight at once (MIPRO): a trial is proposed as
     /// the earliest in flight is scored, counting those still in flight as

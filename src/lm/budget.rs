@@ -211,6 +211,15 @@ impl Budget {
         }
     }
 
+    /// Whether a cap on what is spent (calls, tokens, dollars) is set: one
+    /// that work started beside other work can use up before it. A wall
+    /// cap is a deadline, the same for every call whatever else runs.
+    pub fn spend_capped(&self) -> bool {
+        self.caps.max_calls.is_some()
+            || self.caps.max_tokens.is_some()
+            || self.caps.max_cost_usd.is_some()
+    }
+
     /// Why the budget is exhausted, if it is.
     pub fn exhausted(&self) -> Option<String> {
         self.state.lock().ok().and_then(|s| s.exhausted.clone())

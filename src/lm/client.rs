@@ -888,6 +888,12 @@ impl LmClient {
         self.in_flight.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether the budget caps calls, tokens or dollars (see
+    /// [`Budget::spend_capped`]).
+    pub fn spend_capped(&self) -> bool {
+        self.budget.spend_capped()
+    }
+
     /// Usage so far, per role and in total.
     pub fn usage(&self) -> Usage {
         self.budget.usage()

@@ -64,6 +64,14 @@ fn budget(e: EvalError) -> Result<String, OptimizeError> {
     }
 }
 
+/// The error of a run whose budget ran out before today's program was
+/// scored: without today's score no outcome can be reported.
+fn baseline_unscored(reason: &str) -> OptimizeError {
+    OptimizeError::Log(format!(
+        "budget exhausted before the baseline was scored: {reason}"
+    ))
+}
+
 /// Files finished background full evaluations: a score into `full`; a
 /// spent budget stops the search.
 fn absorb(
@@ -365,17 +373,43 @@ fn log_candidates(ctx: &Context<'_>, candidates: &[String], sets: &[Vec<Demo>]) 
     }
 }
 
-/// The val examples a trial is scored on: a seeded minibatch, or all of val.
-fn trial_batch(ctx: &Context<'_>, minibatch: bool, r: &mut fastrand::Rng) -> Vec<Turn> {
+/// The val examples a trial of `combo` is scored on: all of val, or a
+/// minibatch (see [`minibatch`]).
+fn trial_batch(
+    ctx: &Context<'_>,
+    minibatch: bool,
+    r: &mut fastrand::Rng,
+    asked: impl Fn(&Turn) -> bool,
+) -> Vec<Turn> {
     if !minibatch {
         return ctx.val.to_vec();
     }
-    let mut idx: Vec<usize> = (0..ctx.val.len()).collect();
+    self::minibatch(ctx.val.len(), ctx.settings.minibatch_size, r, |k| {
+        asked(&ctx.val[k])
+    })
+    .into_iter()
+    .map(|k| ctx.val[k].clone())
+    .collect()
+}
+
+/// `size` of `n` examples, by index, in a seeded order with the examples
+/// the combination was never asked first. A combination tried again is
+/// then scored on examples its earlier trials left out, so the mean of its
+/// trials covers more of val, and once it is chosen for a full evaluation
+/// little or nothing is left to ask (a question asked at the end of the
+/// search is a task call and then a judge call the run waits for).
+fn minibatch(
+    n: usize,
+    size: usize,
+    r: &mut fastrand::Rng,
+    asked: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
     r.shuffle(&mut idx);
-    idx.into_iter()
-        .take(ctx.settings.minibatch_size)
-        .map(|k| ctx.val[k].clone())
-        .collect()
+    // Stable: the seeded order within the unasked and within the asked.
+    idx.sort_by_key(|&k| asked(k));
+    idx.truncate(size);
+    idx
 }
 
 /// Trial `t` as a resumed log recorded it: (instruction, demo set, score).
@@ -449,7 +483,7 @@ struct Planned {
 }
 
 /// Trial `t`'s proposal, made while the trials before it that are not in
-/// `history` are still being scored: those (`pending`, their points) count
+/// `history` are still being scored: those (the `window`'s points) count
 /// as scored at the worst score so far (a constant liar), so trials in flight
 /// together spread over the space instead of proposing one point five times.
 ///
@@ -462,38 +496,39 @@ fn plan_trial(
     ctx: &Context<'_>,
     tpe: &Tpe,
     history: &[(Vec<usize>, f64)],
-    pending: &[Vec<usize>],
+    window: &Window,
     minibatch: bool,
     t: usize,
 ) -> Planned {
-    // The examples have a stream of their own, so a replayed trial's are
-    // known without its proposal (the window counts its questions).
+    let (point, replayed) = match replayed_trial(ctx, t) {
+        Some((i, d, score)) => (vec![i, d], Some(score)),
+        None => {
+            let liar = history
+                .iter()
+                .map(|(_, v)| *v)
+                .reduce(f64::min)
+                .unwrap_or(0.0);
+            let mut lied = history.to_vec();
+            lied.extend(window.points().into_iter().map(|p| (p, liar)));
+            let point = tpe.suggest(&lied, &mut rng(ctx.settings.seed, "trial", t as u64));
+            (point, None)
+        }
+    };
+    // The examples have a stream of their own; which of them the point's
+    // combination was already asked is known from the trials and full
+    // evaluations planned before this one, so a resumed run draws the same.
+    let combo = (point[0], point[1]);
     let batch = trial_batch(
         ctx,
         minibatch,
         &mut rng(ctx.settings.seed, "trial-examples", t as u64),
+        |ex| window.was_asked(combo, ex),
     );
-    if let Some((i, d, score)) = replayed_trial(ctx, t) {
-        return Planned {
-            trial: t,
-            point: vec![i, d],
-            batch,
-            replayed: Some(score),
-        };
-    }
-    let liar = history
-        .iter()
-        .map(|(_, v)| *v)
-        .reduce(f64::min)
-        .unwrap_or(0.0);
-    let mut lied = history.to_vec();
-    lied.extend(pending.iter().map(|p| (p.clone(), liar)));
-    let point = tpe.suggest(&lied, &mut rng(ctx.settings.seed, "trial", t as u64));
     Planned {
         trial: t,
         point,
         batch,
-        replayed: None,
+        replayed,
     }
 }
 
@@ -513,7 +548,7 @@ async fn score_trial(
             // Earlier trials first: the next trial is proposed when the
             // earliest in flight is scored.
             in_rank(
-                planned.trial as u64 + 1,
+                planned.trial as u64 + 2,
                 scorer.mean(&program, &planned.batch),
             )
             .await
@@ -538,39 +573,45 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     report(0, 0.0, "bootstrapping demos");
     // Today's program on all of val needs neither the demo sets nor the
     // proposals, and the dataset summary needs no demo set: the three run
-    // at once, so the endpoint is never left with one request in flight.
-    // Today's score is had before the search starts: every outcome needs
-    // it, also one whose budget runs out early.
+    // at once. Today's calls wait behind those the search's start is
+    // waiting on (rank 1), so the bootstrapping and the proposals are done
+    // sooner and today's calls fill the places they leave; the trials' calls
+    // wait behind today's (ranks 2 and up).
     let today = scorer.program(ctx.base_instructions, ctx.base_demos);
-    let (prepared, baseline) = futures::join!(
-        async {
+    let mut bg = Background::default();
+    bg.start(
+        (0, 0),
+        false,
+        in_rank(1, full_eval(ctx, &scorer, today, (0, 0))),
+    );
+    let prepared = bg
+        .beside(async {
             let (demos, summary) = futures::join!(demo_sets(ctx, &scorer), summarize(ctx));
             let (sets, base_idx) = demos?;
             report(0, 0.0, "proposing instructions");
             let candidates = propose(ctx, &sets, &summary?).await?;
             Ok::<_, OptimizeError>((sets, base_idx, candidates))
-        },
-        full_eval(ctx, &scorer, today, (0, 0)),
-    );
+        })
+        .await;
     let (sets, base_idx, candidates) = prepared?;
     // Combination (0, 0) is today's program (candidate 0 is today's
-    // instruction, set 0 today's demos): the baseline scored above.
+    // instruction, set 0 today's demos): the baseline started above.
     debug_assert_eq!(base_idx, 0);
     log_candidates(ctx, &candidates, &sets);
-    let mut bg = Background::default();
+    // Every outcome needs today's score, also one whose budget runs out
+    // early: under a cap on what is spent, the trials start once it is in,
+    // so they cannot spend what it needs. Otherwise they start beside it.
+    if ctx.lm.spend_capped() {
+        bg.finish().await;
+    }
     let mut full: HashMap<Combo, f64> = HashMap::new();
     let mut stopped = None;
-    let baseline = match baseline {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(budget(e).map(|r| {
-                OptimizeError::Log(format!(
-                    "budget exhausted before the baseline was scored: {r}"
-                ))
-            })?);
-        }
-    };
-    full.insert((0, base_idx), baseline);
+    absorb(bg.take(), &mut full, &mut stopped)?;
+    if let Some(reason) = &stopped
+        && !full.contains_key(&(0, base_idx))
+    {
+        return Err(baseline_unscored(reason));
+    }
     // The combinations whose full scores compete, in the order they were
     // chosen: the winner is the first of the best, whatever finished first.
     let mut order: Vec<Combo> = vec![(0, base_idx)];
@@ -591,10 +632,23 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     let mut next = 0;
     loop {
         while stopped.is_none() && next < s.num_trials && window.open() {
-            let planned = plan_trial(ctx, &tpe, &history, &window.points(), minibatch, next);
+            let planned = plan_trial(ctx, &tpe, &history, &window, minibatch, next);
             window.start(planned.point.clone(), &planned.batch);
             running.push_back(Box::pin(score_trial(&scorer, &candidates, &sets, planned)));
             next += 1;
+            // A periodic full evaluation is chosen as its trial is planned,
+            // from the trials scored by then: it then runs beside the trials
+            // in flight instead of after them.
+            if minibatch
+                && next % s.full_eval_every == 0
+                && next < s.num_trials
+                && let Some(c) = next_full(&by_combo, &full, bg.chosen())
+            {
+                let program = scorer.program(&candidates[c.0], &sets[c.1]);
+                bg.start(c, true, full_eval(ctx, &scorer, program, c));
+                window.ask(c, ctx.val);
+                order.push(c);
+            }
         }
         // In trial order, whatever order they finished in.
         let Some((planned, result)) = bg.beside(running.next()).await else {
@@ -629,7 +683,7 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         if !minibatch {
             full.insert((i, d), score);
             order.push((i, d));
-        } else if ((t + 1) % s.full_eval_every == 0 || t + 1 == s.num_trials)
+        } else if t + 1 == s.num_trials
             && let Some(c) = next_full(&by_combo, &full, bg.chosen())
         {
             let program = scorer.program(&candidates[c.0], &sets[c.1]);
@@ -645,6 +699,9 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
     // at once on the spent budget).
     bg.finish().await;
     absorb(bg.take(), &mut full, &mut stopped)?;
+    let Some(&baseline) = full.get(&(0, base_idx)) else {
+        return Err(baseline_unscored(stopped.as_deref().unwrap_or("")));
+    };
     // Today's score is in `full`, so there is always a best.
     let best = best_of(&order, &full).unwrap_or(((0, base_idx), baseline));
     report(trials, best.1, "searching");
@@ -671,4 +728,41 @@ pub async fn run(ctx: &Context<'_>) -> Result<Outcome, OptimizeError> {
         stopped,
         lost_examples: lost,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_minibatch_takes_the_examples_its_combination_was_never_asked_first() {
+        let draw = |asked: &HashSet<usize>, t: u64| {
+            minibatch(40, 35, &mut rng(7, "trial-examples", t), |k| {
+                asked.contains(&k)
+            })
+        };
+        // Nothing asked yet: the seeded order, cut at 35.
+        let first = draw(&HashSet::new(), 0);
+        let mut seeded: Vec<usize> = (0..40).collect();
+        rng(7, "trial-examples", 0).shuffle(&mut seeded);
+        assert_eq!(first, seeded[..35]);
+        // The same combination again: the five left out come first, so two
+        // trials of it cover all of val.
+        let asked: HashSet<usize> = first.iter().copied().collect();
+        let second = draw(&asked, 1);
+        let left_out: HashSet<usize> = (0..40).filter(|k| !asked.contains(k)).collect();
+        assert_eq!(second.len(), 35);
+        assert_eq!(
+            second[..5].iter().copied().collect::<HashSet<_>>(),
+            left_out
+        );
+        let covered: HashSet<usize> = first.iter().chain(&second).copied().collect();
+        assert_eq!(covered.len(), 40);
+        // After those five, the asked ones in the trial's own seeded order.
+        let mut rest: Vec<usize> = (0..40).collect();
+        rng(7, "trial-examples", 1).shuffle(&mut rest);
+        rest.retain(|k| asked.contains(k));
+        assert_eq!(second[5..], rest[..30]);
+    }
 }

@@ -59,6 +59,12 @@ impl Window {
             .count()
     }
 
+    /// Whether `example` was asked of `combo` by a trial or evaluation
+    /// planned so far.
+    pub fn was_asked(&self, combo: Combo, example: &Turn) -> bool {
+        self.asked.contains(&(combo, example.id.0.clone()))
+    }
+
     /// A trial of `point` on `examples` is now in flight.
     pub fn start(&mut self, point: Vec<usize>, examples: &[Turn]) {
         let new = self.ask((point[0], point[1]), examples);
