@@ -192,6 +192,30 @@ fn a_stopped_run_resumes_from_its_trial_log_to_the_identical_pack() {
 }
 
 #[test]
+fn a_budget_spent_before_todays_score_is_in_is_an_error_and_no_pack() {
+    let (_d, repo) = example_copy();
+    let cfg = repo.join("promptc.yaml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, original.replace("max_calls: 20000", "max_calls: 5")).unwrap();
+    let run = promptc_in(&repo, &["optimize", "--json"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    // The bootstrapping or today's evaluation, whichever asks past the cap,
+    // names it.
+    assert!(
+        run.stderr.contains("budget exhausted")
+            && run
+                .stderr
+                .contains("5 LM calls made, budget.max_calls is 5"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !repo.join(".promptc/runs/speak/pack.json").exists(),
+        "no pack without today's score"
+    );
+}
+
+#[test]
 fn gepa_evolves_an_instruction_from_judge_feedback() {
     let (_d, repo) = example_copy();
     let run = promptc_in(&repo, &["optimize", "--optimizer", "gepa", "--json"]);
