@@ -586,9 +586,7 @@ impl<'a> LineParser<'a> {
                     let value = s.value()?;
                     out.slots[i] = (value != "null").then_some(value);
                 }
-                None => {
-                    s.value()?;
-                }
+                None => s.skip_value()?,
             }
         }
         s.finish()?;
@@ -615,9 +613,10 @@ impl<'a> LineParser<'a> {
             {
                 present |= 1 << i;
             }
-            let value = s.value()?;
             if self.persona_lookup.find(tag, key).is_some() {
-                persona = persona_of(value);
+                persona = persona_of(s.value()?);
+            } else {
+                s.skip_value()?;
             }
         }
         Ok(InputSummary::Object {
@@ -640,16 +639,21 @@ impl<'a> LineParser<'a> {
         let mut first = true;
         while let Some(key) = s.next_key(first)? {
             first = false;
-            let value = s.value()?;
-            if let Some(i) = self.output_lookup.find(Tag::of(key), key) {
-                values[i] = Some(if !self.output_is_enum[i] {
-                    Value::Null
-                } else if let Some(text) = json_str(value) {
-                    Value::String(text.into_owned())
-                } else {
-                    serde_json::from_str(value).map_err(|_| Fallback)?
-                });
+            let Some(i) = self.output_lookup.find(Tag::of(key), key) else {
+                s.skip_value()?;
+                continue;
+            };
+            if !self.output_is_enum[i] {
+                s.skip_value()?;
+                values[i] = Some(Value::Null);
+                continue;
             }
+            let value = s.value()?;
+            values[i] = Some(if let Some(text) = json_str(value) {
+                Value::String(text.into_owned())
+            } else {
+                serde_json::from_str(value).map_err(|_| Fallback)?
+            });
         }
         Ok(OutputSummary::Object(values))
     }

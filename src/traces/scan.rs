@@ -111,6 +111,14 @@ impl<'t> Scanner<'t> {
         self.pos = skip(self.bytes(), start)?;
         self.text.get(start..self.pos).ok_or(Fallback)
     }
+
+    /// Skips one value whose text is not wanted: [`Self::value`] without
+    /// slicing the text (a `str` slice checks both ends are character
+    /// boundaries, a few instructions per value of a line's hundred).
+    pub fn skip_value(&mut self) -> Scan<()> {
+        self.pos = skip(self.bytes(), self.pos)?;
+        Ok(())
+    }
 }
 
 // The scan proper: free functions over the bytes and a position, so the
@@ -163,16 +171,18 @@ fn colon(bytes: &[u8], at: usize) -> Scan<usize> {
     }
 }
 
-/// Past one value starting at `at` (no whitespace before it).
+/// Past one value starting at `at` (spaces before it allowed).
 ///
 /// One loop with the open containers on a bit stack (a set bit is an
 /// object), not a call per value: a trace line's inputs are mostly small
 /// values in nested objects and arrays, and a call each cost more than
-/// reading most of them.
+/// reading most of them. Spaces are an arm of each match rather than a
+/// loop before it: loggers write compact JSON, and checking for a space
+/// before every token was a sixth of the scan's instructions.
 fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
     // Bit `d` of `objects` says whether the container at depth `d + 1` is an object.
     let (mut objects, mut depth) = (0u128, 0u32);
-    loop {
+    'value: loop {
         // At the start of a value.
         match bytes.get(at).copied().ok_or(Fallback)? {
             b'"' => at = string_end(bytes, at + 1)?.0,
@@ -181,8 +191,14 @@ fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
                     return Err(Fallback);
                 }
                 let object = open == b'{';
-                at = spaces(bytes, at + 1);
-                if bytes.get(at) == Some(if object { &b'}' } else { &b']' }) {
+                at += 1;
+                let close = if object { b'}' } else { b']' };
+                let mut next = bytes.get(at).copied();
+                if next == Some(b' ') {
+                    at = spaces(bytes, at);
+                    next = bytes.get(at).copied();
+                }
+                if next == Some(close) {
                     at += 1;
                 } else {
                     objects = (objects << 1) | u128::from(object);
@@ -190,13 +206,17 @@ fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
                     if object {
                         at = key_and_colon(bytes, at)?;
                     }
-                    continue;
+                    continue 'value;
                 }
             }
             b't' => at = literal(bytes, at, b"true")?,
             b'f' => at = literal(bytes, at, b"false")?,
             b'n' => at = literal(bytes, at, b"null")?,
             b'-' | b'0'..=b'9' => at = number(bytes, at)?,
+            b' ' => {
+                at = spaces(bytes, at);
+                continue 'value;
+            }
             _ => return Err(Fallback),
         }
         // After a value: close containers until one goes on with a `,`.
@@ -205,17 +225,20 @@ fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
                 return Ok(at);
             }
             let object = objects & 1 == 1;
-            at = spaces(bytes, at);
             match bytes.get(at) {
                 Some(b',') => {
-                    at = spaces(bytes, at + 1);
+                    at += 1;
                     if object {
                         at = key_and_colon(bytes, at)?;
                     }
-                    break;
+                    continue 'value;
                 }
                 Some(b'}') if object => {}
                 Some(b']') if !object => {}
+                Some(b' ') => {
+                    at = spaces(bytes, at);
+                    continue;
+                }
                 _ => return Err(Fallback),
             }
             at += 1;
@@ -225,14 +248,21 @@ fn skip(bytes: &[u8], mut at: usize) -> Scan<usize> {
     }
 }
 
-/// From a key's opening quote to the start of its value.
+/// From a key's opening quote (spaces before it allowed) to just after its
+/// colon, where the value starts (spaces there are the value's to skip).
 #[inline(always)]
-fn key_and_colon(bytes: &[u8], at: usize) -> Scan<usize> {
+fn key_and_colon(bytes: &[u8], mut at: usize) -> Scan<usize> {
+    if bytes.get(at) == Some(&b' ') {
+        at = spaces(bytes, at);
+    }
     if bytes.get(at) != Some(&b'"') {
         return Err(Fallback);
     }
     let (end, _) = string_end(bytes, at + 1)?;
-    Ok(spaces(bytes, colon(bytes, end)?))
+    match bytes.get(end) {
+        Some(b':') => Ok(end + 1),
+        _ => colon(bytes, end),
+    }
 }
 
 fn literal(bytes: &[u8], at: usize, word: &[u8]) -> Scan<usize> {
@@ -424,20 +454,25 @@ mod sse2 {
     /// bytes of the text by words.
     #[inline]
     pub fn quote_or_backslash(bytes: &[u8], mut from: usize) -> Option<usize> {
-        while let Some(chunk) = bytes.get(from..).and_then(<[u8]>::first_chunk::<16>) {
-            // SAFETY: this module is compiled only where SSE2 is enabled, so
-            // the CPU has these instructions; the load reads exactly the 16
-            // bytes `chunk` borrows, and `loadu` needs no alignment.
-            let found = unsafe {
-                let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
-                let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-                let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-                _mm_movemask_epi8(_mm_or_si128(quote, slash))
-            };
-            if found != 0 {
-                return Some(from + found.trailing_zeros() as usize);
+        // One bound for the loop rather than a sub-slice per step: this loop
+        // runs for every string of a line, and the slicing was a third of
+        // its instructions.
+        if let Some(last) = bytes.len().checked_sub(16) {
+            while from <= last {
+                // SAFETY: this module is compiled only where SSE2 is enabled, so
+                // the CPU has these instructions; `from + 16 <= bytes.len()`, so
+                // the load reads 16 bytes of `bytes`, and `loadu` needs no alignment.
+                let found = unsafe {
+                    let v = _mm_loadu_si128(bytes.as_ptr().add(from).cast::<__m128i>());
+                    let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+                    let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+                    _mm_movemask_epi8(_mm_or_si128(quote, slash))
+                };
+                if found != 0 {
+                    return Some(from + found.trailing_zeros() as usize);
+                }
+                from += 16;
             }
-            from += 16;
         }
         super::quote_or_backslash_swar(bytes, from)
     }
