@@ -90,6 +90,7 @@ impl<'t> Scanner<'t> {
     /// The next key of the object being read, its `:` consumed, or `None`
     /// once its `}` is. `first`: no key of this object has been read yet.
     /// A key with escapes falls back (it would need decoding to compare).
+    #[inline(always)]
     pub fn next_key(&mut self, first: bool) -> Scan<Option<&'t str>> {
         let bytes = self.bytes();
         let Some(start) = entry(bytes, self.pos, first)? else {
@@ -106,6 +107,7 @@ impl<'t> Scanner<'t> {
     }
 
     /// Skips one value and returns its text (no surrounding whitespace).
+    #[inline]
     pub fn value(&mut self) -> Scan<&'t str> {
         let start = spaces(self.bytes(), self.pos);
         self.pos = skip(self.bytes(), start)?;
@@ -115,6 +117,7 @@ impl<'t> Scanner<'t> {
     /// Skips one value whose text is not wanted: [`Self::value`] without
     /// slicing the text (a `str` slice checks both ends are character
     /// boundaries, a few instructions per value of a line's hundred).
+    #[inline]
     pub fn skip_value(&mut self) -> Scan<()> {
         self.pos = skip(self.bytes(), self.pos)?;
         Ok(())
