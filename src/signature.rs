@@ -195,6 +195,17 @@ impl Signature {
         let Some(spec) = self.outputs.get(field) else {
             return Err(format!("`{field}` is not an output of `{}`", self.name));
         };
+        Self::canonical_value(field, spec, value)
+    }
+
+    /// [`Self::canonical_output`] for a caller that already holds the
+    /// field's spec (one walk over the outputs instead of a lookup by name
+    /// per value: statistics do this for every line).
+    pub fn canonical_value<'a>(
+        field: &str,
+        spec: &'a OutputField,
+        value: &'a str,
+    ) -> Result<&'a str, String> {
         match &spec.enum_values {
             None => Ok(value),
             Some(values) => match_enum(values, value).ok_or_else(|| {
