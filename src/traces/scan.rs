@@ -364,11 +364,17 @@ pub fn first_control_byte(bytes: &[u8], from: usize) -> Option<usize> {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     return sse2::first_control_byte(bytes, from);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    return bytes
+    return first_control_byte_bytewise(bytes, from);
+}
+
+/// [`first_control_byte`] a byte at a time: on CPUs without SSE2, and for
+/// the last bytes the SIMD paths' wide steps do not cover.
+fn first_control_byte_bytewise(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes
         .get(from..)?
         .iter()
         .position(|&b| b < 0x20)
-        .map(|i| from + i);
+        .map(|i| from + i)
 }
 
 /// The index of the first `"` or `\` at or after `from`: sixteen bytes at
@@ -414,11 +420,7 @@ mod avx2 {
             }
             from += 64;
         }
-        bytes
-            .get(from..)?
-            .iter()
-            .position(|&b| b < 0x20)
-            .map(|i| from + i)
+        super::first_control_byte_bytewise(bytes, from)
     }
 }
 
@@ -450,11 +452,7 @@ mod sse2 {
             }
             from += 32;
         }
-        bytes
-            .get(from..)?
-            .iter()
-            .position(|&b| b < 0x20)
-            .map(|i| from + i)
+        super::first_control_byte_bytewise(bytes, from)
     }
 
     /// [`super::quote_or_backslash`] sixteen bytes at a time; the last few
